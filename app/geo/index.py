@@ -144,13 +144,13 @@ def _to_float(v: Any) -> float:
 
 
 def _make_column(values: list[Any], n: int) -> np.ndarray:
-    if values and all(type(v) is float for v in values):
-        return np.array(values, dtype=np.float64)
     if values and all(type(v) is int for v in values):
         try:
             return np.array(values, dtype=np.int64)
         except OverflowError:
             pass
+    elif values and all(type(v) is float or type(v) is int for v in values):
+        return np.array(values, dtype=np.float64)
     shared: dict[str, str] = {}
     col = np.empty(n, dtype=object)
     for i, v in enumerate(values):

@@ -60,6 +60,9 @@ DEFAULT_CALM_BELOW_MS = 1.0
 SOURCE_CIRCLE_SHARE = 0.10
 SOURCE_CIRCLE_MIN_M = 50.0
 MAX_STEP_DEG = 1.0
+# Tangent points sit exactly on the circle; a relative 1e-9 (10 µm at 10 km) keeps a point at
+# exactly the effect distance inside despite floating-point rounding.
+_TANGENT_SLACK = 1.0 + 1e-9
 
 
 @dataclass(frozen=True)
@@ -100,11 +103,11 @@ def _arc(cx: float, cy: float, radius: float, start_deg: float, end_deg: float) 
     n = max(1, math.ceil(span / MAX_STEP_DEG - 1e-9))
     step = span / n
     # Edge midpoints touch the true circle; the end vertices lie exactly on it.
-    r_out = radius / math.cos(math.radians(step / 2))
+    r_out = radius / math.cos(math.radians(step / 2)) * _TANGENT_SLACK
     inner = start_deg + step * (np.arange(n) + 0.5)
     bearings = np.concatenate(([start_deg], inner, [end_deg]))
     radii = np.full(len(bearings), r_out)
-    radii[0] = radii[-1] = radius
+    radii[0] = radii[-1] = radius * _TANGENT_SLACK
     b = np.radians(bearings)
     return np.column_stack((cx + radii * np.sin(b), cy + radii * np.cos(b)))
 
@@ -116,7 +119,7 @@ def circle(center: Point | Sequence[float], radius_m: float) -> Polygon:
     cx, cy = _xy(center)
     n = math.ceil(360 / MAX_STEP_DEG)
     step = 360 / n
-    r_out = radius_m / math.cos(math.radians(step / 2))
+    r_out = radius_m / math.cos(math.radians(step / 2)) * _TANGENT_SLACK
     b = np.radians(np.arange(n) * step)
     ring = np.column_stack((cx + r_out * np.sin(b), cy + r_out * np.cos(b)))
     return Polygon(ring)
@@ -328,7 +331,7 @@ def _nest(zones: list[Zone]) -> list[Zone]:
         geom = z.geometry
         enlarged = []
         for w in sorted(worse, key=lambda w: w.severity):
-            if w.geometry.is_empty or geom.covers(w.geometry):
+            if w.geometry.is_empty or covers(geom, w.geometry):
                 continue
             geom = shapely.union(geom, w.geometry)
             enlarged.append(w.id)
@@ -338,6 +341,13 @@ def _nest(zones: list[Zone]) -> list[Zone]:
     return out
 
 
+def covers(a: BaseGeometry, b: BaseGeometry, rel_tol: float = 1e-9) -> bool:
+    """``a`` covers ``b`` up to floating-point noise (what a union leaves on shared edges)."""
+    if a.covers(b):
+        return True
+    return bool(shapely.difference(b, a).area <= rel_tol * max(b.area, 1.0))
+
+
 def outer_zone(zones: Sequence[Zone]) -> BaseGeometry:
     """Union of all zones (the perimeter used for road closures)."""
     geoms = [z.geometry for z in zones if not z.geometry.is_empty]
@@ -345,6 +355,11 @@ def outer_zone(zones: Sequence[Zone]) -> BaseGeometry:
         return Polygon()
     if len(geoms) == 1:
         return geoms[0]
+    # Nested zones: the mildest one already holds the others; return that very object so
+    # callers can tell the outer zone is one of the zones.
+    for g in sorted(geoms, key=lambda g: -g.area):
+        if all(g is h or covers(g, h) for h in geoms):
+            return g
     return shapely.union_all(geoms)
 
 

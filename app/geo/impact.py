@@ -1,0 +1,625 @@
+"""Impact analysis: who and what is inside each zone. One analysis feeds screen, API and reports.
+
+Figures are cumulative per zone (everything inside the zone, not rings between zones), plus the
+same figures for the outer zone (the union of all zones). Fast paths, all in Lambert-93:
+
+- points: ``x``-sorted numpy arrays -> ``searchsorted`` + bbox mask -> ``shapely.intersects_xy``
+  (a point on the boundary counts as inside);
+- lines and cells: one ``STRtree`` bbox query for the outer zone, reused by every zone; cells and
+  segments that the zone ``contains_properly`` count whole, and only the boundary-crossing ones
+  are clipped with ``shapely.intersection``. The result equals clipping everything (the tests
+  check it to 1e-6).
+
+Access: public layers and layers whose slug is in ``open_datasets`` are listed in full;
+restricted and personal layers that are not open give counts only (count, and length for
+lines) — never ids, names, properties or geometry.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry import Point
+from shapely.geometry.base import BaseGeometry
+
+from app.geo import proj
+from app.geo.index import Layer, SpatialIndex
+from app.geo.zones import Zone, outer_zone
+
+__all__ = ["Impact", "LayerSpec", "ZoneImpact", "analyse", "ROLES"]
+
+ROLES = (
+    "population_grid",
+    "communes",
+    "establishments",
+    "network_lines",
+    "network_assets",
+    "roads",
+    "other",
+)
+CLOSURE_DEDUPE_M = 5.0
+GRID_METHOD = "pondération surfacique sur la grille de 200 m (INSEE{synthetic})"
+COMMUNES_METHOD = "pondération surfacique sur les communes (population communale{synthetic})"
+SYNTHETIC = ", données synthétiques"
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """How the analysis should read one dataset."""
+
+    slug: str
+    title: str
+    theme: str
+    sensitivity: str  # public | restricted | personal
+    geometry_type: str
+    role: str
+    source: str = ""  # e.g. "INSEE, Filosofi 2019" — shown next to population figures
+    year: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"{self.slug}: unknown role {self.role!r}")
+
+
+@dataclass
+class _Items:
+    """Features found inside a zone; turned into dicts only when serialised."""
+
+    layer: Layer
+    idx: np.ndarray
+    distance_m: np.ndarray
+    fields: tuple[str, ...]
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def to_list(self) -> list[dict[str, Any]]:
+        props = self.layer.properties
+        cols = {f: props.column(f) for f in self.fields}
+        out = []
+        for k, i in enumerate(self.idx):
+            item: dict[str, Any] = {"id": str(self.layer.ids[i])}
+            for f, col in cols.items():
+                v = col[i]
+                item[f] = v.item() if isinstance(v, np.generic) else v
+            item["distance_m"] = round(float(self.distance_m[k]), 1)
+            for name, arr in self.extra.items():
+                item[name] = round(float(arr[k]), 1)
+            out.append(item)
+        return out
+
+
+@dataclass
+class ZoneImpact:
+    """Figures for one zone (or for the outer zone)."""
+
+    id: str
+    label: str
+    level: str
+    family: str
+    threshold: str
+    shape: str
+    distance_m: float | None
+    population: dict[str, Any] | None = None
+    establishments_by_type: dict[str, dict[str, float]] = field(default_factory=dict)
+    establishments: list[tuple[str, _Items]] = field(default_factory=list)
+    networks: list[dict[str, Any]] = field(default_factory=list)
+    network_items: dict[str, _Items] = field(default_factory=dict)
+    restricted: list[dict[str, Any]] = field(default_factory=list)
+    communes: list[dict[str, Any]] = field(default_factory=list)
+    other: list[dict[str, Any]] = field(default_factory=list)
+    other_items: dict[str, _Items] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        items: list[dict[str, Any]] = []
+        for dataset, it in self.establishments:
+            for row in it.to_list():
+                row["dataset"] = dataset
+                items.append(row)
+        items.sort(key=lambda r: (r["distance_m"], r["id"]))
+        networks = []
+        for net in self.networks:
+            net = dict(net)
+            if net["dataset"] in self.network_items:
+                net["items"] = self.network_items[net["dataset"]].to_list()
+            networks.append(net)
+        other = []
+        for o in self.other:
+            o = dict(o)
+            if o["dataset"] in self.other_items:
+                o["items"] = self.other_items[o["dataset"]].to_list()
+            other.append(o)
+        return {
+            "id": self.id,
+            "level": self.level,
+            "label": self.label,
+            "threshold": self.threshold,
+            "family": self.family,
+            "shape": self.shape,
+            "distance_m": self.distance_m,
+            "population": dict(self.population) if self.population else None,
+            "establishments": {
+                "by_type": {k: dict(v) for k, v in sorted(self.establishments_by_type.items())},
+                "items": items,
+            },
+            "networks": networks,
+            "restricted": [dict(r) for r in self.restricted],
+            "communes": [dict(c) for c in self.communes],
+            "other": other,
+        }
+
+
+@dataclass
+class Impact:
+    """The whole analysis: per zone (worst first), the outer zone, and road closure points."""
+
+    zones: list[ZoneImpact]
+    outer: ZoneImpact
+    closure_points: list[dict[str, Any]]
+    closure_restricted: list[dict[str, Any]]
+    source: dict[str, float]
+    open_datasets: frozenset[str]
+
+    def zone(self, zone_id: str) -> ZoneImpact:
+        for z in self.zones:
+            if z.id == zone_id:
+                return z
+        raise KeyError(zone_id)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain, JSON-serialisable dict with stable keys."""
+        return {
+            "source": dict(self.source),
+            "zones": [z.to_json() for z in self.zones],
+            "outer": self.outer.to_json(),
+            "closure_points": [dict(p) for p in self.closure_points],
+            "closure_restricted": [dict(r) for r in self.closure_restricted],
+            "open_datasets": sorted(self.open_datasets),
+        }
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _visible(spec: LayerSpec, open_datasets: frozenset[str]) -> bool:
+    return spec.sensitivity == "public" or spec.slug in open_datasets
+
+
+def _restricted_entry(spec: LayerSpec, count: int, length_m: float | None) -> dict[str, Any]:
+    return {
+        "dataset": spec.slug,
+        "title": spec.title,
+        "sensitivity": spec.sensitivity,
+        "count": int(count),
+        "length_m": None if length_m is None else round(float(length_m), 1),
+    }
+
+
+class _Candidates:
+    """Outer-zone bbox candidates of a line/polygon layer, narrowed per zone."""
+
+    def __init__(self, layer: Layer, outer: BaseGeometry) -> None:
+        assert layer.tree is not None and layer.geoms is not None
+        self.layer = layer
+        self.idx = layer.tree.query(outer) if not outer.is_empty else np.zeros(0, np.intp)
+        self.geoms = layer.geoms[self.idx]
+        self.bounds = shapely.bounds(self.geoms).reshape(-1, 4)
+
+    def in_bbox(self, geom: BaseGeometry) -> np.ndarray:
+        """Positions (into ``self.idx``) whose bbox meets ``geom``'s bbox."""
+        if geom.is_empty or len(self.idx) == 0:
+            return np.zeros(0, dtype=np.intp)
+        xmin, ymin, xmax, ymax = geom.bounds
+        b = self.bounds
+        m = (b[:, 0] <= xmax) & (b[:, 2] >= xmin) & (b[:, 1] <= ymax) & (b[:, 3] >= ymin)
+        return np.nonzero(m)[0]
+
+    def clip(self, geom: BaseGeometry, measure: str) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of the features meeting ``geom`` and the measure inside (area or length).
+
+        Interior features (``contains_properly``) keep their whole measure; only the others
+        are intersected.
+        """
+        pos = self.in_bbox(geom)
+        if len(pos) == 0:
+            return pos, np.zeros(0)
+        shapely.prepare(geom)
+        g = self.geoms[pos]
+        interior = shapely.contains_properly(geom, g)
+        edge = np.nonzero(~interior)[0]
+        edge = edge[shapely.intersects(geom, g[edge])]
+        measure_fn = shapely.area if measure == "area" else shapely.length
+        value = np.zeros(len(pos))
+        value[interior] = measure_fn(g[interior])
+        if len(edge):
+            value[edge] = measure_fn(shapely.intersection(g[edge], geom))
+        hit = interior.copy()
+        hit[edge] = True
+        return pos[hit], value[hit]
+
+
+class _PointCandidates:
+    """Outer-zone points of a point layer, narrowed per zone."""
+
+    def __init__(self, layer: Layer, outer: BaseGeometry) -> None:
+        assert layer.x is not None and layer.y is not None
+        self.layer = layer
+        self.idx = layer.points_in(outer)
+        self.x = layer.x[self.idx]
+        self.y = layer.y[self.idx]
+
+    def inside(self, geom: BaseGeometry, is_outer: bool) -> np.ndarray:
+        """Layer indices of the points in ``geom`` (boundary included)."""
+        if is_outer or len(self.idx) == 0:
+            return self.idx
+        if geom.is_empty:
+            return np.zeros(0, dtype=np.intp)
+        xmin, ymin, xmax, ymax = geom.bounds
+        m = (self.x >= xmin) & (self.x <= xmax) & (self.y >= ymin) & (self.y <= ymax)
+        pos = np.nonzero(m)[0]
+        shapely.prepare(geom)
+        pos = pos[shapely.intersects_xy(geom, self.x[pos], self.y[pos])]
+        return self.idx[pos]
+
+
+def _by_type(layer: Layer, idx: np.ndarray, acc: dict[str, dict[str, float]]) -> None:
+    types = layer.properties.column("type", "autre")[idx]
+    caps = layer.properties.numeric("capacity")[idx]
+    if len(idx) == 0:
+        return
+    uniq, inv = np.unique(types.astype(str), return_inverse=True)
+    counts = np.bincount(inv, minlength=len(uniq))
+    capsum = np.bincount(inv, weights=caps, minlength=len(uniq))
+    for t, c, cap in zip(uniq, counts, capsum, strict=True):
+        entry = acc.setdefault(str(t), {"count": 0, "capacity": 0})
+        entry["count"] += int(c)
+        entry["capacity"] += int(round(cap))
+
+
+# -- the analysis ----------------------------------------------------------------------------
+
+
+def analyse(
+    zones: Sequence[Zone],
+    index: SpatialIndex,
+    layers: Iterable[LayerSpec],
+    source_l93: Point,
+    open_datasets: Iterable[str] = frozenset(),
+) -> Impact:
+    """Analyse every zone (worst first) and the outer zone against ``layers``."""
+    opened = frozenset(open_datasets)
+    specs = list(layers)
+    ordered = sorted(zones, key=lambda z: z.severity)
+    outer_geom = outer_zone(ordered)
+    sx, sy = float(source_l93.x), float(source_l93.y)
+
+    outer_impact = ZoneImpact(
+        id="outer",
+        label="Zone enveloppe",
+        level=ordered[-1].level if ordered else "",
+        family="+".join(sorted({z.family for z in ordered})),
+        threshold="",
+        shape="union",
+        distance_m=max((z.distance_m or 0.0 for z in ordered), default=None),
+    )
+    zone_impacts = [
+        ZoneImpact(
+            id=z.id,
+            label=z.label,
+            level=z.level,
+            family=z.family,
+            threshold=z.threshold,
+            shape=z.shape,
+            distance_m=z.distance_m,
+        )
+        for z in ordered
+    ]
+    targets: list[tuple[ZoneImpact, BaseGeometry, bool]] = [
+        (zi, z.geometry, False) for zi, z in zip(zone_impacts, ordered, strict=True)
+    ]
+    same_as_outer = next((zi for zi, g, _ in targets if g is outer_geom), None)
+    if same_as_outer is None:
+        targets.append((outer_impact, outer_geom, True))
+
+    grid = next((s for s in specs if s.role == "population_grid"), None)
+    communes = next((s for s in specs if s.role == "communes"), None)
+    communes_layer = index.layer(communes.slug) if communes else None
+
+    if grid is not None:
+        _population_grid(index.layer(grid.slug), grid, communes_layer, outer_geom, targets)
+    elif communes_layer is not None and communes is not None:
+        _population_communes(communes_layer, communes, outer_geom, targets)
+
+    for spec in specs:
+        if spec.role in ("population_grid", "communes"):
+            continue
+        layer = index.layer(spec.slug)
+        visible = _visible(spec, opened)
+        if spec.role == "roads":
+            continue  # closure points below
+        if layer.kind == "point":
+            _points(layer, spec, visible, outer_geom, targets, sx, sy)
+        else:
+            _lines_or_polygons(layer, spec, visible, outer_geom, targets)
+
+    closure: list[dict[str, Any]] = []
+    closure_restricted: list[dict[str, Any]] = []
+    for spec in specs:
+        if spec.role != "roads":
+            continue
+        points = closure_points(index.layer(spec.slug), outer_geom, sx, sy)
+        if _visible(spec, opened):
+            for p in points:
+                p["dataset"] = spec.slug
+            closure.extend(points)
+        else:
+            closure_restricted.append(_restricted_entry(spec, len(points), None))
+    closure.sort(key=lambda p: (p["bearing_deg"], p["dataset"], p["road_id"]))
+
+    if same_as_outer is not None:
+        # The outer zone is one of the zones (a single zone, or nested zones): same figures.
+        outer_impact = replace(
+            same_as_outer,
+            id=outer_impact.id,
+            label=outer_impact.label,
+            level=outer_impact.level,
+            family=outer_impact.family,
+            threshold=outer_impact.threshold,
+            shape=outer_impact.shape,
+            distance_m=outer_impact.distance_m,
+        )
+    lon, lat = proj.l93_to_lonlat(sx, sy)
+    return Impact(
+        zones=zone_impacts,
+        outer=outer_impact,
+        closure_points=closure,
+        closure_restricted=closure_restricted,
+        source={"x": sx, "y": sy, "lon": round(float(lon), 7), "lat": round(float(lat), 7)},
+        open_datasets=opened,
+    )
+
+
+def _is_synthetic(layer: Layer, idx: np.ndarray) -> bool:
+    if "source" not in layer.properties.keys or len(idx) == 0:
+        return False
+    return bool(np.any(layer.properties.column("source")[idx] == "synthetic"))
+
+
+def _population_meta(spec: LayerSpec, method: str, synthetic: bool) -> dict[str, Any]:
+    return {
+        "method": method.format(synthetic=SYNTHETIC if synthetic else ""),
+        "source": spec.source or f"{spec.title} ({spec.slug})",
+        "year": spec.year,
+    }
+
+
+def _population_grid(
+    layer: Layer,
+    spec: LayerSpec,
+    communes: Layer | None,
+    outer: BaseGeometry,
+    targets: list[tuple[ZoneImpact, BaseGeometry, bool]],
+) -> None:
+    cand = _Candidates(layer, outer)
+    ind = layer.properties.numeric("ind")
+    meta = _population_meta(spec, GRID_METHOD, _is_synthetic(layer, cand.idx))
+    cell_area = shapely.area(cand.geoms)
+    for zi, geom, _ in targets:
+        pos, inside_area = cand.clip(geom, "area")
+        idx = cand.idx[pos]
+        frac = np.minimum(1.0, inside_area / np.where(cell_area[pos] > 0, cell_area[pos], 1.0))
+        people = ind[idx] * frac
+        zi.population = {"total": float(people.sum()), **meta, "cells": int(len(idx))}
+        zi.population["rounded"] = int(round(zi.population["total"]))
+        if communes is not None:
+            zi.communes = _communes_from_cells(communes, cand.geoms[pos], people, geom)
+
+
+def _communes_from_cells(
+    communes: Layer, cells: np.ndarray, people: np.ndarray, zone: BaseGeometry
+) -> list[dict[str, Any]]:
+    assert communes.tree is not None
+    concerned = communes.tree.query(zone, predicate="intersects") if not zone.is_empty else []
+    per: dict[int, float] = {int(c): 0.0 for c in concerned}
+    if len(cells):
+        pts = shapely.centroid(cells)
+        pairs = communes.tree.query(pts, predicate="within")
+        seen: set[int] = set()
+        for cell_i, com_i in zip(pairs[0], pairs[1], strict=True):
+            if cell_i in seen:  # a centroid on a shared border: first commune wins
+                continue
+            seen.add(int(cell_i))
+            per[int(com_i)] = per.get(int(com_i), 0.0) + float(people[cell_i])
+    return _commune_rows(communes, per)
+
+
+def _commune_rows(communes: Layer, per: dict[int, float]) -> list[dict[str, Any]]:
+    props = communes.properties
+    total_pop = props.numeric("population")
+    rows = []
+    for i, inside in per.items():
+        p = props[i]
+        total = float(total_pop[i])
+        rows.append(
+            {
+                "insee": str(p.get("insee", communes.ids[i])),
+                "name": p.get("name", ""),
+                "population_inside": round(inside, 1),
+                "population": int(total),
+                "share": round(inside / total, 4) if total > 0 else None,
+            }
+        )
+    rows.sort(key=lambda r: (-r["population_inside"], r["insee"]))
+    return rows
+
+
+def _population_communes(
+    communes: Layer,
+    spec: LayerSpec,
+    outer: BaseGeometry,
+    targets: list[tuple[ZoneImpact, BaseGeometry, bool]],
+) -> None:
+    cand = _Candidates(communes, outer)
+    pop = communes.properties.numeric("population")
+    meta = _population_meta(spec, COMMUNES_METHOD, _is_synthetic(communes, cand.idx))
+    areas = shapely.area(cand.geoms)
+    for zi, geom, _ in targets:
+        pos, inside_area = cand.clip(geom, "area")
+        idx = cand.idx[pos]
+        frac = np.minimum(1.0, inside_area / np.where(areas[pos] > 0, areas[pos], 1.0))
+        people = pop[idx] * frac
+        total = float(people.sum())
+        zi.population = {"total": total, **meta, "cells": 0, "rounded": int(round(total))}
+        zi.communes = _commune_rows(
+            communes, {int(i): float(p) for i, p in zip(idx, people, strict=True)}
+        )
+
+
+def _points(
+    layer: Layer,
+    spec: LayerSpec,
+    visible: bool,
+    outer: BaseGeometry,
+    targets: list[tuple[ZoneImpact, BaseGeometry, bool]],
+    sx: float,
+    sy: float,
+) -> None:
+    cand = _PointCandidates(layer, outer)
+    assert layer.x is not None and layer.y is not None
+    for zi, geom, is_outer in targets:
+        idx = cand.inside(geom, is_outer)
+        if not visible:
+            zi.restricted.append(_restricted_entry(spec, len(idx), None))
+            continue
+        dist = np.hypot(layer.x[idx] - sx, layer.y[idx] - sy)
+        order = np.argsort(dist, kind="stable")
+        idx, dist = idx[order], dist[order]
+        if spec.role == "establishments":
+            fields = ("name", "type", "capacity", "commune")
+            zi.establishments.append((spec.slug, _Items(layer, idx, dist, fields)))
+            _by_type(layer, idx, zi.establishments_by_type)
+        elif spec.role == "network_assets":
+            by_type: dict[str, dict[str, float]] = {}
+            _by_type(layer, idx, by_type)
+            zi.networks.append(
+                {
+                    "dataset": spec.slug,
+                    "title": spec.title,
+                    "kind": "assets",
+                    "count": int(len(idx)),
+                    "length_m": None,
+                    "by_type": {k: int(v["count"]) for k, v in sorted(by_type.items())},
+                }
+            )
+            zi.network_items[spec.slug] = _Items(layer, idx, dist, ("name", "type"))
+        else:
+            zi.other.append({"dataset": spec.slug, "title": spec.title, "count": int(len(idx))})
+            zi.other_items[spec.slug] = _Items(layer, idx, dist, ("name", "type"))
+
+
+def _lines_or_polygons(
+    layer: Layer,
+    spec: LayerSpec,
+    visible: bool,
+    outer: BaseGeometry,
+    targets: list[tuple[ZoneImpact, BaseGeometry, bool]],
+) -> None:
+    cand = _Candidates(layer, outer)
+    measure = "length" if layer.kind == "line" else "area"
+    for zi, geom, _ in targets:
+        pos, value = cand.clip(geom, measure)
+        idx = cand.idx[pos]
+        total = float(value.sum())
+        length = total if measure == "length" else None
+        if not visible:
+            zi.restricted.append(_restricted_entry(spec, len(idx), length))
+            continue
+        zero = np.zeros(len(idx))
+        key = "length_m" if measure == "length" else "area_m2"
+        items = _Items(layer, idx, zero, ("name",), {key: value})
+        if spec.role == "network_lines":
+            zi.networks.append(
+                {
+                    "dataset": spec.slug,
+                    "title": spec.title,
+                    "kind": "lines",
+                    "count": int(len(idx)),
+                    "length_m": round(total, 1),
+                    "by_type": {},
+                }
+            )
+            zi.network_items[spec.slug] = items
+        else:
+            zi.other.append(
+                {"dataset": spec.slug, "title": spec.title, "count": int(len(idx)), key: total}
+            )
+            zi.other_items[spec.slug] = items
+
+
+def closure_points(
+    roads: Layer, zone: BaseGeometry, sx: float | None = None, sy: float | None = None
+) -> list[dict[str, Any]]:
+    """Points where road lines cross the boundary of ``zone``: one per crossing.
+
+    Crossings of the same road (same ``ref``/``name``, else same id) closer than
+    :data:`CLOSURE_DEDUPE_M` are merged: a road made of segments that meet on the boundary
+    crosses it once. A road running along the boundary yields the ends of the shared stretch.
+    """
+    if zone.is_empty or roads.tree is None or roads.geoms is None:
+        return []
+    boundary = zone.boundary
+    shapely.prepare(boundary)
+    cand = roads.tree.query(boundary, predicate="intersects")
+    if len(cand) == 0:
+        return []
+    inter = shapely.intersection(roads.geoms[cand], boundary)
+    parts, owner = shapely.get_parts(inter, return_index=True)
+    pts_x: list[float] = []
+    pts_y: list[float] = []
+    road_of: list[int] = []
+    for part, o in zip(parts, owner, strict=True):
+        if part.is_empty:
+            continue
+        if part.geom_type == "Point":
+            coords = [(part.x, part.y)]
+        else:  # overlap along the boundary: its two ends
+            b = shapely.get_coordinates(part)
+            coords = [tuple(b[0]), tuple(b[-1])]
+        for x, y in coords:
+            pts_x.append(float(x))
+            pts_y.append(float(y))
+            road_of.append(int(cand[o]))
+    props = roads.properties
+    names = props.column("name", "")
+    refs = props.column("ref", "")
+    kinds = props.column("kind", "")
+    kept: list[dict[str, Any]] = []
+    by_key: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+    for x, y, r in zip(pts_x, pts_y, road_of, strict=True):
+        name, ref = names[r] or "", refs[r] or ""
+        key = ("", str(ref), str(name)) if (name or ref) else (str(roads.ids[r]), "", "")
+        near = by_key.setdefault(key, [])
+        if any(math.hypot(x - px, y - py) < CLOSURE_DEDUPE_M for px, py in near):
+            continue
+        near.append((x, y))
+        lon, lat = proj.l93_to_lonlat(x, y)
+        bearing = None
+        if sx is not None and sy is not None:
+            bearing = round(math.degrees(math.atan2(x - sx, y - sy)) % 360.0, 1)
+        kept.append(
+            {
+                "road_id": str(roads.ids[r]),
+                "name": name,
+                "ref": ref,
+                "kind": kinds[r] or "",
+                "lon": round(float(lon), 7),
+                "lat": round(float(lat), 7),
+                "x": x,
+                "y": y,
+                "bearing_deg": bearing,
+            }
+        )
+    return kept
