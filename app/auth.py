@@ -1,0 +1,594 @@
+"""Users, organisations, roles, passwords, server-side sessions, API tokens and TOTP."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import resources
+from typing import Any
+
+import pyotp
+import sqlite_utils
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from . import audit
+from .clock import iso, parse_iso
+from .db import row, rows, scalar, transaction
+
+ROLES: dict[str, str] = {
+    "director": "Directeur des opérations",
+    "cell": "Membre de la cellule de crise",
+    "liaison": "Officier de liaison préfecture",
+    "steward": "Gestionnaire de données",
+    "exercise": "Directeur d'exercice",
+    "admin": "Administrateur",
+}
+
+PASSWORD_MIN = 8
+PASSWORD_MAX = 128
+
+_hasher = PasswordHasher()  # argon2id with the library's recommended parameters
+
+
+class AuthError(ValueError):
+    """A refused user operation, with a French message for the person at the keyboard."""
+
+
+@dataclass(frozen=True)
+class User:
+    """A signed-in or looked-up user."""
+
+    id: int
+    login: str
+    name: str
+    org_id: int
+    org_slug: str
+    org_name: str
+    roles: frozenset[str]
+    disabled: bool
+    session_version: int
+    totp_enrolled: bool
+
+    def has(self, *roles: str) -> bool:
+        """True when the user holds at least one of the roles."""
+        return bool(self.roles.intersection(roles))
+
+
+def set_hasher(hasher: PasswordHasher) -> None:
+    """Swap the password hasher (tests use cheaper parameters)."""
+    global _hasher
+    _hasher = hasher
+
+
+def _common_passwords() -> frozenset[str]:
+    text = resources.files("app").joinpath("data/common-passwords.txt").read_text("utf-8")
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
+    )
+
+
+COMMON_PASSWORDS = _common_passwords()
+
+
+def check_password_policy(password: str, login: str = "") -> None:
+    """Length 8..128, no composition rules, not a common password, not the login (NIST 800-63B)."""
+    if len(password) < PASSWORD_MIN:
+        raise AuthError(f"Le mot de passe doit contenir au moins {PASSWORD_MIN} caractères.")
+    if len(password) > PASSWORD_MAX:
+        raise AuthError(f"Le mot de passe ne peut dépasser {PASSWORD_MAX} caractères.")
+    lowered = password.lower()
+    if lowered in COMMON_PASSWORDS or (login and lowered == login.lower()):
+        raise AuthError(
+            "Ce mot de passe est trop courant ou trop facile à deviner : choisissez-en un autre."
+        )
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash."""
+    return _hasher.hash(password)
+
+
+def sha256_hex(text: str) -> str:
+    """Hex SHA-256 of a token: tokens are stored hashed, never in clear."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- organisations and users ---------------------------------------------------------------
+
+
+def ensure_org(
+    db: sqlite_utils.Database, now: datetime, slug: str, name: str, kind: str = "other"
+) -> int:
+    """Create the organisation if missing; return its id."""
+    found = scalar(db, "SELECT id FROM organisations WHERE slug = ?", [slug])
+    if found:
+        return int(found)
+    with transaction(db):
+        cur = db.execute(
+            "INSERT INTO organisations (slug, name, kind, created_at) VALUES (?,?,?,?)",
+            [slug, name, kind, iso(now)],
+        )
+        audit.append(
+            db,
+            now,
+            "org.created",
+            object_type="organisation",
+            object_id=slug,
+            details={"name": name, "kind": kind},
+        )
+    return int(cur.lastrowid or 0)
+
+
+def _user_from_row(db: sqlite_utils.Database, r: dict[str, Any]) -> User:
+    roles = frozenset(
+        x["role"] for x in rows(db, "SELECT role FROM user_roles WHERE user_id = ?", [r["id"]])
+    )
+    return User(
+        id=r["id"],
+        login=r["login"],
+        name=r["name"],
+        org_id=r["org_id"],
+        org_slug=r["org_slug"],
+        org_name=r["org_name"],
+        roles=roles,
+        disabled=bool(r["disabled"]),
+        session_version=r["session_version"],
+        totp_enrolled=bool(r["totp_secret"]),
+    )
+
+
+_USER_SQL = (
+    "SELECT u.*, o.slug AS org_slug, o.name AS org_name FROM users u"
+    " JOIN organisations o ON o.id = u.org_id"
+)
+
+
+def get_user(db: sqlite_utils.Database, user_id: int) -> User | None:
+    """A user by id."""
+    r = row(db, _USER_SQL + " WHERE u.id = ?", [user_id])
+    return _user_from_row(db, r) if r else None
+
+
+def get_user_by_login(db: sqlite_utils.Database, login: str) -> User | None:
+    """A user by login (case-insensitive)."""
+    r = row(db, _USER_SQL + " WHERE lower(u.login) = lower(?)", [login])
+    return _user_from_row(db, r) if r else None
+
+
+def list_users(db: sqlite_utils.Database) -> list[User]:
+    """Every user, by login."""
+    return [_user_from_row(db, r) for r in rows(db, _USER_SQL + " ORDER BY u.login")]
+
+
+def _check_login(login: str) -> str:
+    login = login.strip()
+    if not (2 <= len(login) <= 64) or not all(c.isalnum() or c in "._-" for c in login):
+        raise AuthError(
+            "Identifiant invalide : 2 à 64 caractères, lettres, chiffres, point, tiret ou souligné."
+        )
+    return login
+
+
+def add_user(
+    db: sqlite_utils.Database,
+    now: datetime,
+    login: str,
+    *,
+    name: str,
+    org_slug: str,
+    roles: list[str] | tuple[str, ...],
+    password: str,
+    actor: str | None = None,
+) -> User:
+    """Create a user after checking login, roles, organisation and password policy."""
+    login = _check_login(login)
+    if not name.strip():
+        raise AuthError("Le nom est obligatoire.")
+    if not roles:
+        raise AuthError("Au moins un rôle est obligatoire.")
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        raise AuthError(f"Rôle inconnu : {', '.join(unknown)} (rôles : {', '.join(ROLES)}).")
+    org_id = scalar(db, "SELECT id FROM organisations WHERE slug = ?", [org_slug])
+    if not org_id:
+        raise AuthError(f"Organisation inconnue : {org_slug}.")
+    if get_user_by_login(db, login):
+        raise AuthError(f"L'identifiant {login} existe déjà.")
+    check_password_policy(password, login)
+    pw_hash = hash_password(password)
+    with transaction(db):
+        cur = db.execute(
+            "INSERT INTO users (login, name, org_id, password_hash, created_at,"
+            " password_changed_at) VALUES (?,?,?,?,?,?)",
+            [login, name.strip(), org_id, pw_hash, iso(now), iso(now)],
+        )
+        uid = int(cur.lastrowid or 0)
+        for role in sorted(set(roles)):
+            db.execute("INSERT INTO user_roles (user_id, role) VALUES (?,?)", [uid, role])
+        audit.append(
+            db,
+            now,
+            "user.created",
+            actor=actor,
+            object_type="user",
+            object_id=login,
+            details={"org": org_slug, "roles": sorted(set(roles))},
+        )
+    user = get_user(db, uid)
+    assert user is not None
+    return user
+
+
+def set_password(
+    db: sqlite_utils.Database, now: datetime, login: str, password: str, actor: str | None = None
+) -> None:
+    """Change a password; every existing session of the user dies with the old one."""
+    user = get_user_by_login(db, login)
+    if not user:
+        raise AuthError(f"Utilisateur inconnu : {login}.")
+    check_password_policy(password, user.login)
+    pw_hash = hash_password(password)
+    with transaction(db):
+        db.execute(
+            "UPDATE users SET password_hash = ?, password_changed_at = ?,"
+            " session_version = session_version + 1, failed_logins = 0, locked_until = NULL"
+            " WHERE id = ?",
+            [pw_hash, iso(now), user.id],
+        )
+        db.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+            [iso(now), user.id],
+        )
+        audit.append(
+            db, now, "user.password_changed", actor=actor, object_type="user", object_id=user.login
+        )
+
+
+def set_disabled(
+    db: sqlite_utils.Database, now: datetime, login: str, disabled: bool, actor: str | None = None
+) -> None:
+    """Disable (or re-enable) a user; disabling kills every session and token at once."""
+    user = get_user_by_login(db, login)
+    if not user:
+        raise AuthError(f"Utilisateur inconnu : {login}.")
+    with transaction(db):
+        db.execute(
+            "UPDATE users SET disabled = ?, session_version = session_version + 1 WHERE id = ?",
+            [1 if disabled else 0, user.id],
+        )
+        if disabled:
+            db.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                [iso(now), user.id],
+            )
+        audit.append(
+            db,
+            now,
+            "user.disabled" if disabled else "user.enabled",
+            actor=actor,
+            object_type="user",
+            object_id=user.login,
+        )
+
+
+def set_roles(
+    db: sqlite_utils.Database, now: datetime, login: str, roles: list[str], actor: str | None
+) -> None:
+    """Replace a user's roles; sessions are renewed so menus and rights follow at once."""
+    user = get_user_by_login(db, login)
+    if not user:
+        raise AuthError(f"Utilisateur inconnu : {login}.")
+    if not roles or any(r not in ROLES for r in roles):
+        raise AuthError("Rôles invalides.")
+    with transaction(db):
+        db.execute("DELETE FROM user_roles WHERE user_id = ?", [user.id])
+        for role in sorted(set(roles)):
+            db.execute("INSERT INTO user_roles (user_id, role) VALUES (?,?)", [user.id, role])
+        db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = ?", [user.id])
+        audit.append(
+            db,
+            now,
+            "user.roles_changed",
+            actor=actor,
+            object_type="user",
+            object_id=user.login,
+            details={"roles": sorted(set(roles))},
+        )
+
+
+# --- sign-in, lock-out ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    """Failed sign-ins allowed in a window, per account and per client address."""
+
+    account_failures: int = 5
+    client_failures: int = 20
+    window: timedelta = timedelta(minutes=15)
+    lock: timedelta = timedelta(minutes=15)
+
+
+class LockedOut(AuthError):
+    """Too many failures: the caller answers 429 with ``until``."""
+
+    def __init__(self, message: str, until: datetime):
+        super().__init__(message)
+        self.until = until
+
+
+def authenticate(
+    db: sqlite_utils.Database,
+    now: datetime,
+    login: str,
+    password: str,
+    client: str,
+    policy: LockoutPolicy = LockoutPolicy(),
+) -> User:
+    """Check a password with lock-outs per account and per client; raise AuthError or LockedOut."""
+    since = iso(now - policy.window)
+    client_failures = scalar(
+        db, "SELECT count(*) FROM login_failures WHERE client = ? AND at > ?", [client, since]
+    )
+    if client_failures >= policy.client_failures:
+        last = scalar(db, "SELECT max(at) FROM login_failures WHERE client = ?", [client])
+        until = parse_iso(last) + policy.lock
+        if until > now:
+            raise LockedOut(
+                "Trop de tentatives depuis ce poste : réessayez après " + _hhmm(until) + ".",
+                until,
+            )
+    r = row(db, "SELECT * FROM users WHERE lower(login) = lower(?)", [login.strip()])
+    if r and r["locked_until"] and parse_iso(r["locked_until"]) > now:
+        until = parse_iso(r["locked_until"])
+        raise LockedOut(
+            "Compte temporairement verrouillé après plusieurs échecs : réessayez après "
+            + _hhmm(until)
+            + ".",
+            until,
+        )
+    ok = False
+    if r is not None and not r["disabled"]:
+        try:
+            ok = _hasher.verify(r["password_hash"], password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            ok = False
+    else:
+        # Spend the same time on unknown logins so they cannot be told apart.
+        try:
+            _hasher.verify(_DUMMY_HASH, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            pass
+    if not ok:
+        with transaction(db):
+            db.execute(
+                "INSERT INTO login_failures (login, client, at) VALUES (?,?,?)",
+                [login.strip().lower()[:64], client, iso(now)],
+            )
+            if r is not None:
+                failures = r["failed_logins"] + 1
+                locked = None
+                if failures >= policy.account_failures:
+                    locked = iso(now + policy.lock)
+                    failures = 0
+                    audit.append(
+                        db,
+                        now,
+                        "user.locked",
+                        object_type="user",
+                        object_id=r["login"],
+                        details={"client": client},
+                    )
+                db.execute(
+                    "UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?",
+                    [failures, locked, r["id"]],
+                )
+        raise AuthError("Identifiant ou mot de passe incorrect.")
+    assert r is not None
+    with transaction(db):
+        db.execute(
+            "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?", [r["id"]]
+        )
+        if _hasher.check_needs_rehash(r["password_hash"]):
+            db.execute(
+                "UPDATE users SET password_hash = ? WHERE id = ?",
+                [hash_password(password), r["id"]],
+            )
+    user = get_user(db, r["id"])
+    assert user is not None
+    return user
+
+
+_DUMMY_HASH = _hasher.hash("dummy password for timing")
+
+
+def _hhmm(dt: datetime) -> str:
+    from .clock import local
+
+    return local(dt, "%H:%M")
+
+
+# --- server-side sessions ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """Idle and absolute session lifetimes."""
+
+    idle: timedelta = timedelta(hours=2)
+    absolute: timedelta = timedelta(hours=12)
+
+
+def start_session(db: sqlite_utils.Database, now: datetime, user: User, client: str = "") -> str:
+    """Create a new session (a fresh token at every sign-in) and return the cookie token."""
+    token = secrets.token_urlsafe(32)
+    with transaction(db):
+        db.execute(
+            "INSERT INTO sessions (token_hash, user_id, session_version, created_at, last_seen_at,"
+            " client) VALUES (?,?,?,?,?,?)",
+            [sha256_hex(token), user.id, user.session_version, iso(now), iso(now), client],
+        )
+        audit.append(
+            db,
+            now,
+            "session.started",
+            actor=user.login,
+            object_type="user",
+            object_id=user.login,
+            details={"client": client},
+        )
+    return token
+
+
+def session_user(
+    db: sqlite_utils.Database, now: datetime, token: str, policy: SessionPolicy = SessionPolicy()
+) -> User | None:
+    """The user behind a session token, if the session is still valid right now."""
+    if not token:
+        return None
+    s = row(db, "SELECT * FROM sessions WHERE token_hash = ?", [sha256_hex(token)])
+    if not s or s["revoked_at"]:
+        return None
+    if now - parse_iso(s["created_at"]) > policy.absolute:
+        return None
+    if now - parse_iso(s["last_seen_at"]) > policy.idle:
+        return None
+    user = get_user(db, s["user_id"])
+    if not user or user.disabled or user.session_version != s["session_version"]:
+        return None
+    # Touch at most once a minute: fewer writes for pollers, same idle behaviour.
+    if (now - parse_iso(s["last_seen_at"])).total_seconds() >= 60:
+        with transaction(db):
+            db.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", [iso(now), s["id"]])
+    return user
+
+
+def end_session(db: sqlite_utils.Database, now: datetime, token: str) -> None:
+    """Sign out: the session row is revoked, so any copy of the cookie dies too."""
+    s = row(db, "SELECT * FROM sessions WHERE token_hash = ?", [sha256_hex(token)])
+    if not s or s["revoked_at"]:
+        return
+    user = get_user(db, s["user_id"])
+    with transaction(db):
+        db.execute("UPDATE sessions SET revoked_at = ? WHERE id = ?", [iso(now), s["id"]])
+        audit.append(
+            db,
+            now,
+            "session.ended",
+            actor=user.login if user else None,
+            object_type="user",
+            object_id=user.login if user else None,
+        )
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+
+def create_token(
+    db: sqlite_utils.Database,
+    now: datetime,
+    login: str,
+    name: str = "api",
+    actor: str | None = None,
+) -> str:
+    """Issue a revocable bearer token; only its hash is stored."""
+    user = get_user_by_login(db, login)
+    if not user:
+        raise AuthError(f"Utilisateur inconnu : {login}.")
+    if user.disabled:
+        raise AuthError(f"L'utilisateur {login} est désactivé.")
+    token = "cc_" + secrets.token_urlsafe(32)
+    with transaction(db):
+        cur = db.execute(
+            "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES (?,?,?,?)",
+            [user.id, name, sha256_hex(token), iso(now)],
+        )
+        audit.append(
+            db,
+            now,
+            "token.created",
+            actor=actor,
+            object_type="api_token",
+            object_id=cur.lastrowid,
+            details={"user": user.login, "name": name},
+        )
+    return token
+
+
+def revoke_token(
+    db: sqlite_utils.Database, now: datetime, token_id: int, actor: str | None
+) -> None:
+    """Revoke an API token."""
+    with transaction(db):
+        db.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            [iso(now), token_id],
+        )
+        audit.append(
+            db, now, "token.revoked", actor=actor, object_type="api_token", object_id=token_id
+        )
+
+
+def token_user(db: sqlite_utils.Database, now: datetime, token: str) -> User | None:
+    """The user behind a bearer token, if the token is live and the user enabled."""
+    t = row(db, "SELECT * FROM api_tokens WHERE token_hash = ?", [sha256_hex(token)])
+    if not t or t["revoked_at"]:
+        return None
+    user = get_user(db, t["user_id"])
+    if not user or user.disabled:
+        return None
+    if not t["last_used_at"] or (now - parse_iso(t["last_used_at"])).total_seconds() >= 60:
+        with transaction(db):
+            db.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", [iso(now), t["id"]])
+    return user
+
+
+# --- TOTP (step-up) ------------------------------------------------------------------------
+
+
+def enrol_totp(db: sqlite_utils.Database, now: datetime, login: str) -> str:
+    """Give a user a new TOTP secret and return it (shown once, as a provisioning URI)."""
+    user = get_user_by_login(db, login)
+    if not user:
+        raise AuthError(f"Utilisateur inconnu : {login}.")
+    secret = pyotp.random_base32()
+    with transaction(db):
+        db.execute(
+            "UPDATE users SET totp_secret = ?, totp_last_step = NULL WHERE id = ?",
+            [secret, user.id],
+        )
+        audit.append(
+            db, now, "user.totp_enrolled", actor=login, object_type="user", object_id=login
+        )
+    return secret
+
+
+def provisioning_uri(secret: str, login: str) -> str:
+    """The otpauth:// URI an authenticator app reads."""
+    return pyotp.TOTP(secret).provisioning_uri(name=login, issuer_name="Console de crise")
+
+
+def verify_totp(db: sqlite_utils.Database, now: datetime, user_id: int, code: str) -> bool:
+    """Check a TOTP code once: a code at or below the last accepted time-step is refused."""
+    r = row(db, "SELECT totp_secret, totp_last_step FROM users WHERE id = ?", [user_id])
+    if not r or not r["totp_secret"]:
+        return False
+    code = (code or "").strip().replace(" ", "")
+    if not code.isdigit() or len(code) != 6:
+        return False
+    totp = pyotp.TOTP(r["totp_secret"])
+    step_now = totp.timecode(now)
+    for step in (step_now - 1, step_now, step_now + 1):  # one step of clock drift either way
+        if secrets.compare_digest(totp.generate_otp(step), code):
+            # Atomic compare-and-set: only one request can consume this step.
+            with transaction(db):
+                cur = db.execute(
+                    "UPDATE users SET totp_last_step = ? WHERE id = ?"
+                    " AND (totp_last_step IS NULL OR totp_last_step < ?)",
+                    [step, user_id, step],
+                )
+            return cur.rowcount == 1
+    return False

@@ -1,0 +1,71 @@
+"""Settings, declared once as (name, default, help); each can be set by a CRISIS_* variable.
+
+A test checks that every setting is documented in the README.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DB", "instance/crisis.db", "Path of the SQLite database file."),
+    Setting(
+        "SECRET_KEY",
+        "",
+        "Secret for signing cookies and CSRF tokens. Empty: a random key is generated and kept in"
+        " instance/secret_key (demo); set it in production.",
+    ),
+    Setting("PLAYBOOKS", str(PROJECT_DIR / "playbooks"), "Directory of the playbooks (YAML)."),
+    Setting("DATA", str(PROJECT_DIR / "data"), "Directory of the demo territory (catalogue.yaml)."),
+    Setting(
+        "CHECKPOINT_KEY",
+        "instance/checkpoint.key",
+        "Ed25519 private key file signing audit checkpoints (kept outside the database).",
+    ),
+    Setting("CHECKPOINT_DIR", "instance/checkpoints", "Where signed checkpoints are written."),
+    Setting("IDLE_TIMEOUT_MIN", 120, "Minutes without activity before a session ends."),
+    Setting("ABSOLUTE_TIMEOUT_H", 12, "Hours after sign-in when a session ends (one shift)."),
+    Setting("LOGIN_MAX_FAILURES", 5, "Failed sign-ins of one account before a temporary lock."),
+    Setting("LOGIN_CLIENT_MAX_FAILURES", 20, "Failed sign-ins from one address before a lock."),
+    Setting("LOCKOUT_MIN", 15, "Minutes an account or address stays locked."),
+    Setting("RATELIMIT_STORAGE", "memory://", "Flask-Limiter storage URI (shared in production)."),
+    Setting("PROXIES", 0, "Number of trusted reverse proxies in front (ProxyFix)."),
+    Setting(
+        "SECURE_COOKIES", "auto", "Secure cookies and HSTS: auto (when served over TLS), 1, 0."
+    ),
+    Setting("MAX_UPLOAD_MB", 50, "Largest dataset file accepted by the upload page."),
+    Setting("SCHEDULER", "1", "Run the scheduler inside `serve` (behind a lock): 1 or 0."),
+    Setting("THREADS", 8, "Threads of the single gunicorn worker started by `serve`."),
+    Setting("BACKUP_DIR", "instance/backups", "Where scheduled backups are written."),
+)
+
+
+def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Read every setting from CRISIS_<NAME>, falling back to its default, typed like it."""
+    env = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for s in SETTINGS:
+        raw = env.get(f"CRISIS_{s.name}")
+        if raw is None:
+            out[s.name] = s.default
+        elif isinstance(s.default, int) and not isinstance(s.default, bool):
+            try:
+                out[s.name] = int(raw)
+            except ValueError as exc:
+                raise SystemExit(f"CRISIS_{s.name} must be an integer, not {raw!r}") from exc
+        else:
+            out[s.name] = raw
+    return out

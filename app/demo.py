@@ -1,0 +1,82 @@
+"""The demo organisations and accounts (demo only: the passwords are printed and well known)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+import yaml
+
+from . import auth
+
+# Organisations when data/catalogue.yaml is absent; the catalogue's list wins when present.
+FALLBACK_ORGS: tuple[tuple[str, str, str], ...] = (
+    ("caux-seine", "Caux Seine Agglomération", "agglomeration"),
+    ("prefecture-76", "Préfecture de la Seine-Maritime", "prefecture"),
+    ("grdf", "GRDF — distribution de gaz", "network_operator"),
+    ("ccas-lillebonne", "CCAS de Lillebonne", "social_services"),
+    ("fictif-chimie", "FICTIF — Chimie de l'Estuaire", "operator"),
+)
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    login: str
+    name: str
+    org: str
+    roles: tuple[str, ...]
+
+    @property
+    def password(self) -> str:
+        return f"{self.login}-caux-seine"
+
+
+DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
+    DemoAccount("director", "Claire Morel (démo)", "caux-seine", ("director",)),
+    DemoAccount("cell", "Julien Lefebvre (démo)", "caux-seine", ("cell",)),
+    DemoAccount("liaison", "Sophie Bernard (démo)", "prefecture-76", ("liaison",)),
+    DemoAccount("steward", "Marc Duval (démo)", "grdf", ("steward",)),
+    DemoAccount("exercise", "Hélène Petit (démo)", "caux-seine", ("exercise",)),
+    DemoAccount("admin", "Thomas Roux (démo)", "caux-seine", ("admin",)),
+    # Second director (approves what the first requests: no self-approval) and two more stewards.
+    DemoAccount("director2", "Anne Lemaire (démo)", "prefecture-76", ("director",)),
+    DemoAccount("steward-ccas", "Nadia Benali (démo)", "ccas-lillebonne", ("steward",)),
+    DemoAccount("steward-chimie", "Paul Girard (démo)", "fictif-chimie", ("steward",)),
+)
+
+
+def organisations(data_dir: Path) -> list[dict[str, Any]]:
+    """The demo organisations, from data/catalogue.yaml when it exists."""
+    catalogue = data_dir / "catalogue.yaml"
+    if catalogue.exists():
+        doc = yaml.safe_load(catalogue.read_text("utf-8")) or {}
+        orgs = doc.get("organisations") or []
+        if orgs:
+            return [
+                {"slug": o["slug"], "name": o["name"], "kind": o.get("kind", "other")} for o in orgs
+            ]
+    return [{"slug": s, "name": n, "kind": k} for s, n, k in FALLBACK_ORGS]
+
+
+def load_accounts(db: sqlite_utils.Database, now: datetime, data_dir: Path) -> list[DemoAccount]:
+    """Create the demo organisations and accounts; idempotent. Return the accounts."""
+    for org in organisations(data_dir):
+        auth.ensure_org(db, now, org["slug"], org["name"], org["kind"])
+    for org in FALLBACK_ORGS:
+        auth.ensure_org(db, now, *org)
+    for acc in DEMO_ACCOUNTS:
+        if auth.get_user_by_login(db, acc.login) is None:
+            auth.add_user(
+                db,
+                now,
+                acc.login,
+                name=acc.name,
+                org_slug=acc.org,
+                roles=list(acc.roles),
+                password=acc.password,
+                actor="demo",
+            )
+    return list(DEMO_ACCOUNTS)

@@ -1,0 +1,378 @@
+"""The schema: every table, index and trigger, as named migrations. Nothing else issues DDL."""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+migrations = Migrations("crisis-console")
+
+
+def _script(db: sqlite_utils.Database, sql: str) -> None:
+    # executescript() would COMMIT the migration's transaction; run statement by statement instead.
+    for statement in _split(sql):
+        db.execute(statement)
+
+
+def _split(sql: str) -> list[str]:
+    """Split a DDL script on semicolons that end statements (triggers hold inner semicolons)."""
+    out: list[str] = []
+    buf: list[str] = []
+    depth = 0
+    for line in sql.splitlines():
+        stripped = line.strip().upper()
+        if stripped.startswith("CREATE TRIGGER"):
+            depth = 1
+        buf.append(line)
+        if depth and stripped == "END;":
+            depth = 0
+            out.append("\n".join(buf).rstrip().rstrip(";"))
+            buf = []
+        elif not depth and stripped.endswith(";"):
+            out.append("\n".join(buf).rstrip().rstrip(";"))
+            buf = []
+    if "".join(buf).strip():
+        out.append("\n".join(buf))
+    return [s for s in out if s.strip()]
+
+
+def _append_only(table: str) -> str:
+    return f"""
+CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+BEGIN
+  SELECT RAISE(ABORT, '{table} is append-only: UPDATE refused');
+END;
+CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+BEGIN
+  SELECT RAISE(ABORT, '{table} is append-only: DELETE refused');
+END;
+"""
+
+
+@migrations(name="0001_foundation")
+def m0001_foundation(db: sqlite_utils.Database) -> None:
+    _script(
+        db,
+        """
+CREATE TABLE organisations (
+  id INTEGER PRIMARY KEY,
+  slug TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL DEFAULT 'other',
+  created_at TEXT NOT NULL
+);
+CREATE TABLE users (
+  id INTEGER PRIMARY KEY,
+  login TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  org_id INTEGER NOT NULL REFERENCES organisations(id),
+  password_hash TEXT NOT NULL,
+  disabled INTEGER NOT NULL DEFAULT 0,
+  session_version INTEGER NOT NULL DEFAULT 1,
+  totp_secret TEXT,
+  totp_last_step INTEGER,
+  failed_logins INTEGER NOT NULL DEFAULT 0,
+  locked_until TEXT,
+  created_at TEXT NOT NULL,
+  password_changed_at TEXT NOT NULL
+);
+CREATE TABLE user_roles (
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  role TEXT NOT NULL CHECK (role IN ('director','cell','liaison','steward','exercise','admin')),
+  PRIMARY KEY (user_id, role)
+);
+CREATE TABLE sessions (
+  id INTEGER PRIMARY KEY,
+  token_hash TEXT NOT NULL UNIQUE,
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  session_version INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  last_seen_at TEXT NOT NULL,
+  revoked_at TEXT,
+  client TEXT
+);
+CREATE INDEX sessions_user ON sessions(user_id);
+CREATE TABLE api_tokens (
+  id INTEGER PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  name TEXT NOT NULL,
+  token_hash TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL,
+  last_used_at TEXT,
+  revoked_at TEXT
+);
+CREATE TABLE login_failures (
+  id INTEGER PRIMARY KEY,
+  login TEXT NOT NULL,
+  client TEXT NOT NULL,
+  at TEXT NOT NULL
+);
+CREATE INDEX login_failures_login ON login_failures(login, at);
+CREATE INDEX login_failures_client ON login_failures(client, at);
+CREATE TABLE audit_log (
+  seq INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  actor TEXT,
+  action TEXT NOT NULL,
+  object_type TEXT,
+  object_id TEXT,
+  event_id INTEGER,
+  details TEXT NOT NULL DEFAULT '{}',
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX audit_log_event ON audit_log(event_id);
+CREATE INDEX audit_log_action ON audit_log(action);
+CREATE TABLE audit_checkpoints (
+  id INTEGER PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  hash TEXT NOT NULL,
+  signed_at TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  signature TEXT NOT NULL
+);
+"""
+        + _append_only("audit_log")
+        + _append_only("audit_checkpoints"),
+    )
+
+
+@migrations(name="0002_catalogue")
+def m0002_catalogue(db: sqlite_utils.Database) -> None:
+    _script(
+        db,
+        """
+CREATE TABLE datasets (
+  id INTEGER PRIMARY KEY,
+  slug TEXT NOT NULL UNIQUE,
+  title TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  owner_org_id INTEGER NOT NULL REFERENCES organisations(id),
+  theme TEXT NOT NULL CHECK (theme IN ('industrial','network','population','reference')),
+  geometry_type TEXT NOT NULL,
+  sensitivity TEXT NOT NULL CHECK (sensitivity IN ('public','restricted','personal')),
+  id_field TEXT NOT NULL DEFAULT 'id',
+  fields TEXT NOT NULL DEFAULT '[]',
+  source TEXT NOT NULL DEFAULT '',
+  revision INTEGER NOT NULL DEFAULT 0,
+  feature_count INTEGER NOT NULL DEFAULT 0,
+  bbox TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE TABLE dataset_revisions (
+  id INTEGER PRIMARY KEY,
+  dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+  revision INTEGER NOT NULL,
+  at TEXT NOT NULL,
+  actor TEXT,
+  action TEXT NOT NULL,
+  file_name TEXT,
+  feature_count INTEGER NOT NULL,
+  inserted INTEGER NOT NULL DEFAULT 0,
+  updated INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (dataset_id, revision)
+);
+CREATE TABLE features (
+  id INTEGER PRIMARY KEY,
+  dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+  fid TEXT NOT NULL,
+  geometry TEXT NOT NULL,
+  properties TEXT NOT NULL,
+  minx REAL NOT NULL, miny REAL NOT NULL, maxx REAL NOT NULL, maxy REAL NOT NULL,
+  UNIQUE (dataset_id, fid)
+);
+"""
+        + _append_only("dataset_revisions"),
+    )
+
+
+@migrations(name="0003_events")
+def m0003_events(db: sqlite_utils.Database) -> None:
+    _script(
+        db,
+        """
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  title TEXT NOT NULL,
+  is_drill INTEGER NOT NULL DEFAULT 0,
+  level INTEGER NOT NULL DEFAULT 1,
+  status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open','closed')),
+  declared_by INTEGER NOT NULL REFERENCES users(id),
+  declared_at TEXT NOT NULL,
+  closed_by INTEGER REFERENCES users(id),
+  closed_at TEXT,
+  closing_statement TEXT,
+  site_fid TEXT,
+  lon REAL NOT NULL,
+  lat REAL NOT NULL,
+  place TEXT NOT NULL DEFAULT '',
+  params TEXT NOT NULL DEFAULT '{}',
+  report_cadence_min INTEGER NOT NULL DEFAULT 30
+);
+CREATE TABLE event_zones (
+  id INTEGER PRIMARY KEY,
+  event_id INTEGER NOT NULL REFERENCES events(id),
+  version INTEGER NOT NULL,
+  computed_at TEXT NOT NULL,
+  params TEXT NOT NULL,
+  geojson TEXT NOT NULL,
+  UNIQUE (event_id, version)
+);
+CREATE TABLE log_entries (
+  id INTEGER PRIMARY KEY,
+  event_id INTEGER NOT NULL REFERENCES events(id),
+  fact_at TEXT NOT NULL,
+  recorded_at TEXT NOT NULL,
+  author_id INTEGER REFERENCES users(id),
+  author_name TEXT NOT NULL,
+  category TEXT NOT NULL
+    CHECK (category IN ('information','décision','action','message reçu','message émis')),
+  text TEXT NOT NULL,
+  corrects_id INTEGER REFERENCES log_entries(id),
+  is_inject INTEGER NOT NULL DEFAULT 0,
+  is_system INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX log_entries_event ON log_entries(event_id, id);
+CREATE TABLE checklist_items (
+  id INTEGER PRIMARY KEY,
+  event_id INTEGER NOT NULL REFERENCES events(id),
+  item_key TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  title TEXT NOT NULL,
+  role TEXT NOT NULL,
+  due_at TEXT NOT NULL,
+  done_by INTEGER REFERENCES users(id),
+  done_at TEXT,
+  note TEXT,
+  UNIQUE (event_id, item_key)
+);
+"""
+        + _append_only("log_entries"),
+    )
+
+
+@migrations(name="0004_access")
+def m0004_access(db: sqlite_utils.Database) -> None:
+    _script(
+        db,
+        """
+CREATE TABLE agreements (
+  id INTEGER PRIMARY KEY,
+  agreement_key TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+  roles TEXT NOT NULL,
+  event_kinds TEXT NOT NULL,
+  drills_allowed INTEGER NOT NULL DEFAULT 0,
+  max_duration_min INTEGER NOT NULL,
+  approval TEXT NOT NULL CHECK (approval IN ('none','second_person')),
+  scope TEXT NOT NULL CHECK (scope IN ('zone','territory')),
+  margin_m REAL NOT NULL DEFAULT 0,
+  fields TEXT NOT NULL DEFAULT '[]',
+  valid_from TEXT NOT NULL,
+  valid_to TEXT,
+  signed_by INTEGER NOT NULL REFERENCES users(id),
+  signed_at TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active','superseded','withdrawn')),
+  withdrawn_at TEXT,
+  withdrawn_by INTEGER REFERENCES users(id),
+  UNIQUE (agreement_key, version)
+);
+CREATE TABLE grants (
+  id INTEGER PRIMARY KEY,
+  event_id INTEGER NOT NULL REFERENCES events(id),
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+  agreement_id INTEGER NOT NULL REFERENCES agreements(id),
+  reason_code TEXT NOT NULL,
+  justification TEXT NOT NULL,
+  duration_min INTEGER NOT NULL,
+  requested_at TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending','active','expired','revoked','denied')),
+  pending_until TEXT,
+  decided_by INTEGER REFERENCES users(id),
+  decided_at TEXT,
+  activated_at TEXT,
+  expires_at TEXT,
+  ended_at TEXT,
+  ended_by INTEGER REFERENCES users(id),
+  end_reason TEXT,
+  flagged_for_review INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX grants_event ON grants(event_id);
+CREATE INDEX grants_user ON grants(user_id, status);
+CREATE TABLE notifications (
+  id INTEGER PRIMARY KEY,
+  org_id INTEGER NOT NULL REFERENCES organisations(id),
+  created_at TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  grant_id INTEGER REFERENCES grants(id),
+  event_id INTEGER REFERENCES events(id),
+  text TEXT NOT NULL,
+  read_at TEXT,
+  read_by INTEGER REFERENCES users(id)
+);
+""",
+    )
+
+
+@migrations(name="0005_reports_drills")
+def m0005_reports_drills(db: sqlite_utils.Database) -> None:
+    _script(
+        db,
+        """
+CREATE TABLE reports (
+  id INTEGER PRIMARY KEY,
+  event_id INTEGER NOT NULL REFERENCES events(id),
+  number INTEGER NOT NULL,
+  trigger TEXT NOT NULL CHECK (trigger IN ('schedule','manual')),
+  generated_at TEXT NOT NULL,
+  due_at TEXT,
+  author TEXT NOT NULL,
+  pdf BLOB NOT NULL,
+  sha256 TEXT NOT NULL,
+  audit_seq INTEGER NOT NULL,
+  audit_hash TEXT NOT NULL,
+  classification TEXT NOT NULL,
+  UNIQUE (event_id, number)
+);
+CREATE TABLE drills (
+  event_id INTEGER PRIMARY KEY REFERENCES events(id),
+  scenario_id TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('running','paused','ended','stopped')),
+  started_at TEXT NOT NULL,
+  started_by INTEGER NOT NULL REFERENCES users(id),
+  paused_at TEXT,
+  paused_seconds INTEGER NOT NULL DEFAULT 0,
+  ended_at TEXT,
+  went_well TEXT NOT NULL DEFAULT '',
+  to_improve TEXT NOT NULL DEFAULT '',
+  real_event_id INTEGER REFERENCES events(id)
+);
+CREATE TABLE drill_injects (
+  id INTEGER PRIMARY KEY,
+  event_id INTEGER NOT NULL REFERENCES events(id),
+  inject_id TEXT NOT NULL,
+  fired_at TEXT NOT NULL,
+  fired_by TEXT NOT NULL,
+  log_entry_id INTEGER REFERENCES log_entries(id),
+  UNIQUE (event_id, inject_id)
+);
+CREATE TABLE scheduler_lock (
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  heartbeat_at TEXT NOT NULL
+);
+"""
+        + _append_only("reports"),
+    )
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply pending migrations; return the names applied. Idempotent."""
+    pending = [m.name for m in migrations.pending(db)]
+    migrations.apply(db)
+    return pending

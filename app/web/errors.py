@@ -1,0 +1,67 @@
+"""Error pages in the console's style, for pages, htmx requests and the JSON API."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, NoReturn
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, default_exceptions
+
+from .htmx import htmx
+
+log = logging.getLogger(__name__)
+
+MESSAGES: dict[int, tuple[str, str]] = {
+    400: ("Requête invalide", "La requête n'a pas pu être traitée."),
+    403: ("Accès refusé", "Vos rôles ne permettent pas d'ouvrir cette page."),
+    404: ("Page introuvable", "Cette page n'existe pas ou plus."),
+    405: ("Méthode non autorisée", "Cette action n'est pas possible ici."),
+    413: ("Fichier trop volumineux", "Le fichier dépasse la taille maximale acceptée."),
+    422: ("Données invalides", "Les données envoyées ne sont pas valides."),
+    429: ("Trop de tentatives", "Trop de requêtes en peu de temps : patientez avant de réessayer."),
+    500: ("Erreur interne", "Une erreur inattendue s'est produite ; elle a été journalisée."),
+    503: ("Service indisponible", "Le service est momentanément indisponible."),
+}
+
+
+def error_response(code: int, detail: str | None = None) -> Any:
+    """Render an error as JSON for the API, as a fragment for htmx, as a page otherwise."""
+    title, message = MESSAGES.get(code, ("Erreur", "Une erreur s'est produite."))
+    if detail:
+        message = detail
+    if request.path.startswith("/api/"):
+        return jsonify(error=message, status=code), code
+    if htmx:
+        body = render_template("errors/_error.html", code=code, title=title, message=message)
+        resp = (body, code, {"HX-Retarget": "#main", "HX-Reswap": "innerHTML"})
+        return resp
+    return render_template("errors/error.html", code=code, title=title, message=message), code
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(e: CSRFError) -> Any:
+        return error_response(
+            400,
+            "Le jeton de sécurité du formulaire est absent ou expiré. Rechargez la page puis "
+            "recommencez.",
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http(e: HTTPException) -> Any:
+        detail = e.description if getattr(e, "crisis_detail", False) else None
+        return error_response(e.code or 500, detail)
+
+    @app.errorhandler(Exception)
+    def _crash(e: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500)
+
+
+def fail(code: int, message: str) -> NoReturn:
+    """Abort with a French message shown to the user (and to API clients)."""
+    exc = default_exceptions[code](description=message)
+    exc.crisis_detail = True  # type: ignore[attr-defined]
+    raise exc

@@ -1,0 +1,42 @@
+"""The navigation menu as data: an entry shows when its endpoint exists and the user may use it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app, url_for
+
+from .. import auth
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    endpoint: str
+
+
+# Order is the order of the menu. Entries whose blueprint is not registered are skipped.
+NAV: tuple[NavItem, ...] = (
+    NavItem("Accueil", "home.index"),
+    NavItem("Événements", "events.list_events"),
+    NavItem("Carte", "catalogue.show_map"),
+    NavItem("Catalogue", "catalogue.list_datasets"),
+    NavItem("Accès", "access.index"),
+    NavItem("Exercices", "drills.list_drills"),
+    NavItem("Audit", "audit.index"),
+    NavItem("Administration", "admin.list_users"),
+)
+
+
+def menu_for(user: auth.User | None) -> list[tuple[str, str, str]]:
+    """(label, url, endpoint) of the entries this user may open."""
+    from .security import rule_for
+
+    if user is None:
+        return []
+    out = []
+    for item in NAV:
+        rule = rule_for(current_app, item.endpoint)
+        if rule is not None and rule.allows(user):
+            out.append((item.label, url_for(item.endpoint), item.endpoint))
+    return out

@@ -1,0 +1,219 @@
+"""Access rules as data, authentication of every request, CSRF, rate limits and headers.
+
+Every view declares who may use it with ``@allow(...)``; a request to a view without a rule is
+refused (fail closed) and ``tests/web/test_access_rules.py`` fails for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import Flask, Response, abort, current_app, g, jsonify, redirect, request, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFProtect, generate_csrf
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .. import auth
+from .context import close_db, get_db, now
+from .htmx import htmx
+
+log = logging.getLogger(__name__)
+
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+SESSION_COOKIE = "cc_session"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call a view: nobody signed in needed (public), any signed-in user, or roles."""
+
+    public: bool = False
+    roles: frozenset[str] | None = None
+
+    def allows(self, user: auth.User | None) -> bool:
+        if self.public:
+            return True
+        if user is None:
+            return False
+        return self.roles is None or bool(user.roles & self.roles)
+
+    def describe(self) -> str:
+        if self.public:
+            return "public"
+        return "signed-in" if self.roles is None else "roles: " + ", ".join(sorted(self.roles))
+
+
+def allow(*roles: str, public: bool = False) -> Callable[[F], F]:
+    """Declare the access rule of a view. ``allow()`` means any signed-in user."""
+    unknown = set(roles) - set(auth.ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles in access rule: {sorted(unknown)}")
+    rule = Rule(public=public, roles=frozenset(roles) if roles else None)
+
+    def mark(view: F) -> F:
+        view.access_rule = rule  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def rule_for(app: Flask, endpoint: str | None) -> Rule | None:
+    """The rule of an endpoint (static files are public)."""
+    if endpoint is None:
+        return None
+    if endpoint == "static":
+        return Rule(public=True)
+    view = app.view_functions.get(endpoint)
+    return getattr(view, "access_rule", None)
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Flask's cookie only carries the CSRF secret; Secure follows TLS in 'auto' mode."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return _secure(app)
+
+
+def _secure(app: Flask) -> bool:
+    mode = str(app.config.get("CRISIS_SECURE_COOKIES", "auto"))
+    if mode == "auto":
+        return bool(request) and request.is_secure
+    return mode == "1"
+
+
+def is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def session_policy(app: Flask) -> auth.SessionPolicy:
+    from datetime import timedelta
+
+    return auth.SessionPolicy(
+        idle=timedelta(minutes=int(app.config["CRISIS_IDLE_TIMEOUT_MIN"])),
+        absolute=timedelta(hours=int(app.config["CRISIS_ABSOLUTE_TIMEOUT_H"])),
+    )
+
+
+def lockout_policy(app: Flask) -> auth.LockoutPolicy:
+    from datetime import timedelta
+
+    return auth.LockoutPolicy(
+        account_failures=int(app.config["CRISIS_LOGIN_MAX_FAILURES"]),
+        client_failures=int(app.config["CRISIS_LOGIN_CLIENT_MAX_FAILURES"]),
+        window=timedelta(minutes=int(app.config["CRISIS_LOCKOUT_MIN"])),
+        lock=timedelta(minutes=int(app.config["CRISIS_LOCKOUT_MIN"])),
+    )
+
+
+def _authenticate() -> None:
+    g.user = None
+    g.bearer = False
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer ") and is_api():
+        g.user = auth.token_user(get_db(), now(), header[7:].strip())
+        g.bearer = g.user is not None
+        if g.user is None:
+            abort(401)
+        return
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if token:
+        g.user = auth.session_user(get_db(), now(), token, session_policy(current_app))
+        if g.user is None:
+            g.drop_session_cookie = True
+
+
+def _enforce() -> Response | None:
+    rule = rule_for(current_app, request.endpoint)
+    if request.endpoint is None:
+        return None  # 404/405 handled by Flask
+    if rule is None:
+        log.error("no access rule for endpoint %s: refused", request.endpoint)
+        abort(403)
+    if request.endpoint == "static" or request.endpoint.startswith("assets."):
+        return None
+    _authenticate()
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not g.bearer:
+        csrf.protect()
+    if rule.allows(g.user):
+        return None
+    if g.user is None:
+        if is_api():
+            abort(401)
+        target = url_for("auth.login", next=request.full_path.rstrip("?"))
+        if htmx:
+            response = Response(status=204)
+            response.headers["HX-Redirect"] = target
+            return response
+        return redirect(target)
+    abort(403)
+
+
+def _headers(response: Response) -> Response:
+    csp = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:;"
+        " font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none';"
+        " frame-ancestors 'none'; form-action 'self'"
+    )
+    response.headers.setdefault("Content-Security-Policy", csp)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(self)"
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if _secure(current_app):
+        response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    if request.endpoint != "static" and not (request.endpoint or "").startswith("assets."):
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+    if g.get("drop_session_cookie"):
+        response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def set_session_cookie(response: Response, token: str) -> None:
+    """The server-side session's cookie: HttpOnly, SameSite=Lax, Secure over TLS."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="Lax",
+        secure=_secure(current_app),
+        path="/",
+    )
+
+
+def init_app(app: Flask) -> None:
+    """Wire rules, CSRF, limiter and headers into the app."""
+    proxies = int(app.config.get("CRISIS_PROXIES", 0))
+    if proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
+    app.session_interface = _SessionInterface()
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["CRISIS_RATELIMIT_STORAGE"])
+    csrf.init_app(app)
+    limiter.init_app(app)
+    htmx.init_app(app)
+    app.before_request(_enforce)
+    app.after_request(_headers)
+    app.teardown_appcontext(close_db)
+
+    @app.context_processor
+    def _inject() -> dict[str, Any]:
+        from .nav import menu_for
+
+        user = g.get("user")
+        return {"current_user": user, "menu": menu_for(user), "csrf_token": generate_csrf}
+
+    @app.errorhandler(401)
+    def _unauthorised(_e: Exception) -> Any:
+        return jsonify(error="authentification requise"), 401
