@@ -172,5 +172,18 @@ def token_create(login: str, name: str) -> None:
     click.echo(auth.create_token(_db(app), _now(app), login, name, actor="cli"))
 
 
+# Each area's commands live in app/commands/<area>.py and attach themselves to `main`.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"app.commands.{name}")
+
+
+_register_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from flask import Flask
 
 
@@ -18,3 +20,13 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(home.bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(api_bp)
+    for name in BLUEPRINT_MODULES:
+        module = importlib.import_module(f"app.web.{name}")
+        app.register_blueprint(module.bp)
+    from . import filters
+
+    filters.init_app(app)
+
+
+# One module per area under app/web/, each exposing `bp`.
+BLUEPRINT_MODULES: tuple[str, ...] = ()

@@ -1,0 +1,1 @@
+"""CLI commands by area; each module attaches its commands to app.cli.main."""
