@@ -327,12 +327,12 @@ class PlacedLabel:
 def point_label_offsets(radius: float, font_size: float) -> tuple[tuple[float, float, str], ...]:
     """Right, left, above, below a point symbol of ``radius`` (baseline offsets)."""
     gap = radius + 1.5
-    mid = -font_size * 0.35
+    # Baselines chosen so that the four boxes around one point never overlap each other.
     return (
-        (gap, mid, "start"),
-        (-gap, mid, "end"),
-        (0.0, gap + 0.5, "middle"),
-        (0.0, -gap - font_size * 0.8, "middle"),
+        (gap, -font_size * 0.35, "start"),
+        (-gap, -font_size * 0.35, "end"),
+        (0.0, max(gap, font_size * 0.45 + 1.0) + font_size * 0.25 + 2.5, "middle"),
+        (0.0, -max(gap, font_size * 0.6 + 1.0) - font_size * 0.8 - 2.5, "middle"),
     )
 
 
