@@ -235,12 +235,32 @@ def test_corridor_and_area_specs():
     pipe = LineString([(CX - 5000, CY), (CX + 5000, CY)])
     flood = [(box(CX, CY, CX + 100, CY + 100), {"seine_level_m": 8.0})]
     specs = [
-        Spec("c", "Canalisation", "red", "thermal", "8kW", "corridor", None, 80,
-             dataset="gas-transport", section_m=1000),
-        Spec("f", "Inondation", "orange", "flood", "crue", "area", None, None,
-             dataset="flood-extents", select_property="seine_level_m",
-             select_param="seine_level_m"),
-    ]  # fmt: skip
+        Spec(
+            "c",
+            "Canalisation",
+            "red",
+            "thermal",
+            "8kW",
+            "corridor",
+            None,
+            80,
+            dataset="gas-transport",
+            section_m=1000,
+        ),
+        Spec(
+            "f",
+            "Inondation",
+            "orange",
+            "flood",
+            "crue",
+            "area",
+            None,
+            None,
+            dataset="flood-extents",
+            select_property="seine_level_m",
+            select_param="seine_level_m",
+        ),
+    ]
     zones = compute_zones(
         specs,
         SRC,
