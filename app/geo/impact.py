@@ -78,12 +78,12 @@ class _Items:
 
     def to_list(self) -> list[dict[str, Any]]:
         props = self.layer.properties
-        cols = {f: props.column(f) for f in self.fields}
+        cols = {f: props.column(f, None, self.idx) for f in self.fields}
         out = []
         for k, i in enumerate(self.idx):
             item: dict[str, Any] = {"id": str(self.layer.ids[i])}
             for f, col in cols.items():
-                v = col[i]
+                v = col[k]
                 item[f] = v.item() if isinstance(v, np.generic) else v
             item["distance_m"] = round(float(self.distance_m[k]), 1)
             for name, arr in self.extra.items():
@@ -247,13 +247,14 @@ class _PointCandidates:
     def __init__(self, layer: Layer, outer: BaseGeometry) -> None:
         assert layer.x is not None and layer.y is not None
         self.layer = layer
+        self.outer = outer
         self.idx = layer.points_in(outer)
         self.x = layer.x[self.idx]
         self.y = layer.y[self.idx]
 
     def inside(self, geom: BaseGeometry, is_outer: bool) -> np.ndarray:
         """Layer indices of the points in ``geom`` (boundary included)."""
-        if is_outer or len(self.idx) == 0:
+        if is_outer or geom is self.outer or len(self.idx) == 0:
             return self.idx
         if geom.is_empty:
             return np.zeros(0, dtype=np.intp)
@@ -266,10 +267,10 @@ class _PointCandidates:
 
 
 def _by_type(layer: Layer, idx: np.ndarray, acc: dict[str, dict[str, float]]) -> None:
-    types = layer.properties.column("type", "autre")[idx]
-    caps = layer.properties.numeric("capacity")[idx]
     if len(idx) == 0:
         return
+    types = layer.properties.column("type", "autre", idx)
+    caps = layer.properties.numeric("capacity", idx)
     uniq, inv = np.unique(types.astype(str), return_inverse=True)
     counts = np.bincount(inv, minlength=len(uniq))
     capsum = np.bincount(inv, weights=caps, minlength=len(uniq))
@@ -385,7 +386,7 @@ def analyse(
 def _is_synthetic(layer: Layer, idx: np.ndarray) -> bool:
     if "source" not in layer.properties.keys or len(idx) == 0:
         return False
-    return bool(np.any(layer.properties.column("source")[idx] == "synthetic"))
+    return bool(np.any(layer.properties.column("source", None, idx[:1000]) == "synthetic"))
 
 
 def _population_meta(spec: LayerSpec, method: str, synthetic: bool) -> dict[str, Any]:
@@ -404,14 +405,14 @@ def _population_grid(
     targets: list[tuple[ZoneImpact, BaseGeometry, bool]],
 ) -> None:
     cand = _Candidates(layer, outer)
-    ind = layer.properties.numeric("ind")
+    ind = layer.properties.numeric("ind", cand.idx)
     meta = _population_meta(spec, GRID_METHOD, _is_synthetic(layer, cand.idx))
     cell_area = shapely.area(cand.geoms)
     for zi, geom, _ in targets:
         pos, inside_area = cand.clip(geom, "area")
         idx = cand.idx[pos]
         frac = np.minimum(1.0, inside_area / np.where(cell_area[pos] > 0, cell_area[pos], 1.0))
-        people = ind[idx] * frac
+        people = ind[pos] * frac
         zi.population = {"total": float(people.sum()), **meta, "cells": int(len(idx))}
         zi.population["rounded"] = int(round(zi.population["total"]))
         if communes is not None:
@@ -547,7 +548,7 @@ def _lines_or_polygons(
                     "title": spec.title,
                     "kind": "lines",
                     "count": int(len(idx)),
-                    "length_m": round(total, 1),
+                    "length_m": total,
                     "by_type": {},
                 }
             )
@@ -591,16 +592,17 @@ def closure_points(
         for x, y in coords:
             pts_x.append(float(x))
             pts_y.append(float(y))
-            road_of.append(int(cand[o]))
+            road_of.append(int(o))  # position in cand
     props = roads.properties
-    names = props.column("name", "")
-    refs = props.column("ref", "")
-    kinds = props.column("kind", "")
+    names = props.column("name", "", cand)
+    refs = props.column("ref", "", cand)
+    kinds = props.column("kind", "", cand)
+    ids = roads.ids[cand]
     kept: list[dict[str, Any]] = []
     by_key: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
     for x, y, r in zip(pts_x, pts_y, road_of, strict=True):
         name, ref = names[r] or "", refs[r] or ""
-        key = ("", str(ref), str(name)) if (name or ref) else (str(roads.ids[r]), "", "")
+        key = ("", str(ref), str(name)) if (name or ref) else (str(ids[r]), "", "")
         near = by_key.setdefault(key, [])
         if any(math.hypot(x - px, y - py) < CLOSURE_DEDUPE_M for px, py in near):
             continue
@@ -611,7 +613,7 @@ def closure_points(
             bearing = round(math.degrees(math.atan2(x - sx, y - sy)) % 360.0, 1)
         kept.append(
             {
-                "road_id": str(roads.ids[r]),
+                "road_id": str(ids[r]),
                 "name": name,
                 "ref": ref,
                 "kind": kinds[r] or "",

@@ -104,25 +104,30 @@ class PropertyTable(Sequence[dict[str, Any]]):
     def keys(self) -> list[str]:
         return list(self._columns)
 
-    def column(self, key: str, default: Any = None) -> np.ndarray:
-        """The whole column ``key`` (missing values as ``default``)."""
+    def column(self, key: str, default: Any = None, idx: np.ndarray | None = None) -> np.ndarray:
+        """Column ``key`` (rows ``idx``, default all), missing values as ``default``."""
+        n = self._len if idx is None else len(idx)
         col = self._columns.get(key)
         if col is None:
-            return np.full(self._len, default, dtype=object)
-        if col.dtype == object:
-            out = col.copy()
-            out[out == _MISSING] = default  # identity comparison on the sentinel
-            return out
-        return col
+            return np.full(n, default, dtype=object)
+        out = col if idx is None else col[idx]
+        if out.dtype == object:
+            missing = np.fromiter((v is _MISSING for v in out), dtype=bool, count=n)
+            if missing.any():
+                out = out.copy()
+                out[missing] = default
+        return out
 
-    def numeric(self, key: str) -> np.ndarray:
-        """Column ``key`` as float64, non-numeric or missing values as 0."""
+    def numeric(self, key: str, idx: np.ndarray | None = None) -> np.ndarray:
+        """Column ``key`` (rows ``idx``) as float64, non-numeric or missing values as 0."""
+        n = self._len if idx is None else len(idx)
         col = self._columns.get(key)
         if col is None:
-            return np.zeros(self._len)
-        if col.dtype != object:
-            return col.astype(np.float64, copy=False)
-        return np.array([_to_float(v) for v in col], dtype=np.float64)
+            return np.zeros(n)
+        out = col if idx is None else col[idx]
+        if out.dtype != object:
+            return out.astype(np.float64, copy=False)
+        return np.array([_to_float(v) for v in out], dtype=np.float64)
 
     def take(self, order: np.ndarray) -> PropertyTable:
         """A new table with rows in ``order``."""
