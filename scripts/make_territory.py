@@ -1107,7 +1107,7 @@ def mask_to_polygon(mask: np.ndarray, x0: float, y0: float, cell: float):
     return shapely.union_all(rects)
 
 
-def build_floods(t: Territory, rng: np.random.Generator) -> None:
+def build_floods(t: Territory, rng: np.random.Generator, raised: list[Point]) -> None:
     cell = 50.0
     flats = shapely.union_all([to_l93(Polygon(f)) for f in FLATS] + [t.seine.buffer(350)])
     bounds = flats.buffer(500).bounds
@@ -1122,6 +1122,9 @@ def build_floods(t: Territory, rng: np.random.Generator) -> None:
     tnorm = d_river / (d_river + d_edge + 1.0)
     noise = smooth_noise(rng, gx, gy, 700.0, bounds)
     elev = 7.7 + 2.8 * tnorm**1.2 + 0.45 * noise
+    # The industrial zone stands on raised, diked ground: only the extreme level reaches it.
+    d_zone = np.min([shapely.distance(z, pts) for z in raised], axis=0).reshape(gx.shape)
+    elev += 1.4 * np.exp(-((d_zone / 800.0) ** 2))
     elev = np.where(inside, elev, 11.0 + d_edge / 20.0)  # valley sides rise steeply
     elev = np.where(d_river < 150.0, 0.0, elev)  # the river bed itself
     feats = []
@@ -1349,7 +1352,7 @@ def main() -> None:
     build_gas_transport(t)
     build_water(t, grid, rng, brotonne)
     build_power(t, grid, rng, brotonne)
-    build_floods(t, rng)
+    build_floods(t, rng, industrial_zone_points(t))
     build_vulnerable(t, grid, place, rng)
     build_inventory(t, rng)
 
