@@ -72,7 +72,7 @@ class _Items:
 
     layer: Layer
     idx: np.ndarray
-    distance_m: np.ndarray
+    distance_m: np.ndarray | None  # to the source; None for lines and polygons
     fields: tuple[str, ...]
     extra: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -85,7 +85,8 @@ class _Items:
             for f, col in cols.items():
                 v = col[k]
                 item[f] = v.item() if isinstance(v, np.generic) else v
-            item["distance_m"] = round(float(self.distance_m[k]), 1)
+            if self.distance_m is not None:
+                item["distance_m"] = round(float(self.distance_m[k]), 1)
             for name, arr in self.extra.items():
                 item[name] = round(float(arr[k]), 1)
             out.append(item)
@@ -538,9 +539,8 @@ def _lines_or_polygons(
         if not visible:
             zi.restricted.append(_restricted_entry(spec, len(idx), length))
             continue
-        zero = np.zeros(len(idx))
         key = "length_m" if measure == "length" else "area_m2"
-        items = _Items(layer, idx, zero, ("name",), {key: value})
+        items = _Items(layer, idx, None, ("name",), {key: value})
         if spec.role == "network_lines":
             zi.networks.append(
                 {
