@@ -1,0 +1,48 @@
+# Two set-up commands: `make run` and `make test`. Everything installs into .venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+LINT_PATHS := app tests bench scripts
+
+.PHONY: run test lint bench install dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+$(VENV)/.bench: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[dev,bench]"
+	touch $@
+
+install: $(VENV)/.installed
+
+dev: $(VENV)/.dev
+
+run: install
+	$(BIN)/crisis-console init
+	$(BIN)/crisis-console demo
+	@echo "Console : http://$(HOST):$(PORT)"
+	$(BIN)/crisis-console serve --host $(HOST) --port $(PORT)
+
+lint: dev
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+test: lint
+	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: $(VENV)/.bench
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info tests/screenshots

@@ -1,0 +1,143 @@
+"""Users from the CLI and the admin pages; API tokens."""
+
+from __future__ import annotations
+
+
+def test_cli_user_add_then_web_sign_in(app, client, runner):
+    result = runner(
+        "user",
+        "add",
+        "marie",
+        "--name",
+        "Marie Dupont",
+        "--org",
+        "caux-seine",
+        "--role",
+        "cell",
+        "--role",
+        "liaison",
+        "--password-stdin",
+        input="une phrase de passe solide\n",
+    )
+    assert result.exit_code == 0, result.output
+    client.login("marie", "une phrase de passe solide")
+    who = client.get("/api/v1/whoami").get_json()
+    assert who["roles"] == ["cell", "liaison"]
+
+
+def test_cli_user_add_bad_input_exits_2(runner):
+    result = runner(
+        "user",
+        "add",
+        "x y",
+        "--name",
+        "X",
+        "--org",
+        "caux-seine",
+        "--role",
+        "cell",
+        "--password-stdin",
+        input="une phrase de passe solide\n",
+    )
+    assert result.exit_code == 2 and "Identifiant invalide" in result.output
+    result = runner(
+        "user",
+        "add",
+        "bob",
+        "--name",
+        "Bob",
+        "--org",
+        "caux-seine",
+        "--role",
+        "cell",
+        "--password-stdin",
+        input="password\n",
+    )
+    assert result.exit_code == 2 and "trop courant" in result.output
+    result = runner(
+        "user",
+        "add",
+        "bob",
+        "--name",
+        "Bob",
+        "--org",
+        "nowhere",
+        "--role",
+        "cell",
+        "--password-stdin",
+        input="une phrase de passe solide\n",
+    )
+    assert result.exit_code == 2 and "Organisation inconnue" in result.output
+
+
+def test_cli_passwd_kills_sessions(app, client, runner):
+    client.login("cell")
+    result = runner("user", "passwd", "cell", "--password-stdin", input="nouvelle phrase longue\n")
+    assert result.exit_code == 0
+    assert client.get("/").status_code == 302
+    client.login("cell", "nouvelle phrase longue")
+
+
+def test_token_reads_whoami(app, runner):
+    result = runner("token", "create", "liaison")
+    assert result.exit_code == 0
+    token = result.output.strip()
+    api = app.test_client()
+    r = api.get("/api/v1/whoami", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200
+    assert r.get_json() == {
+        "login": "liaison",
+        "name": "Sophie Bernard (démo)",
+        "roles": ["liaison"],
+        "organisation": {"slug": "prefecture-76", "name": "Préfecture de la Seine-Maritime"},
+    }
+    assert api.get("/api/v1/whoami", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert api.get("/api/v1/whoami").status_code == 401
+    runner("user", "disable", "liaison")
+    r = api.get("/api/v1/whoami", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401
+
+
+def test_admin_creates_a_user_and_errors_are_shown(client):
+    client.login("admin")
+    r = client.post(
+        "/admin/users",
+        data={
+            "login": "paul",
+            "name": "Paul",
+            "org": "caux-seine",
+            "roles": ["cell"],
+            "password": "123456789",
+        },
+    )
+    assert r.status_code == 422 and "trop courant" in r.get_data(as_text=True)
+    r = client.post(
+        "/admin/users",
+        data={
+            "login": "paul",
+            "name": "Paul",
+            "org": "caux-seine",
+            "roles": ["cell"],
+            "password": "vraie phrase de passe",
+        },
+    )
+    assert r.status_code == 302
+    assert "paul" in client.get("/admin/users").get_data(as_text=True)
+
+
+def test_admin_disables_a_user_but_not_itself(client):
+    client.login("admin")
+    assert client.post("/admin/users/admin/disable").status_code == 422
+    assert client.post("/admin/users/cell/disable").status_code == 302
+    assert client.post("/admin/users/nobody/disable").status_code == 404
+
+
+def test_each_demo_account_sees_only_its_menus(app):
+    from tests.conftest import Client
+
+    expected_admin_only = "Administration"
+    for login in ("director", "cell", "liaison", "steward", "exercise", "admin"):
+        c: Client = app.test_client()
+        c.login(login)
+        html = c.get("/").get_data(as_text=True)
+        assert (expected_admin_only in html) == (login == "admin"), login
