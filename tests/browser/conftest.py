@@ -1,4 +1,4 @@
-"""Browser tests: the app served on 127.0.0.1 in a thread, driven by Playwright on Debian's chromium.
+"""Browser tests: the app served on 127.0.0.1 in a thread, driven by Playwright (Debian chromium).
 
 Screenshots go to tests/screenshots/ (git-ignored). The browser refuses every request that leaves
 the server's origin, and records it, so a test can assert that none happened.
