@@ -7,13 +7,19 @@ signed checkpoints kept outside the database catch a rewrite or a truncated tail
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .clock import iso
 
@@ -56,7 +62,7 @@ def append(
     if not db.conn.in_transaction:
         raise RuntimeError("audit.append must run inside the transaction of the change")
     seq, prev = head(db)
-    record = {
+    record: dict[str, Any] = {
         "seq": seq + 1,
         "at": iso(now),
         "actor": actor,
@@ -86,9 +92,213 @@ def append(
     return int(record["seq"])
 
 
+# --- signed checkpoints ----------------------------------------------------------------------
+
+ORIGIN = "crisis-console/audit"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement "the log had ``seq`` records and its head hash was ``hash``".
+
+    In the spirit of C2SP tlog-checkpoint: the signed body is ``origin``, size and head hash (plus
+    time and reason), one per line. Copies kept outside the database witness the log's state.
+    """
+
+    origin: str
+    seq: int
+    hash: str
+    signed_at: str
+    reason: str
+    key_id: str
+    public_key: str  # base64 of the raw Ed25519 public key
+    signature: str  # base64 of the Ed25519 signature over body()
+
+    def body(self) -> bytes:
+        """The exact bytes that are signed."""
+        return f"{self.origin}\n{self.seq}\n{self.hash}\n{self.signed_at}\n{self.reason}\n".encode()
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Checkpoint:
+        """Parse a checkpoint file; ValueError when it is not one."""
+        try:
+            doc = json.loads(text)
+            return cls(
+                origin=str(doc["origin"]),
+                seq=int(doc["seq"]),
+                hash=str(doc["hash"]),
+                signed_at=str(doc["signed_at"]),
+                reason=str(doc["reason"]),
+                key_id=str(doc["key_id"]),
+                public_key=str(doc["public_key"]),
+                signature=str(doc["signature"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a checkpoint file: {exc}") from exc
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Checkpoint:
+        return cls.from_json(Path(path).read_text("utf-8"))
+
+
+def _raw_public(public: Ed25519PublicKey) -> bytes:
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    """A short fingerprint of a public key."""
+    return hashlib.sha256(_raw_public(public)).hexdigest()[:16]
+
+
+def load_or_create_key(path: str | Path) -> Ed25519PrivateKey:
+    """The checkpoint signing key, created on first use (mode 0600) outside the database."""
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(pem)
+            public_pem = key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            Path(str(path) + ".pub").write_bytes(public_pem)
+            return key
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise ValueError(f"{path} is not an Ed25519 private key")
+    return loaded
+
+
+def trusted_public_key(key_path: str | Path) -> Ed25519PublicKey | None:
+    """The public half of the configured key (from the key file or its .pub), if present."""
+    path = Path(key_path)
+    pub = Path(str(path) + ".pub")
+    if path.exists():
+        return load_or_create_key(path).public_key()
+    if pub.exists():
+        loaded = serialization.load_pem_public_key(pub.read_bytes())
+        if isinstance(loaded, Ed25519PublicKey):
+            return loaded
+    return None
+
+
+def checkpoint(
+    db: sqlite_utils.Database,
+    now: datetime,
+    key_path: str | Path,
+    directory: str | Path,
+    reason: str,
+) -> tuple[Checkpoint, Path]:
+    """Sign the current head, store it in ``audit_checkpoints`` and write it to a file.
+
+    Called at each event close, each report and on a schedule. Returns the checkpoint and its file.
+    """
+    key = load_or_create_key(key_path)
+    public = key.public_key()
+    with _transaction(db):
+        seq, digest = head(db)
+        unsigned = Checkpoint(
+            origin=ORIGIN,
+            seq=seq,
+            hash=digest,
+            signed_at=iso(now),
+            reason=reason[:200],
+            key_id=key_id(public),
+            public_key=base64.b64encode(_raw_public(public)).decode(),
+            signature="",
+        )
+        signed = Checkpoint(
+            **{
+                **asdict(unsigned),
+                "signature": base64.b64encode(key.sign(unsigned.body())).decode(),
+            }
+        )
+        db.execute(
+            "INSERT INTO audit_checkpoints (seq, hash, signed_at, reason, key_id, signature)"
+            " VALUES (?,?,?,?,?,?)",
+            [
+                signed.seq,
+                signed.hash,
+                signed.signed_at,
+                signed.reason,
+                signed.key_id,
+                signed.signature,
+            ],
+        )
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = signed.signed_at.replace(":", "").replace("-", "")
+    path = out / f"checkpoint-{signed.seq:09d}-{stamp}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(signed.to_json(), "utf-8")
+    tmp.replace(path)
+    return signed, path
+
+
+def _transaction(db: sqlite_utils.Database) -> Any:
+    from .db import transaction
+
+    return transaction(db)
+
+
+def latest_checkpoint_file(directory: str | Path) -> Path | None:
+    """The newest checkpoint file in a directory (by sequence number, then time), if any."""
+    d = Path(directory)
+    if not d.is_dir():
+        return None
+    files = sorted(d.glob("checkpoint-*.json"))
+    return files[-1] if files else None
+
+
+def last_checkpoint(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    """The last checkpoint stored in the database."""
+    cur = db.execute(
+        "SELECT seq, hash, signed_at, reason, key_id, signature FROM audit_checkpoints"
+        " ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    if cur is None:
+        return None
+    return dict(
+        zip(("seq", "hash", "signed_at", "reason", "key_id", "signature"), cur, strict=True)
+    )
+
+
+def check_signature(cp: Checkpoint, trusted: Ed25519PublicKey | None = None) -> str:
+    """ "" when the signature holds (with the trusted key when given), else the problem."""
+    try:
+        embedded = Ed25519PublicKey.from_public_bytes(base64.b64decode(cp.public_key))
+        public = trusted or embedded
+        if trusted is not None and key_id(trusted) != cp.key_id:
+            return f"checkpoint signed by an unknown key ({cp.key_id})"
+        if key_id(embedded) != cp.key_id:
+            return "checkpoint key id does not match its public key"
+        public.verify(base64.b64decode(cp.signature), cp.body())
+    except (InvalidSignature, ValueError, TypeError):
+        return "checkpoint signature is invalid"
+    if cp.origin != ORIGIN:
+        return f"checkpoint of another log ({cp.origin})"
+    return ""
+
+
+# --- verification --------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Verification:
-    """The outcome of recomputing the chain."""
+    """The outcome of recomputing the chain (and checking checkpoints against it)."""
 
     ok: bool
     count: int
@@ -96,36 +306,95 @@ class Verification:
     head_hash: str
     first_bad_seq: int | None = None
     problem: str = ""
+    checkpoints_checked: int = 0
+
+    def message(self) -> str:
+        """A French one-liner for the CLI and the audit page."""
+        if self.ok:
+            return (
+                f"Chaîne intacte : {self.count} enregistrement(s), tête n° {self.head_seq}"
+                f" ({self.head_hash[:16]}…), {self.checkpoints_checked} point(s) de contrôle"
+                " vérifié(s)."
+            )
+        return f"Chaîne rompue à l'enregistrement n° {self.first_bad_seq} : {self.problem}."
 
 
-def verify(db: sqlite_utils.Database) -> Verification:
-    """Recompute the whole chain and name the first record that does not fit."""
+def _chain(db: sqlite_utils.Database) -> tuple[Verification, dict[int, str]]:
     prev = GENESIS
     expected_seq = 1
     count = 0
-    for rec in db.query("SELECT * FROM audit_log ORDER BY rowid"):
+    hashes: dict[int, str] = {}
+    for rec in db.query("SELECT * FROM audit_log ORDER BY seq"):
         count += 1
+        bad = None
         if rec["seq"] != expected_seq:
-            return Verification(
-                False,
-                count,
-                expected_seq - 1,
-                prev,
-                expected_seq,
-                f"record {expected_seq} missing or out of order (found seq {rec['seq']})",
-            )
-        if rec["prev_hash"] != prev:
-            return Verification(
-                False, count, rec["seq"] - 1, prev, rec["seq"], "prev_hash does not match"
-            )
-        try:
-            digest = chain_hash(prev, rec)
-        except (ValueError, TypeError) as exc:
-            return Verification(False, count, rec["seq"] - 1, prev, rec["seq"], str(exc))
-        if digest != rec["hash"]:
-            return Verification(
-                False, count, rec["seq"] - 1, prev, rec["seq"], "content does not match its hash"
-            )
+            bad = f"record {expected_seq} missing or out of order (found seq {rec['seq']})"
+        elif rec["prev_hash"] != prev:
+            bad = "prev_hash does not match the previous record (removed, reordered or changed)"
+        else:
+            try:
+                digest = chain_hash(prev, rec)
+            except (ValueError, TypeError) as exc:
+                digest = ""
+                bad = f"unreadable record ({exc})"
+            if not bad and digest != rec["hash"]:
+                bad = "content does not match its hash (changed)"
+        if bad:
+            return Verification(False, count, expected_seq - 1, prev, expected_seq, bad), hashes
         prev = rec["hash"]
+        hashes[expected_seq] = prev
         expected_seq += 1
-    return Verification(True, count, expected_seq - 1, prev)
+    return Verification(True, count, expected_seq - 1, prev), hashes
+
+
+def verify(
+    db: sqlite_utils.Database,
+    checkpoint: Checkpoint | None = None,
+    public_key: Ed25519PublicKey | None = None,
+) -> Verification:
+    """Recompute the chain and name the first record that does not fit.
+
+    Then check the given checkpoint (its signature, with ``public_key`` when given, and that the
+    log still holds its record with the same hash) and every checkpoint stored in the database:
+    a tail cut or rewritten after a checkpoint is named by the first record missing or differing.
+    """
+    result, hashes = _chain(db)
+    if not result.ok:
+        return result
+    checks: list[tuple[str, Checkpoint | None, int, str]] = []
+    if checkpoint is not None:
+        checks.append(("checkpoint file", checkpoint, checkpoint.seq, checkpoint.hash))
+    for r in db.query("SELECT * FROM audit_checkpoints ORDER BY id"):
+        checks.append((f"stored checkpoint {r['id']}", None, r["seq"], r["hash"]))
+        if public_key is not None and r["key_id"] == key_id(public_key):
+            stored = Checkpoint(
+                ORIGIN,
+                r["seq"],
+                r["hash"],
+                r["signed_at"],
+                r["reason"],
+                r["key_id"],
+                base64.b64encode(_raw_public(public_key)).decode(),
+                r["signature"],
+            )
+            checks[-1] = (checks[-1][0], stored, r["seq"], r["hash"])
+    n = 0
+    for label, cp, seq, digest in checks:
+        if cp is not None:
+            problem = check_signature(cp, public_key)
+            if problem:
+                return _bad(result, seq, f"{label}: {problem}")
+        if seq > result.head_seq:
+            return _bad(
+                result,
+                result.head_seq + 1,
+                f"tail cut: the log ends at {result.head_seq} but the {label} covers {seq} records",
+            )
+        if seq > 0 and hashes.get(seq) != digest:
+            return _bad(result, seq, f"hash differs from the {label} (log rewritten)")
+        n += 1
+    return Verification(True, result.count, result.head_seq, result.head_hash, None, "", n)
+
+
+def _bad(result: Verification, seq: int, problem: str) -> Verification:
+    return Verification(False, result.count, result.head_seq, result.head_hash, seq, problem)
