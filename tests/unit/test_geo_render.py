@@ -301,6 +301,39 @@ def test_scaled_drawing_fits_and_is_a_flowable() -> None:
     assert drawing_to_pdf(small).startswith(b"%PDF")
 
 
+def test_drawing_embeds_in_a_platypus_story(tmp_path: FsPath) -> None:
+    from io import BytesIO
+
+    from reportlab.lib.pagesizes import A4
+    from reportlab.platypus import SimpleDocTemplate
+
+    buf = BytesIO()
+    doc = SimpleDocTemplate(buf, pagesize=A4)
+    drawing = render_map(_spec(is_drill=True), 760, 520)
+    doc.build([scaled_drawing(drawing, doc.width, doc.height / 2)])
+    text = _pdf_text(buf.getvalue(), tmp_path)
+    assert "EXERCICE" in text and "FICTIF-1" in text
+
+
+def test_fast_pdf_paths_match_reportlab(tmp_path: FsPath) -> None:
+    """The fast path writer draws what reportlab's own renderer draws."""
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm (poppler-utils) not installed")
+    from reportlab.graphics import renderPDF
+
+    drawing = render_map(_spec(), 300, 200)
+    images = []
+    for name, pdf in (("fast", drawing_to_pdf(drawing)), ("ref", renderPDF.drawToString(drawing))):
+        (tmp_path / f"{name}.pdf").write_bytes(pdf)
+        subprocess.run(
+            ["pdftoppm", "-r", "36", "-gray", "-singlefile", str(tmp_path / f"{name}.pdf"),
+             str(tmp_path / name)],
+            check=True,
+        )  # fmt: skip
+        images.append((tmp_path / f"{name}.pgm").read_bytes())
+    assert images[0] == images[1]
+
+
 def test_png_is_optional_with_a_clear_error(tmp_path: FsPath) -> None:
     drawing = render_map(_spec(), 300, 200)
     if not render.png_available():
