@@ -80,3 +80,29 @@ def load_accounts(db: sqlite_utils.Database, now: datetime, data_dir: Path) -> l
                 actor="demo",
             )
     return list(DEMO_ACCOUNTS)
+
+
+def load_territory(db: sqlite_utils.Database, now: datetime, data_dir: Path) -> dict[str, Any]:
+    """Create the catalogue's organisations and datasets and import each file; idempotent.
+
+    A dataset already holding features is left as it is (re-run `import --replace` to reload it).
+    Return {slug: feature count}.
+    """
+    from . import catalogue, imports
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    doc = yaml.load((data_dir / "catalogue.yaml").read_text("utf-8"), Loader=loader) or {}
+    for org in doc.get("organisations") or []:
+        auth.ensure_org(db, now, org["slug"], org["name"], org.get("kind", "other"))
+    counts: dict[str, Any] = {}
+    specs = doc.get("datasets") or []
+    # The territory first: its extent is what the other files are checked against.
+    specs = sorted(specs, key=lambda s: s.get("slug") != "territory")
+    for spec in specs:
+        dataset = catalogue.ensure_dataset(db, now, spec, actor="demo")
+        if dataset.feature_count == 0 and spec.get("file"):
+            imports.import_file(
+                db, now, dataset.slug, data_dir / spec["file"], actor="demo", fmt="geojson"
+            )
+        counts[dataset.slug] = catalogue.require_dataset(db, dataset.slug).feature_count
+    return counts

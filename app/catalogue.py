@@ -1,0 +1,585 @@
+"""The data catalogue: datasets, their property schema, features, revisions, exports.
+
+Reads of features go through :func:`public_features`, which refuses restricted and personal
+datasets; the break-glass layer adds its own grant-checked read beside it. :func:`features` is the
+unchecked read for domain code (spatial index, impact counts) and must never feed a response
+directly. Imports live in :mod:`app.imports` and land through :func:`write_features`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+import sqlite_utils
+
+from . import audit
+from .clock import iso
+from .db import dumps, row, rows, scalar, transaction
+from .geo.index import LayerData
+
+THEMES: dict[str, str] = {
+    "industrial": "Industriel",
+    "network": "Réseaux",
+    "population": "Population",
+    "reference": "Référence",
+}
+SENSITIVITIES: dict[str, str] = {
+    "public": "Public",
+    "restricted": "Restreint",
+    "personal": "Données personnelles",
+}
+FIELD_TYPES = ("str", "int", "float", "bool", "json")
+GEOMETRY_TYPES = ("Point", "LineString", "Polygon", "MultiLineString", "MultiPolygon")
+# Extent of the Caux Seine territory (lon/lat) with a margin of roughly 10 km; used when the
+# `territory` dataset is not loaded yet.
+DEFAULT_EXTENT = (0.22, 49.30, 0.97, 49.79)
+EXTENT_MARGIN_DEG = 0.12
+
+
+class CatalogueError(ValueError):
+    """A refused catalogue operation, with a French message for the person at the keyboard."""
+
+
+class NotPublic(CatalogueError):
+    """The dataset's features need a grant (restricted or personal)."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One property of a dataset's features."""
+
+    name: str
+    type: str = "str"
+    required: bool = False
+    label: str = ""
+    values: tuple[Any, ...] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "type": self.type,
+            "required": self.required,
+            "label": self.label or self.name,
+        }
+        if self.values is not None:
+            out["values"] = list(self.values)
+        return out
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A layer of features owned by an organisation."""
+
+    id: int
+    slug: str
+    title: str
+    description: str
+    owner_org_id: int
+    owner_slug: str
+    owner_name: str
+    theme: str
+    geometry_type: str
+    sensitivity: str
+    id_field: str
+    fields: tuple[Field, ...]
+    source: str
+    revision: int
+    feature_count: int
+    bbox: tuple[float, float, float, float] | None
+    created_at: str
+    updated_at: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_public(self) -> bool:
+        return self.sensitivity == "public"
+
+    @property
+    def theme_label(self) -> str:
+        return THEMES.get(self.theme, self.theme)
+
+    @property
+    def sensitivity_label(self) -> str:
+        return SENSITIVITIES.get(self.sensitivity, self.sensitivity)
+
+    def field(self, name: str) -> Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+    def as_json(self) -> dict[str, Any]:
+        """The dataset's metadata, as the API shows it (never features)."""
+        return {
+            "slug": self.slug,
+            "title": self.title,
+            "description": self.description,
+            "owner": {"slug": self.owner_slug, "name": self.owner_name},
+            "theme": self.theme,
+            "geometry_type": self.geometry_type,
+            "sensitivity": self.sensitivity,
+            "id_field": self.id_field,
+            "fields": [f.as_dict() for f in self.fields],
+            "source": self.source,
+            "revision": self.revision,
+            "feature_count": self.feature_count,
+            "bbox": list(self.bbox) if self.bbox else None,
+            "updated_at": self.updated_at,
+        }
+
+
+def parse_fields(raw: Iterable[dict[str, Any]], where: str = "fields") -> tuple[Field, ...]:
+    """Validate a property schema given as a list of dicts (catalogue.yaml's shape)."""
+    out: list[Field] = []
+    seen: set[str] = set()
+    for i, f in enumerate(raw):
+        if not isinstance(f, dict) or not isinstance(f.get("name"), str) or not f["name"]:
+            raise CatalogueError(f"{where}[{i}] : champ sans nom")
+        name = f["name"]
+        ftype = f.get("type", "str")
+        if ftype not in FIELD_TYPES:
+            raise CatalogueError(
+                f"{where}[{i}] ({name}) : type « {ftype} » inconnu ({', '.join(FIELD_TYPES)})"
+            )
+        if name in seen:
+            raise CatalogueError(f"{where}[{i}] : champ « {name} » en double")
+        seen.add(name)
+        values = f.get("values")
+        out.append(
+            Field(
+                name=name,
+                type=ftype,
+                required=bool(f.get("required", False)),
+                label=str(f.get("label") or name),
+                values=tuple(values) if values is not None else None,
+            )
+        )
+    return tuple(out)
+
+
+_SELECT = """
+SELECT d.*, o.slug AS owner_slug, o.name AS owner_name
+FROM datasets d JOIN organisations o ON o.id = d.owner_org_id
+"""
+
+
+def _from_row(r: dict[str, Any]) -> Dataset:
+    bbox = json.loads(r["bbox"]) if r["bbox"] else None
+    return Dataset(
+        id=r["id"],
+        slug=r["slug"],
+        title=r["title"],
+        description=r["description"],
+        owner_org_id=r["owner_org_id"],
+        owner_slug=r["owner_slug"],
+        owner_name=r["owner_name"],
+        theme=r["theme"],
+        geometry_type=r["geometry_type"],
+        sensitivity=r["sensitivity"],
+        id_field=r["id_field"],
+        fields=parse_fields(json.loads(r["fields"])),
+        source=r["source"],
+        revision=r["revision"],
+        feature_count=r["feature_count"],
+        bbox=tuple(bbox) if bbox else None,
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
+
+
+def get_dataset(db: sqlite_utils.Database, slug: str) -> Dataset | None:
+    """The dataset ``slug``, or None."""
+    r = row(db, _SELECT + " WHERE d.slug = ?", [slug])
+    return _from_row(r) if r else None
+
+
+def require_dataset(db: sqlite_utils.Database, slug: str) -> Dataset:
+    """The dataset ``slug``; CatalogueError naming the known slugs otherwise."""
+    found = get_dataset(db, slug)
+    if found is None:
+        known = ", ".join(r["slug"] for r in rows(db, "SELECT slug FROM datasets ORDER BY slug"))
+        raise CatalogueError(f"jeu de données « {slug} » inconnu (connus : {known or 'aucun'})")
+    return found
+
+
+def list_datasets(
+    db: sqlite_utils.Database,
+    *,
+    theme: str | None = None,
+    owner: str | None = None,
+    sensitivity: str | None = None,
+    q: str | None = None,
+) -> list[Dataset]:
+    """Datasets matching every given filter, by theme then title."""
+    where, params = [], []
+    if theme:
+        where.append("d.theme = ?")
+        params.append(theme)
+    if owner:
+        where.append("o.slug = ?")
+        params.append(owner)
+    if sensitivity:
+        where.append("d.sensitivity = ?")
+        params.append(sensitivity)
+    if q:
+        where.append("(d.title LIKE ? OR d.slug LIKE ? OR d.description LIKE ?)")
+        params += [f"%{q}%"] * 3
+    sql = (
+        _SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY d.theme, d.title"
+    )
+    return [_from_row(r) for r in rows(db, sql, params)]
+
+
+def owners(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Organisations that own at least one dataset (for filters)."""
+    return rows(
+        db,
+        "SELECT DISTINCT o.slug, o.name FROM organisations o JOIN datasets d"
+        " ON d.owner_org_id = o.id ORDER BY o.name",
+    )
+
+
+def ensure_dataset(
+    db: sqlite_utils.Database, now: datetime, spec: dict[str, Any], actor: str | None = None
+) -> Dataset:
+    """Create a dataset from a catalogue.yaml entry, or update its metadata; audited."""
+    slug = spec.get("slug")
+    if not isinstance(slug, str) or not slug:
+        raise CatalogueError("jeu de données sans « slug »")
+    for key in ("title", "owner", "theme", "geometry_type", "sensitivity"):
+        if not spec.get(key):
+            raise CatalogueError(f"jeu de données « {slug} » : « {key} » manquant")
+    if spec["theme"] not in THEMES:
+        raise CatalogueError(f"{slug} : thème « {spec['theme']} » inconnu")
+    if spec["sensitivity"] not in SENSITIVITIES:
+        raise CatalogueError(f"{slug} : sensibilité « {spec['sensitivity']} » inconnue")
+    if spec["geometry_type"] not in GEOMETRY_TYPES:
+        raise CatalogueError(f"{slug} : type de géométrie « {spec['geometry_type']} » inconnu")
+    fields = parse_fields(spec.get("fields") or [], f"{slug}.fields")
+    id_field = spec.get("id_field", "id")
+    org_id = scalar(db, "SELECT id FROM organisations WHERE slug = ?", [spec["owner"]])
+    if org_id is None:
+        raise CatalogueError(f"{slug} : organisation « {spec['owner']} » inconnue")
+    values = {
+        "title": spec["title"],
+        "description": spec.get("description", ""),
+        "owner_org_id": org_id,
+        "theme": spec["theme"],
+        "geometry_type": spec["geometry_type"],
+        "sensitivity": spec["sensitivity"],
+        "id_field": id_field,
+        "fields": dumps([f.as_dict() for f in fields]),
+        "source": str(spec.get("source", "")),
+    }
+    with transaction(db):
+        existing = row(db, "SELECT * FROM datasets WHERE slug = ?", [slug])
+        if existing is None:
+            db.execute(
+                "INSERT INTO datasets (slug, title, description, owner_org_id, theme,"
+                " geometry_type, sensitivity, id_field, fields, source, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [slug, *values.values(), iso(now), iso(now)],
+            )
+            audit.append(
+                db,
+                now,
+                "dataset.created",
+                actor=actor,
+                object_type="dataset",
+                object_id=slug,
+                details={k: v for k, v in values.items() if k != "fields"}
+                | {"owner": spec["owner"]},
+            )
+        else:
+            changed = {k: v for k, v in values.items() if existing[k] != v}
+            if changed:
+                sets = ", ".join(f"{k} = ?" for k in changed)
+                db.execute(
+                    f"UPDATE datasets SET {sets}, updated_at = ? WHERE slug = ?",
+                    [*changed.values(), iso(now), slug],
+                )
+                audit.append(
+                    db,
+                    now,
+                    "dataset.updated",
+                    actor=actor,
+                    object_type="dataset",
+                    object_id=slug,
+                    details={"changed": sorted(changed)},
+                )
+    return require_dataset(db, slug)
+
+
+def may_manage(user: Any, dataset: Dataset) -> bool:
+    """Stewards manage their own organisation's datasets."""
+    return (
+        user is not None
+        and "steward" in user.roles
+        and getattr(user, "org_slug", None) == dataset.owner_slug
+    )
+
+
+def revisions(db: sqlite_utils.Database, slug: str) -> list[dict[str, Any]]:
+    """The dataset's revision history, newest first."""
+    return rows(
+        db,
+        "SELECT r.* FROM dataset_revisions r JOIN datasets d ON d.id = r.dataset_id"
+        " WHERE d.slug = ? ORDER BY r.revision DESC",
+        [slug],
+    )
+
+
+def revision_of(db: sqlite_utils.Database, slug: str) -> int:
+    """The dataset's current revision (-1 when unknown), for the spatial index."""
+    rev = scalar(db, "SELECT revision FROM datasets WHERE slug = ?", [slug])
+    return -1 if rev is None else int(rev)
+
+
+def territory_extent(db: sqlite_utils.Database) -> tuple[float, float, float, float]:
+    """Where imported coordinates must fall: the territory's bbox plus a margin, in lon/lat."""
+    bbox = scalar(db, "SELECT bbox FROM datasets WHERE slug = 'territory' AND feature_count > 0")
+    if not bbox:
+        return DEFAULT_EXTENT
+    minx, miny, maxx, maxy = json.loads(bbox)
+    m = EXTENT_MARGIN_DEG
+    return (minx - m, miny - m, maxx + m, maxy + m)
+
+
+# -- features --------------------------------------------------------------------------------
+
+
+def features(
+    db: sqlite_utils.Database,
+    slug: str,
+    bbox: tuple[float, float, float, float] | None = None,
+    ids: Iterable[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Features of a dataset as GeoJSON (WGS84), by feature id. No access check: domain only."""
+    dataset_id = scalar(db, "SELECT id FROM datasets WHERE slug = ?", [slug])
+    if dataset_id is None:
+        raise CatalogueError(f"jeu de données « {slug} » inconnu")
+    sql = "SELECT fid, geometry, properties FROM features WHERE dataset_id = ?"
+    params: list[Any] = [dataset_id]
+    if bbox is not None:
+        sql += " AND maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?"
+        params += [bbox[0], bbox[2], bbox[1], bbox[3]]
+    if ids is not None:
+        id_list = [str(i) for i in ids]
+        if not id_list:
+            return
+        sql += f" AND fid IN ({','.join('?' * len(id_list))})"
+        params += id_list
+    sql += " ORDER BY fid"
+    for fid, geometry, properties in db.execute(sql, params):
+        yield {
+            "type": "Feature",
+            "id": fid,
+            "properties": json.loads(properties),
+            "geometry": json.loads(geometry),
+        }
+
+
+def public_features(
+    db: sqlite_utils.Database,
+    slug: str,
+    bbox: tuple[float, float, float, float] | None = None,
+    ids: Iterable[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Features of a public dataset; NotPublic for restricted and personal ones."""
+    dataset = require_dataset(db, slug)
+    if not dataset.is_public:
+        raise NotPublic(
+            f"« {dataset.title} » est un jeu de données {dataset.sensitivity_label.lower()} :"
+            " ses entités ne sont accessibles que par bris de glace."
+        )
+    return features(db, slug, bbox=bbox, ids=ids)
+
+
+def layer_data(db: sqlite_utils.Database, slug: str) -> LayerData:
+    """The loader of the spatial index (app.geo.index.SpatialIndex): one dataset, all features."""
+    dataset = require_dataset(db, slug)
+    ids: list[str] = []
+    geometries: list[dict[str, Any]] = []
+    properties: list[dict[str, Any]] = []
+    with transaction(db):  # one snapshot: revision and features agree
+        revision = revision_of(db, slug)
+        for feat in features(db, slug):
+            ids.append(feat["id"])
+            geometries.append(feat["geometry"])
+            properties.append(feat["properties"])
+    return LayerData(revision, dataset.geometry_type, ids, geometries, properties)
+
+
+@dataclass(frozen=True)
+class PreparedFeature:
+    """A validated feature ready to store: WGS84 GeoJSON geometry and its bbox."""
+
+    fid: str
+    geometry: dict[str, Any]
+    properties: dict[str, Any]
+    bbox: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    slug: str
+    revision: int
+    features: int
+    inserted: int
+    updated: int
+    removed: int
+    skipped: int = 0
+
+
+def write_features(
+    db: sqlite_utils.Database,
+    now: datetime,
+    slug: str,
+    prepared: Iterable[PreparedFeature],
+    *,
+    actor: str | None,
+    file_name: str,
+    replace: bool = False,
+    details: dict[str, Any] | None = None,
+    batch: int = 2000,
+) -> ImportResult:
+    """Store already validated features in ONE transaction: upsert by id, or replace all.
+
+    The revision goes up, a dataset_revisions row and an audit record are written with it.
+    """
+    dataset = require_dataset(db, slug)
+    upsert = (
+        "INSERT INTO features (dataset_id, fid, geometry, properties, minx, miny, maxx, maxy)"
+        " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (dataset_id, fid) DO UPDATE SET"
+        " geometry = excluded.geometry, properties = excluded.properties, minx = excluded.minx,"
+        " miny = excluded.miny, maxx = excluded.maxx, maxy = excluded.maxy"
+    )
+    with transaction(db):
+        before = scalar(db, "SELECT count(*) FROM features WHERE dataset_id = ?", [dataset.id])
+        removed = 0
+        if replace:
+            db.execute("DELETE FROM features WHERE dataset_id = ?", [dataset.id])
+            removed = before
+            before = 0
+        total = 0
+        chunk: list[tuple[Any, ...]] = []
+        for f in prepared:
+            chunk.append((dataset.id, f.fid, dumps(f.geometry), dumps(f.properties), *f.bbox))
+            total += 1
+            if len(chunk) >= batch:
+                db.conn.executemany(upsert, chunk)
+                chunk = []
+        if chunk:
+            db.conn.executemany(upsert, chunk)
+        after, minx, miny, maxx, maxy = db.execute(
+            "SELECT count(*), min(minx), min(miny), max(maxx), max(maxy) FROM features"
+            " WHERE dataset_id = ?",
+            [dataset.id],
+        ).fetchone()
+        inserted = after - before
+        updated = total - inserted
+        if replace:
+            # A feature kept across a replace counts as updated, a new one as inserted.
+            inserted, updated, removed = total, 0, removed
+        revision = dataset.revision + 1
+        bbox = dumps([minx, miny, maxx, maxy]) if after else None
+        db.execute(
+            "UPDATE datasets SET revision = ?, feature_count = ?, bbox = ?, updated_at = ?"
+            " WHERE id = ?",
+            [revision, after, bbox, iso(now), dataset.id],
+        )
+        action = "replace" if replace else "import"
+        db.execute(
+            "INSERT INTO dataset_revisions (dataset_id, revision, at, actor, action, file_name,"
+            " feature_count, inserted, updated) VALUES (?,?,?,?,?,?,?,?,?)",
+            [dataset.id, revision, iso(now), actor, action, file_name, after, inserted, updated],
+        )
+        audit.append(
+            db,
+            now,
+            f"dataset.{action}",
+            actor=actor,
+            object_type="dataset",
+            object_id=slug,
+            details={
+                "file": file_name,
+                "revision": revision,
+                "features_in_file": total,
+                "inserted": inserted,
+                "updated": updated,
+                "removed": removed,
+                "feature_count": after,
+            }
+            | (details or {}),
+        )
+    return ImportResult(slug, revision, after, inserted, updated, removed)
+
+
+# -- export ----------------------------------------------------------------------------------
+
+
+def export_geojson(feats: Iterable[dict[str, Any]], out: IO[str], name: str = "") -> int:
+    """Write a FeatureCollection (WGS84, ids kept) one feature per line; return the count."""
+    out.write('{"type":"FeatureCollection"')
+    if name:
+        out.write(f',"name":{json.dumps(name)}')
+    out.write(',"features":[\n')
+    n = 0
+    for feat in feats:
+        if n:
+            out.write(",\n")
+        out.write(json.dumps(feat, ensure_ascii=False, separators=(",", ":")))
+        n += 1
+    out.write("\n]}\n")
+    return n
+
+
+def csv_columns(dataset: Dataset) -> list[str]:
+    """Columns of a CSV export: the id field, the schema's fields, then the geometry."""
+    names = [dataset.id_field] + [f.name for f in dataset.fields if f.name != dataset.id_field]
+    if dataset.geometry_type == "Point":
+        return [*names, "lon", "lat"]
+    return [*names, "geometry"]
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+def export_csv(dataset: Dataset, feats: Iterable[dict[str, Any]], out: IO[str]) -> int:
+    """Write features as CSV (UTF-8, `,`): points as lon/lat, others as a GeoJSON column.
+
+    Properties outside the schema go to an `extra` column holding a JSON object.
+    """
+    columns = csv_columns(dataset)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*columns, "extra"])
+    known = set(columns)
+    n = 0
+    for feat in feats:
+        props = dict(feat["properties"])
+        props.setdefault(dataset.id_field, feat["id"])
+        geometry = feat["geometry"]
+        cells = []
+        for c in columns:
+            if c == "lon" and dataset.geometry_type == "Point":
+                cells.append(repr(float(geometry["coordinates"][0])))
+            elif c == "lat" and dataset.geometry_type == "Point":
+                cells.append(repr(float(geometry["coordinates"][1])))
+            elif c == "geometry":
+                cells.append(json.dumps(geometry, separators=(",", ":")))
+            else:
+                cells.append(_csv_cell(props.get(c)))
+        extra = {k: v for k, v in props.items() if k not in known}
+        cells.append(json.dumps(extra, ensure_ascii=False, separators=(",", ":")) if extra else "")
+        writer.writerow(cells)
+        n += 1
+    return n
