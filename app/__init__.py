@@ -55,6 +55,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config["SECRET_KEY"] = app.config["CRISIS_SECRET_KEY"] or _secret_key(
             Path(db_path).parent if db_path != ":memory:" else instance
         )
+    # reportlab ASCII85-encodes page streams in pure Python: a third of a dense map's time, for
+    # nothing (PDFs are binary-safe everywhere we send them).
+    import reportlab.rl_config
+
+    reportlab.rl_config.useA85 = 0
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any, NoReturn
 
 from flask import Flask, jsonify, render_template, request
@@ -23,7 +24,20 @@ MESSAGES: dict[int, tuple[str, str]] = {
     429: ("Trop de tentatives", "Trop de requêtes en peu de temps : patientez avant de réessayer."),
     500: ("Erreur interne", "Une erreur inattendue s'est produite ; elle a été journalisée."),
     503: ("Service indisponible", "Le service est momentanément indisponible."),
+    507: (
+        "Espace disque plein",
+        "Le serveur n'a plus d'espace disque : rien n'a été enregistré. "
+        "Prévenez l'administrateur ; "
+        "la consultation reste possible.",
+    ),
 }
+
+STORAGE_READONLY = (
+    "La base de données est en lecture seule : rien n'a été enregistré. "
+    "Prévenez l'administrateur ; "
+    "la consultation reste possible."
+)
+STORAGE_BUSY = "La base de données est momentanément occupée : réessayez dans quelques secondes."
 
 
 def error_response(code: int, detail: str | None = None) -> Any:
@@ -53,6 +67,19 @@ def init_app(app: Flask) -> None:
     def _http(e: HTTPException) -> Any:
         detail = e.description if getattr(e, "crisis_detail", False) else None
         return error_response(e.code or 500, detail)
+
+    @app.errorhandler(sqlite3.OperationalError)
+    def _storage(e: sqlite3.OperationalError) -> Any:
+        text = str(e).lower()
+        log.error("storage error on %s %s: %s", request.method, request.path, e)
+        if "disk is full" in text or "database or disk is full" in text:
+            return error_response(507)
+        if "readonly" in text or "read-only" in text:
+            return error_response(503, STORAGE_READONLY)
+        if "locked" in text or "busy" in text:
+            return error_response(503, STORAGE_BUSY)
+        log.exception("unexpected storage error")
+        return error_response(500)
 
     @app.errorhandler(Exception)
     def _crash(e: Exception) -> Any:

@@ -174,3 +174,32 @@ def test_error_pages_are_styled_in_french(client):
     assert r.status_code == 404 and "Page introuvable" in r.get_data(as_text=True)
     r = client.get("/admin/users")
     assert r.status_code == 403 and "Accès refusé" in r.get_data(as_text=True)
+
+
+def test_full_disk_and_readonly_database_give_clear_pages(app, client, monkeypatch):
+    import sqlite3
+
+    from app import auth as auth_module
+
+    client.login("admin")
+
+    def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(auth_module, "add_user", full)
+    form = {
+        "login": "zed",
+        "name": "Zed",
+        "org": "caux-seine",
+        "roles": ["cell"],
+        "password": "une phrase de passe",
+    }
+    r = client.post("/admin/users", data=form)
+    assert r.status_code == 507 and "Espace disque plein" in r.get_data(as_text=True)
+
+    def readonly(*args, **kwargs):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(auth_module, "add_user", readonly)
+    r = client.post("/admin/users", data=form)
+    assert r.status_code == 503 and "lecture seule" in r.get_data(as_text=True)
