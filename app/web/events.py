@@ -1,0 +1,537 @@
+"""Event pages: list, declaration, desk dashboard, main courante, checklist, liaison view.
+
+Playbooks are loaded once per app when this blueprint is registered (start-up): the valid ones
+go to ``app.extensions["playbooks"]``, the broken ones are logged and kept in
+``app.extensions["playbook_errors"]``; the console starts with the valid ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, make_response, redirect, request, url_for
+from flask.blueprints import BlueprintSetupState
+from werkzeug.wrappers import Response
+
+from .. import events
+from ..db import connect
+from ..playbooks import EVENT_LEVEL_MAX, EVENT_LEVEL_MIN, Playbook, load_playbooks
+from .context import get_db, now, require_user
+from .errors import fail
+from .htmx import htmx, render, trigger
+from .security import allow
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("events", __name__, url_prefix="/events")
+
+LOG_PAGE = 50  # entries on the dashboard and per page of the full log
+LIAISON_LOG_PAGE = 15  # small pages for weak networks
+POLL_SECONDS = 5
+
+
+# --- playbooks, loaded once per app -------------------------------------------------------------
+
+
+def load_app_playbooks(app: Flask) -> dict[str, Playbook]:
+    """Load and validate the playbooks into ``app.extensions``; log the broken ones."""
+    data_dir = app.config.get("CRISIS_DATA", "")
+    known = events.known_datasets(None, data_dir) if data_dir else None
+    db_path = str(app.config.get("CRISIS_DB", ""))
+    if known is None and db_path not in ("", ":memory:") and Path(db_path).exists():
+        db = connect(db_path)
+        try:
+            known = events.known_datasets(db, data_dir)
+        finally:
+            db.conn.close()
+    found, errors = load_playbooks(app.config["CRISIS_PLAYBOOKS"], known_datasets=known)
+    for error in errors:
+        log.error("playbook refused: %s", error)
+    log.info("%d playbook(s) loaded: %s", len(found), ", ".join(sorted(found)))
+    app.extensions["playbooks"] = found
+    app.extensions["playbook_errors"] = errors
+    return found
+
+
+def _on_register(state: BlueprintSetupState) -> None:
+    load_app_playbooks(state.app)
+
+
+bp.record_once(_on_register)
+
+
+def app_playbooks() -> dict[str, Playbook]:
+    """The valid playbooks of the running app."""
+    found = current_app.extensions.get("playbooks")
+    if found is None:
+        found = load_app_playbooks(current_app)
+    return found
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _event(event_id: int) -> events.Event:
+    event = events.get_event(get_db(), event_id)
+    if event is None:
+        fail(404, "Cet évènement n'existe pas.")
+    return event
+
+
+def _refuse(exc: events.EventError) -> Any:
+    fail(exc.status if exc.status in (403, 404, 409) else 422, exc.message)
+
+
+def _playbook_of(event: events.Event) -> Playbook | None:
+    return app_playbooks().get(event.kind)
+
+
+def _can(*roles: str) -> bool:
+    return require_user().has(*roles)
+
+
+def _log_filters() -> tuple[str | None, str | None]:
+    category = request.args.get("category") or None
+    if category not in events.CATEGORIES:
+        category = None
+    return category, request.args.get("author") or None
+
+
+def _log_context(
+    event: events.Event,
+    *,
+    compact: bool = False,
+    category: str | None = None,
+    author: str | None = None,
+    before: int | None = None,
+) -> dict[str, Any]:
+    db = get_db()
+    size = LIAISON_LOG_PAGE if compact else LOG_PAGE
+    entries = events.log_entries(
+        db,
+        event.id,
+        category=category,
+        author=author,
+        before=before,
+        limit=size + 1,
+        newest_first=True,
+    )
+    more = len(entries) > size
+    return {
+        "event": event,
+        "entries": entries[:size],
+        "older": entries[size - 1].id if more else None,
+        "last_id": events.last_log_id(db, event.id),
+        "category": category,
+        "author": author,
+        "before": before,
+        "compact": compact,
+        "authors": events.log_authors(db, event.id),
+        "categories": events.CATEGORY_LABELS,
+        "poll_seconds": POLL_SECONDS,
+        "can_log": _can(*events.LOG_ROLES) and event.is_open,
+    }
+
+
+def _log_form_context(
+    event: events.Event,
+    *,
+    form: dict[str, Any] | None = None,
+    error: events.EventError | None = None,
+    compact: bool = False,
+) -> dict[str, Any]:
+    form = dict(form or {})
+    corrects = form.get("corrects_id") or request.args.get("corrects")
+    corrected = None
+    if corrects:
+        try:
+            found = events.log_entries(get_db(), event.id, since=int(corrects) - 1, limit=1)
+        except ValueError:
+            found = []
+        if found and found[0].id == int(corrects):
+            corrected = found[0]
+            form.setdefault("category", corrected.category)
+            form.setdefault("text", corrected.text)
+    return {
+        "event": event,
+        "form": form,
+        "form_error": error,
+        "corrected": corrected,
+        "categories": events.CATEGORY_LABELS,
+        "compact": compact,
+        "can_log": _can(*events.LOG_ROLES) and event.is_open,
+    }
+
+
+def _checklist_context(event: events.Event, error: str | None = None) -> dict[str, Any]:
+    user = require_user()
+    items = events.checklist(get_db(), event.id)
+    return {
+        "event": event,
+        "items": items,
+        "moment": now(),
+        "checklist_error": error,
+        "can_tick": event.is_open and user.has(*events.CHECKLIST_ROLES),
+        "tick_any": user.has("director", "cell"),
+        "user_roles": user.roles,
+    }
+
+
+def _upcoming_context(event: events.Event) -> dict[str, Any]:
+    moment = now()
+    return {
+        "event": event,
+        "moment": moment,
+        "upcoming": events.upcoming(events.checklist(get_db(), event.id)),
+        "next_report": events.next_report_at(event, moment),
+    }
+
+
+def _dashboard(
+    event: events.Event,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    log_form: dict[str, Any] | None = None,
+    log_error: events.EventError | None = None,
+) -> Response:
+    db = get_db()
+    playbook = _playbook_of(event)
+    ctx: dict[str, Any] = {}
+    ctx.update(_log_context(event))
+    ctx.update(_log_form_context(event, form=log_form, error=log_error))
+    ctx.update(_checklist_context(event))
+    ctx.update(_upcoming_context(event))
+    return render(
+        "events/detail.html",
+        status=status,
+        drill_banner=event.is_drill,
+        playbook=playbook,
+        params=events.describe_params(playbook, event.params),
+        zones=events.latest_zones(db, event.id),
+        errors=errors or {},
+        levels=range(EVENT_LEVEL_MIN, EVENT_LEVEL_MAX + 1),
+        can_command=event.is_open and _can(*events.COMMAND_ROLES),
+        can_params=event.is_open and _can(*events.PARAMS_ROLES) and playbook is not None,
+        **ctx,
+    )
+
+
+# --- list and home panel ------------------------------------------------------------------------
+
+
+@bp.get("/")
+@allow(*events.READ_ROLES)
+def list_events() -> Response:
+    db = get_db()
+    return render(
+        "events/list.html",
+        open_events=events.list_events(db, "open"),
+        closed_events=events.list_events(db, "closed"),
+        playbooks=app_playbooks(),
+        can_declare=_can(*events.DECLARE_ROLES),
+    )
+
+
+@bp.get("/open")
+@allow(*events.READ_ROLES)
+def open_events() -> Response:
+    """The open events (lazy-loaded into the home page)."""
+    db = get_db()
+    return render(
+        "events/list.html",
+        "events/_open_events.html",
+        open_events=events.list_events(db, "open"),
+        closed_events=[],
+        playbooks=app_playbooks(),
+        can_declare=_can(*events.DECLARE_ROLES),
+    )
+
+
+# --- declaration --------------------------------------------------------------------------------
+
+
+def _declare_form(
+    values: dict[str, Any], error: events.EventError | None = None, status: int = 200
+) -> Response:
+    playbooks = app_playbooks()
+    playbook = playbooks.get(str(values.get("playbook") or "")) or (
+        playbooks.get("toxic-release") or next(iter(playbooks.values()), None)
+    )
+    return render(
+        "events/new.html",
+        "events/_declare_form.html",
+        status=status,
+        playbooks=sorted(playbooks.values(), key=lambda p: p.title),
+        playbook=playbook,
+        sites=events.list_sites(get_db()),
+        values=values,
+        form_error=error,
+        levels=range(EVENT_LEVEL_MIN, EVENT_LEVEL_MAX + 1),
+        bbox=events.TERRITORY_BBOX,
+    )
+
+
+@bp.get("/new")
+@allow(*events.DECLARE_ROLES)
+def new_event() -> Response:
+    return _declare_form(request.args.to_dict())
+
+
+def _number(text: str, field: str, label: str) -> float:
+    try:
+        return float(text.replace(",", ".").strip())
+    except ValueError:
+        raise events.EventError(f"{label} : « {text} » n'est pas un nombre.", field) from None
+
+
+@bp.post("/")
+@allow(*events.DECLARE_ROLES)
+def declare_event() -> Response:
+    values = request.form.to_dict()
+    playbook = app_playbooks().get(values.get("playbook", ""))
+    try:
+        if playbook is None:
+            raise events.EventError("Choisissez un type d'évènement (guide).", "playbook")
+        point = None
+        site = values.get("site") or None
+        if not site and (values.get("lon") or values.get("lat")):
+            point = [
+                _number(values.get("lon", ""), "point", "Longitude"),
+                _number(values.get("lat", ""), "point", "Latitude"),
+            ]
+        params = {
+            p.name: values.get(f"p_{p.name}", "")
+            for p in playbook.parameters
+            if f"p_{p.name}" in values
+        }
+        event = events.declare(
+            get_db(),
+            now(),
+            playbook,
+            actor=require_user(),
+            title=values.get("title", ""),
+            params=params,
+            site=site,
+            point=point,
+            drill=values.get("drill") == "1",
+            level=values.get("level") or None,
+        )
+    except events.EventError as exc:
+        return _declare_form(values, exc, status=422)
+    return redirect(url_for("events.show_event", event_id=event.id))
+
+
+# --- dashboard and commands ---------------------------------------------------------------------
+
+
+@bp.get("/<int:event_id>")
+@allow(*events.READ_ROLES)
+def show_event(event_id: int) -> Response:
+    return _dashboard(_event(event_id))
+
+
+@bp.post("/<int:event_id>/level")
+@allow(*events.COMMAND_ROLES)
+def change_level(event_id: int) -> Response:
+    event = _event(event_id)
+    try:
+        events.change_level(
+            get_db(),
+            now(),
+            event.id,
+            request.form.get("level"),
+            actor=require_user(),
+            reason=request.form.get("reason", ""),
+        )
+    except events.EventError as exc:
+        if exc.status in (404, 409):
+            _refuse(exc)
+        return _dashboard(event, 422, errors={"level": exc.message})
+    return redirect(url_for("events.show_event", event_id=event.id))
+
+
+@bp.post("/<int:event_id>/params")
+@allow(*events.PARAMS_ROLES)
+def change_params(event_id: int) -> Response:
+    event = _event(event_id)
+    playbook = _playbook_of(event)
+    if playbook is None:
+        fail(409, "Le guide de cet évènement n'est plus chargé : paramètres non modifiables.")
+    changes = {
+        p.name: request.form[f"p_{p.name}"]
+        for p in playbook.parameters
+        if f"p_{p.name}" in request.form
+    }
+    try:
+        events.change_params(get_db(), now(), event.id, playbook, changes, actor=require_user())
+    except events.EventError as exc:
+        if exc.status in (404, 409):
+            _refuse(exc)
+        return _dashboard(event, 422, errors={"params": exc.message})
+    return redirect(url_for("events.show_event", event_id=event.id))
+
+
+@bp.post("/<int:event_id>/close")
+@allow(*events.COMMAND_ROLES)
+def close_event(event_id: int) -> Response:
+    event = _event(event_id)
+    try:
+        events.close(
+            get_db(), now(), event.id, request.form.get("statement", ""), actor=require_user()
+        )
+    except events.EventError as exc:
+        if exc.status in (404, 409):
+            _refuse(exc)
+        return _dashboard(event, 422, errors={"close": exc.message})
+    return redirect(url_for("events.show_event", event_id=event.id))
+
+
+# --- main courante ------------------------------------------------------------------------------
+
+
+@bp.get("/<int:event_id>/log")
+@allow(*events.READ_ROLES)
+def show_log(event_id: int) -> Response:
+    """The log: the page, its fragment (filters), or only the entries after ``since`` (polling)."""
+    event = _event(event_id)
+    category, author = _log_filters()
+    compact = request.args.get("compact") == "1"
+    since = request.args.get("since", type=int)
+    if since is not None:
+        return _new_entries(event, since, category, author, compact)
+    before = request.args.get("before", type=int)
+    ctx = _log_context(event, compact=compact, category=category, author=author, before=before)
+    return render("events/log.html", "events/_log.html", drill_banner=event.is_drill, **ctx)
+
+
+def _new_entries(
+    event: events.Event, since: int, category: str | None, author: str | None, compact: bool
+) -> Response:
+    db = get_db()
+    last_id = events.last_log_id(db, event.id)
+    if last_id <= since:
+        response = make_response("", 204)  # nothing new: the cheapest answer on a weak network
+        response.vary.add("HX-Request")
+        return response
+    entries = events.log_entries(
+        db, event.id, since=since, category=category, author=author, newest_first=True
+    )
+    ctx = _log_context(event, compact=compact, category=category, author=author)
+    ctx.update(entries=entries, last_id=last_id)
+    response = render("events/_log_entries.html", **ctx)
+    if any(e.corrects_id for e in entries):
+        # A correction strikes through an older entry: reload the whole region once.
+        trigger(response, "log-corrected")
+    return response
+
+
+@bp.post("/<int:event_id>/log")
+@allow(*events.LOG_ROLES)
+def add_log_entry(event_id: int) -> Response:
+    event = _event(event_id)
+    form = request.form.to_dict()
+    compact = form.get("compact") == "1"
+    try:
+        events.add_log(
+            get_db(),
+            now(),
+            event.id,
+            actor=require_user(),
+            category=form.get("category", ""),
+            text=form.get("text", ""),
+            fact_at=form.get("fact_at") or None,
+            corrects_id=form.get("corrects_id") or None,
+        )
+    except events.EventError as exc:
+        if exc.status in (404, 409):
+            _refuse(exc)
+        if htmx:
+            ctx = _log_form_context(event, form=form, error=exc, compact=compact)
+            return render("events/_log_form.html", status=422, **ctx)
+        return _dashboard(event, 422, log_form=form, log_error=exc)
+    if htmx:
+        ctx = _log_form_context(event, form={"category": form.get("category")}, compact=compact)
+        ctx["form"].pop("corrects_id", None)
+        ctx["corrected"] = None
+        return trigger(render("events/_log_form.html", **ctx), "log-changed")
+    target = "events.show_liaison" if compact else "events.show_event"
+    return redirect(url_for(target, event_id=event.id) + "#event-log")
+
+
+# --- checklist ----------------------------------------------------------------------------------
+
+
+@bp.get("/<int:event_id>/checklist")
+@allow(*events.READ_ROLES)
+def show_checklist(event_id: int) -> Response:
+    event = _event(event_id)
+    return render(
+        "events/checklist.html",
+        "events/_checklist.html",
+        drill_banner=event.is_drill,
+        **_checklist_context(event),
+    )
+
+
+@bp.get("/<int:event_id>/upcoming")
+@allow(*events.READ_ROLES)
+def show_upcoming(event_id: int) -> Response:
+    event = _event(event_id)
+    return render(
+        "events/checklist.html",
+        "events/_upcoming.html",
+        drill_banner=event.is_drill,
+        **_checklist_context(event),
+        **_upcoming_context(event),
+    )
+
+
+@bp.post("/<int:event_id>/checklist/<int:item_id>")
+@allow(*events.CHECKLIST_ROLES)
+def tick_item(event_id: int, item_id: int) -> Response:
+    event = _event(event_id)
+    try:
+        events.tick_item(
+            get_db(),
+            now(),
+            event.id,
+            item_id,
+            actor=require_user(),
+            note=request.form.get("note", ""),
+        )
+    except events.EventError as exc:
+        if exc.status == 404 or (exc.status == 409 and not event.is_open):
+            _refuse(exc)
+        if htmx:
+            ctx = _checklist_context(event, error=exc.message)
+            return render("events/_checklist.html", status=exc.status, **ctx)
+        _refuse(exc)
+    if htmx:
+        response = render("events/_checklist.html", **_checklist_context(event))
+        return trigger(response, "log-changed", "checklist-changed")
+    return redirect(url_for("events.show_event", event_id=event.id) + "#event-checklist")
+
+
+# --- liaison view -------------------------------------------------------------------------------
+
+
+@bp.get("/<int:event_id>/liaison")
+@allow(*events.READ_ROLES)
+def show_liaison(event_id: int) -> Response:
+    """The essentials for a tablet in the field: large type, live log, small pages."""
+    event = _event(event_id)
+    playbook = _playbook_of(event)
+    ctx: dict[str, Any] = {}
+    ctx.update(_log_context(event, compact=True))
+    ctx.update(_log_form_context(event, form={"category": "message reçu"}, compact=True))
+    ctx.update(_upcoming_context(event))
+    ctx["upcoming"] = ctx["upcoming"][:3]
+    return render(
+        "events/liaison.html",
+        drill_banner=event.is_drill,
+        playbook=playbook,
+        params=events.describe_params(playbook, event.params),
+        **ctx,
+    )
