@@ -188,23 +188,37 @@ def corridor(
     return shapely.union(shapely.buffer(section, width_m, quad_segs=23), around)
 
 
+_SELECT_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": lambda v, x: v <= x,
+    "==": lambda v, x: math.isclose(v, x, rel_tol=0.0, abs_tol=1e-9),
+    ">=": lambda v, x: v >= x,
+}
+
+
 def area(
     polygons: Sequence[BaseGeometry],
     properties: Sequence[dict[str, Any]],
     select_property: str,
     value: float,
+    op: str = "<=",
+    margin: float = 0.0,
 ) -> BaseGeometry:
-    """Union of the polygons whose ``select_property`` is <= ``value`` (may be multi-part).
+    """Union of the polygons whose ``select_property`` ``op`` ``value + margin`` (multi-part).
 
-    For flood extents keyed by ``seine_level_m``: every extent reached by the forecast level.
-    Features without a numeric value are ignored; nothing selected gives an empty polygon.
+    For flood extents keyed by ``seine_level_m``: every extent reached by the forecast level
+    (``<=``), or by the forecast level plus an uncertainty margin. Features without a numeric
+    value are ignored; nothing selected gives an empty polygon.
     """
+    if op not in _SELECT_OPS:
+        raise ValueError(f"unknown comparison {op!r}")
+    test = _SELECT_OPS[op]
+    target = value + margin
     chosen = []
     for geom, props in zip(polygons, properties, strict=True):
         v = props.get(select_property)
         if isinstance(v, bool) or not isinstance(v, int | float):
             continue
-        if v <= value and geom is not None and not geom.is_empty:
+        if test(float(v), target) and geom is not None and not geom.is_empty:
             chosen.append(geom)
     if not chosen:
         return Polygon()
@@ -297,9 +311,15 @@ def _compute_one(
         if key not in params:
             raise ValueError(f"zone {spec.id}: parameter {key!r} missing")
         value = float(params[key])
+        op = getattr(spec, "select_op", None) or "<="
+        margin = float(getattr(spec, "select_margin", None) or 0.0)
         used = {key: value}
+        if margin:
+            used["select_margin"] = margin
         feats = polygons_for(spec.dataset)
-        geom = area([g for g, _ in feats], [p for _, p in feats], spec.select_property, value)
+        geom = area(
+            [g for g, _ in feats], [p for _, p in feats], spec.select_property, value, op, margin
+        )
         distance, distance_source = None, "data"
     else:
         raise ValueError(f"zone {spec.id}: unknown shape {shape!r}")
