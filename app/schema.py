@@ -371,6 +371,35 @@ CREATE TABLE scheduler_lock (
     )
 
 
+@migrations(name="0006_drill_acknowledgements")
+def m0006_drill_acknowledgements(db: sqlite_utils.Database) -> None:
+    # A backup inject that was not needed is recorded as 'skipped' so that it is decided once;
+    # a player's "action réalisée" on an inject is stored on its row (and written in the log).
+    # Casualty figures received (from injects, later from real messages) are kept per event.
+    _script(
+        db,
+        """
+ALTER TABLE drill_injects ADD COLUMN outcome TEXT NOT NULL DEFAULT 'fired'
+  CHECK (outcome IN ('fired','skipped'));
+ALTER TABLE drill_injects ADD COLUMN acknowledged_at TEXT;
+ALTER TABLE drill_injects ADD COLUMN acknowledged_by INTEGER REFERENCES users(id);
+ALTER TABLE drill_injects ADD COLUMN ack_log_entry_id INTEGER REFERENCES log_entries(id);
+CREATE TABLE casualty_reports (
+  id INTEGER PRIMARY KEY,
+  event_id INTEGER NOT NULL REFERENCES events(id),
+  at TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT '',
+  dead INTEGER,
+  seriously_injured INTEGER,
+  slightly_injured INTEGER,
+  involved INTEGER,
+  log_entry_id INTEGER REFERENCES log_entries(id)
+);
+CREATE INDEX casualty_reports_event ON casualty_reports(event_id, id);
+""",
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names applied. Idempotent."""
     pending = [m.name for m in migrations.pending(db)]
