@@ -1,0 +1,604 @@
+"""Break glass in the UI and the API: agreements, grant requests, approvals, reviews, reads.
+
+The admin role is on none of these rules but TOTP enrolment: it can hold no grant and read no
+restricted data by any route.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Blueprint, jsonify, make_response, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from .. import access, auth
+from ..clock import parse_iso
+from ..db import row, rows
+from .context import get_db, now, require_user
+from .errors import fail
+from .htmx import render
+from .security import allow
+
+bp = Blueprint("access", __name__)
+
+HOLDERS = ("director", "cell", "liaison", "exercise")
+SENSITIVITY_LABELS = {"restricted": "restreinte", "personal": "personnelle", "public": "publique"}
+APPROVAL_LABELS = {
+    "none": "aucune (notification au propriétaire)",
+    "second_person": "second directeur",
+}
+SCOPE_LABELS = {"zone": "zone de l'événement", "territory": "tout le territoire"}
+
+
+def _status_code(exc: access.AccessError) -> int:
+    if isinstance(exc, access.NotFound):
+        return 404
+    if isinstance(exc, access.AccessDenied):
+        return 403
+    return 422
+
+
+@contextmanager
+def _domain() -> Iterator[None]:
+    """Turn domain refusals into HTTP errors with their French message."""
+    try:
+        yield
+    except access.AccessError as exc:
+        fail(_status_code(exc), str(exc))
+    except auth.AuthError as exc:
+        fail(422, str(exc))
+
+
+def request_id() -> str:
+    """The client's X-Request-Id when sane, else a fresh one (recorded with every read)."""
+    given = request.headers.get("X-Request-Id", "")
+    if given and len(given) <= 64 and all(c.isalnum() or c in "-_." for c in given):
+        return given
+    return uuid.uuid4().hex
+
+
+def _ctx() -> dict[str, Any]:
+    return {
+        "REASON_CODES": access.REASON_CODES,
+        "STATUS_LABELS": access.STATUS_LABELS,
+        "SENSITIVITY_LABELS": SENSITIVITY_LABELS,
+        "APPROVAL_LABELS": APPROVAL_LABELS,
+        "SCOPE_LABELS": SCOPE_LABELS,
+        "GRANTABLE_ROLES": access.GRANTABLE_ROLES,
+        "ROLE_LABELS": auth.ROLES,
+        "now": now(),
+    }
+
+
+def clamp_note(g: access.Grant) -> str:
+    """Why a grant ends before the duration asked, in French ("" when it does not)."""
+    if not g.expires_at or not g.activated_at:
+        return ""
+    asked = (parse_iso(g.expires_at) - parse_iso(g.activated_at)).total_seconds() / 60
+    if asked + 1e-6 >= g.duration_min:
+        return ""
+    return (
+        f"Durée réduite : {g.duration_min} min demandées, {int(asked)} min accordées"
+        " (plafond de la convention)."
+    )
+
+
+# --- the "Accès" page ----------------------------------------------------------------------
+
+
+@bp.get("/acces")
+@allow(*HOLDERS, "steward")
+def index() -> Response:
+    user = require_user()
+    db, t = get_db(), now()
+    mine = access.list_grants(db, user_id=user.id)
+    owned = access.list_grants(db, org_id=user.org_id) if user.has("steward") else []
+    live_owned = [g for g in owned if g.effective_status(t) in access.LIVE]
+    highlight = None
+    gid = request.args.get("grant", type=int)
+    if gid:
+        highlight = next((g for g in mine if g.id == gid), None)
+    return render(
+        "access/index.html",
+        mine=mine,
+        pending=access.pending_for(db, t, user),
+        inbox=access.notifications_for(db, user),
+        owned=live_owned,
+        highlight=highlight,
+        clamp_note=clamp_note,
+        can_revoke=lambda g: access.can_revoke(user, g),
+        **_ctx(),
+    )
+
+
+@bp.post("/acces/notifications/<int:notification_id>/read")
+@allow("steward")
+def read_notification(notification_id: int) -> Response:
+    access.mark_read(get_db(), now(), require_user(), notification_id)
+    return redirect(url_for("access.index"))
+
+
+# --- agreements ----------------------------------------------------------------------------
+
+
+@bp.get("/acces/conventions")
+@allow(*HOLDERS, "steward")
+def list_agreements() -> Response:
+    user = require_user()
+    db = get_db()
+    history = request.args.get("history") == "1"
+    agreements = access.list_agreements(db, include_history=history)
+    own_datasets = []
+    if user.has("steward"):
+        own_datasets = rows(
+            db,
+            "SELECT slug, title, sensitivity FROM datasets WHERE owner_org_id = ?"
+            " AND sensitivity != 'public' ORDER BY title",
+            [user.org_id],
+        )
+    return render(
+        "access/agreements.html",
+        agreements=agreements,
+        own_datasets=own_datasets,
+        history=history,
+        **_ctx(),
+    )
+
+
+def _terms_from_form() -> dict[str, Any]:
+    form = request.form
+    kinds = [k.strip() for k in form.get("event_kinds", "").replace(";", ",").split(",")]
+    fields = [f.strip() for f in form.get("fields", "").replace(";", ",").split(",")]
+    return {
+        "roles": form.getlist("roles"),
+        "event_kinds": [k for k in kinds if k],
+        "drills_allowed": form.get("drills_allowed") == "1",
+        "max_duration_min": form.get("max_duration_min", "0"),
+        "approval": form.get("approval", ""),
+        "scope": form.get("scope", ""),
+        "margin_m": form.get("margin_m", "0") or "0",
+        "fields": [f for f in fields if f],
+        "valid_from": form.get("valid_from") or None,
+        "valid_to": form.get("valid_to") or None,
+    }
+
+
+def _agreement_form(
+    dataset: dict[str, Any],
+    form: dict[str, Any],
+    error: str | None = None,
+    agreement: access.Agreement | None = None,
+    status: int = 200,
+) -> Response:
+    return render(
+        "access/agreement_form.html",
+        "access/_agreement_form.html",
+        status=status,
+        dataset=dataset,
+        form=form,
+        form_error=error,
+        agreement=agreement,
+        **_ctx(),
+    )
+
+
+def _own_dataset(slug: str) -> dict[str, Any]:
+    user = require_user()
+    with _domain():
+        d = access.dataset(get_db(), slug)
+    if d["owner_org_id"] != user.org_id:
+        fail(403, "Ce jeu de données appartient à une autre organisation.")
+    return d
+
+
+@bp.get("/acces/conventions/new")
+@allow("steward")
+def new_agreement() -> Response:
+    d = _own_dataset(request.args.get("dataset", ""))
+    form = {
+        "roles": ["cell"],
+        "event_kinds": ["*"],
+        "drills_allowed": True,
+        "max_duration_min": 120,
+        "approval": "second_person" if d["sensitivity"] == "personal" else "none",
+        "scope": "zone",
+        "margin_m": 0,
+        "fields": d["field_names"],
+        "valid_from": "",
+        "valid_to": "",
+    }
+    return _agreement_form(d, form)
+
+
+@bp.post("/acces/conventions")
+@allow("steward")
+def create_agreement() -> Response:
+    d = _own_dataset(request.form.get("dataset", ""))
+    terms = _terms_from_form()
+    try:
+        access.sign_agreement(get_db(), now(), require_user(), d["slug"], **terms)
+    except access.AccessError as exc:
+        return _agreement_form(d, terms, str(exc), status=422)
+    return redirect(url_for("access.list_agreements"))
+
+
+def _own_agreement(agreement_id: int) -> tuple[access.Agreement, dict[str, Any]]:
+    with _domain():
+        a = access.get_agreement(get_db(), agreement_id)
+    return a, _own_dataset(a.dataset_slug)
+
+
+@bp.get("/acces/conventions/<int:agreement_id>/edit")
+@allow("steward")
+def edit_agreement(agreement_id: int) -> Response:
+    a, d = _own_agreement(agreement_id)
+    form = {
+        "roles": list(a.roles),
+        "event_kinds": list(a.event_kinds),
+        "drills_allowed": a.drills_allowed,
+        "max_duration_min": a.max_duration_min,
+        "approval": a.approval,
+        "scope": a.scope,
+        "margin_m": a.margin_m,
+        "fields": list(a.fields),
+        "valid_from": a.valid_from[:10],
+        "valid_to": (a.valid_to or "")[:10],
+    }
+    return _agreement_form(d, form, agreement=a)
+
+
+@bp.post("/acces/conventions/<int:agreement_id>")
+@allow("steward")
+def update_agreement(agreement_id: int) -> Response:
+    a, d = _own_agreement(agreement_id)
+    terms = _terms_from_form()
+    try:
+        access.edit_agreement(get_db(), now(), require_user(), agreement_id, **terms)
+    except access.AccessError as exc:
+        return _agreement_form(d, terms, str(exc), agreement=a, status=422)
+    return redirect(url_for("access.list_agreements"))
+
+
+@bp.post("/acces/conventions/<int:agreement_id>/withdraw")
+@allow("steward")
+def withdraw_agreement(agreement_id: int) -> Response:
+    _own_agreement(agreement_id)
+    with _domain():
+        access.withdraw_agreement(get_db(), now(), require_user(), agreement_id)
+    return redirect(url_for("access.list_agreements"))
+
+
+# --- break glass ---------------------------------------------------------------------------
+
+
+def _grant_form(
+    event_id: int, slug: str, form: dict[str, Any], error: str | None = None, status: int = 200
+) -> Response:
+    user = require_user()
+    db, t = get_db(), now()
+    event = row(db, "SELECT * FROM events WHERE id = ?", [event_id])
+    if event is None:
+        fail(404, "Événement inconnu.")
+    with _domain():
+        d = access.dataset(db, slug)
+    if d["sensitivity"] == "public":
+        fail(422, "Ce jeu de données est public : aucun accès à ouvrir.")
+    candidates = access.matching_agreements(db, t, user, event, d["id"])
+    return render(
+        "access/grant_form.html",
+        "access/_grant_form.html",
+        status=status,
+        event=event,
+        dataset=d,
+        agreement=candidates[0] if candidates else None,
+        totp_needed=user.totp_enrolled or d["sensitivity"] == "personal",
+        enrol_needed=d["sensitivity"] == "personal" and not user.totp_enrolled,
+        holders=access.holders(db, t, event_id, slug),
+        form=form,
+        form_error=error,
+        **_ctx(),
+    )
+
+
+@bp.get("/events/<int:event_id>/grants/new")
+@allow(*HOLDERS)
+def new_grant(event_id: int) -> Response:
+    """The "ouvrir l'accès" form (the event page links here with ?dataset=slug)."""
+    return _grant_form(
+        event_id,
+        request.args.get("dataset", ""),
+        {"reason_code": "", "justification": "", "duration_min": 60},
+    )
+
+
+@bp.post("/events/<int:event_id>/grants")
+@allow(*HOLDERS)
+def create_grant(event_id: int) -> Response:
+    slug = request.form.get("dataset", "")
+    form = {
+        "reason_code": request.form.get("reason_code", ""),
+        "justification": request.form.get("justification", ""),
+        "duration_min": request.form.get("duration_min", ""),
+    }
+    try:
+        g = access.request_grant(
+            get_db(),
+            now(),
+            require_user(),
+            event_id,
+            slug,
+            reason_code=form["reason_code"],
+            justification=form["justification"],
+            duration_min=form["duration_min"],  # type: ignore[arg-type]
+            totp=request.form.get("totp"),
+        )
+    except access.NotFound as exc:
+        fail(404, str(exc))
+    except access.AccessError as exc:
+        return _grant_form(event_id, slug, form, str(exc), status=_status_code(exc))
+    return redirect(url_for("access.index", grant=g.id))
+
+
+def _decide(grant_id: int, action: str) -> access.Grant:
+    user = require_user()
+    db, t = get_db(), now()
+    reason = (request.get_json(silent=True) or {}).get("reason") if request.is_json else None
+    reason = str(reason or request.form.get("reason", ""))
+    with _domain():
+        if action == "approve":
+            return access.approve_grant(db, t, user, grant_id)
+        if action == "deny":
+            return access.deny_grant(db, t, user, grant_id, reason)
+        return access.revoke_grant(db, t, user, grant_id, reason)
+
+
+@bp.post("/acces/grants/<int:grant_id>/approve")
+@allow("director")
+def approve_grant(grant_id: int) -> Response:
+    _decide(grant_id, "approve")
+    return redirect(url_for("access.index"))
+
+
+@bp.post("/acces/grants/<int:grant_id>/deny")
+@allow("director")
+def deny_grant(grant_id: int) -> Response:
+    _decide(grant_id, "deny")
+    return redirect(url_for("access.index"))
+
+
+@bp.post("/acces/grants/<int:grant_id>/revoke")
+@allow(*HOLDERS, "steward")
+def revoke_grant(grant_id: int) -> Response:
+    _decide(grant_id, "revoke")
+    return redirect(request.form.get("next") or url_for("access.index"))
+
+
+# --- TOTP enrolment ------------------------------------------------------------------------
+
+
+@bp.get("/acces/totp")
+@allow()
+def totp() -> Response:
+    return render("access/totp.html", secret=None, uri=None)
+
+
+@bp.post("/acces/totp")
+@allow()
+def enrol_totp() -> Response:
+    user = require_user()
+    secret = auth.enrol_totp(get_db(), now(), user.login)
+    return render("access/totp.html", secret=secret, uri=auth.provisioning_uri(secret, user.login))
+
+
+# --- restricted features in a list ---------------------------------------------------------
+
+
+@bp.get("/events/<int:event_id>/datasets/<slug>")
+@allow(*HOLDERS)
+def show_features(event_id: int, slug: str) -> Response:
+    user = require_user()
+    with _domain():
+        features, g = access.read_features(
+            get_db(), now(), user, event_id, slug, "view", request_id()
+        )
+        d = access.dataset(get_db(), slug)
+    columns = [c for c in (d["field_names"] or []) if c in g.fields or c == d["id_field"]]
+    if not columns:
+        columns = sorted({k for f in features for k in f["properties"]})
+    return render(
+        "access/features.html", features=features, grant=g, dataset=d, columns=columns, **_ctx()
+    )
+
+
+# --- owner review --------------------------------------------------------------------------
+
+
+def _review() -> access.Review:
+    user = require_user()
+    db = get_db()
+    org_slug = request.args.get("org") or user.org_slug
+    org = row(db, "SELECT * FROM organisations WHERE slug = ?", [org_slug])
+    if org is None:
+        fail(404, "Organisation inconnue.")
+    if not user.has("director") and org["id"] != user.org_id:
+        fail(403, "Vous ne pouvez revoir que les accès aux données de votre organisation.")
+    event_id = request.args.get("event", type=int)
+    if event_id is None:
+        fail(422, "Choisissez un événement.")
+    with _domain():
+        return access.owner_review(db, now(), org["id"], event_id)
+
+
+@bp.get("/acces/revue")
+@allow("steward", "director")
+def review() -> Response:
+    user = require_user()
+    db = get_db()
+    if request.args.get("event") is None:
+        org_slug = request.args.get("org") or user.org_slug
+        org = row(db, "SELECT * FROM organisations WHERE slug = ?", [org_slug])
+        if org is None:
+            fail(404, "Organisation inconnue.")
+        if not user.has("director") and org["id"] != user.org_id:
+            fail(403, "Vous ne pouvez revoir que les accès aux données de votre organisation.")
+        orgs = rows(db, "SELECT slug, name FROM organisations ORDER BY name")
+        return render(
+            "access/review_list.html",
+            org=org,
+            orgs=orgs if user.has("director") else [],
+            events=access.review_events(db, org["id"]),
+            **_ctx(),
+        )
+    rv = _review()
+    return render("access/review.html", review=rv, clamp_note=clamp_note, **_ctx())
+
+
+@bp.get("/acces/revue.pdf")
+@allow("steward", "director")
+def review_pdf() -> Response:
+    from ..access_review import review_pdf as build
+
+    rv = _review()
+    response = make_response(build(rv))
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="revue-{rv.org["slug"]}-evenement-{rv.event["id"]}.pdf"'
+    )
+    return response
+
+
+# --- JSON API ------------------------------------------------------------------------------
+
+
+def grant_json(g: access.Grant) -> dict[str, Any]:
+    """The API shape of a grant."""
+    return {
+        "id": g.id,
+        "status": g.status,
+        "event": g.event_id,
+        "dataset": g.dataset_slug,
+        "user": g.user_login,
+        "reason_code": g.reason_code,
+        "duration_min": g.duration_min,
+        "requested_at": g.requested_at,
+        "pending_until": g.pending_until,
+        "activated_at": g.activated_at,
+        "expires_at": g.expires_at,
+        "clamped": g.clamped,
+        "clamp_reason": g.clamp_reason,
+        "approval_required": g.status == "pending",
+        "decided_by": g.decided_by_name,
+        "end_reason": g.end_reason,
+    }
+
+
+def _api_error(exc: access.AccessError) -> tuple[Response, int]:
+    body: dict[str, Any] = {"error": str(exc), "status": _status_code(exc)}
+    if isinstance(exc, access.StepUpRequired):
+        body["totp_required"] = True
+        body["enrol_required"] = exc.enrol
+        body["enrol_url"] = url_for("access.totp")
+    return jsonify(body), _status_code(exc)
+
+
+@bp.post("/api/v1/events/<int:event_id>/grants")
+@allow(*HOLDERS)
+def api_create_grant(event_id: int) -> Any:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        fail(400, "Corps JSON attendu.")
+    try:
+        g = access.request_grant(
+            get_db(),
+            now(),
+            require_user(),
+            event_id,
+            str(data.get("dataset", "")),
+            reason_code=str(data.get("reason_code", "")),
+            justification=str(data.get("justification", "")),
+            duration_min=data.get("duration_min"),  # type: ignore[arg-type]
+            totp=str(data["totp"]) if data.get("totp") is not None else None,
+        )
+    except access.AccessError as exc:
+        return _api_error(exc)
+    return jsonify(grant_json(g)), 201
+
+
+def _api_decide(grant_id: int, action: str) -> Any:
+    try:
+        user = require_user()
+        db, t = get_db(), now()
+        data = request.get_json(silent=True) or {}
+        reason = str(data.get("reason", "")) if isinstance(data, dict) else ""
+        if action == "approve":
+            g = access.approve_grant(db, t, user, grant_id)
+        elif action == "deny":
+            g = access.deny_grant(db, t, user, grant_id, reason)
+        else:
+            g = access.revoke_grant(db, t, user, grant_id, reason)
+    except access.AccessError as exc:
+        return _api_error(exc)
+    return jsonify(grant_json(g))
+
+
+@bp.post("/api/v1/grants/<int:grant_id>/approve")
+@allow("director")
+def api_approve_grant(grant_id: int) -> Any:
+    return _api_decide(grant_id, "approve")
+
+
+@bp.post("/api/v1/grants/<int:grant_id>/deny")
+@allow("director")
+def api_deny_grant(grant_id: int) -> Any:
+    return _api_decide(grant_id, "deny")
+
+
+@bp.post("/api/v1/grants/<int:grant_id>/revoke")
+@allow(*HOLDERS, "steward")
+def api_revoke_grant(grant_id: int) -> Any:
+    return _api_decide(grant_id, "revoke")
+
+
+@bp.get("/api/v1/grants")
+@allow(*HOLDERS, "steward")
+def api_list_grants() -> Any:
+    user = require_user()
+    return jsonify(grants=[grant_json(g) for g in access.list_grants(get_db(), user_id=user.id)])
+
+
+def features_response(event_id: int, slug: str, purpose: str = "api") -> Any:
+    """GeoJSON of the restricted features a valid grant opens; 403 without one.
+
+    The catalogue's ``/api/v1/datasets/<slug>/features?event=<id>`` delegates here for
+    restricted and personal datasets.
+    """
+    bbox = None
+    raw = request.args.get("bbox")
+    if raw:
+        try:
+            bbox = [float(x) for x in raw.split(",")]
+        except ValueError:
+            fail(400, "bbox invalide : minx,miny,maxx,maxy attendus.")
+        if len(bbox) != 4:
+            fail(400, "bbox invalide : minx,miny,maxx,maxy attendus.")
+    try:
+        features, g = access.read_features(
+            get_db(), now(), require_user(), event_id, slug, purpose, request_id(), bbox
+        )
+    except access.AccessError as exc:
+        return _api_error(exc)
+    return jsonify(
+        type="FeatureCollection",
+        features=features,
+        classification="DIFFUSION RESTREINTE",
+        grant={"id": g.id, "expires_at": g.expires_at},
+    )
+
+
+@bp.get("/api/v1/events/<int:event_id>/datasets/<slug>/features")
+@allow(*HOLDERS)
+def api_event_features(event_id: int, slug: str) -> Any:
+    return features_response(event_id, slug)
