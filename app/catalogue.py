@@ -9,6 +9,7 @@ directly. Imports live in :mod:`app.imports` and land through :func:`write_featu
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -520,20 +521,18 @@ def write_features(
 # -- export ----------------------------------------------------------------------------------
 
 
-def export_geojson(feats: Iterable[dict[str, Any]], out: IO[str], name: str = "") -> int:
-    """Write a FeatureCollection (WGS84, ids kept) one feature per line; return the count."""
-    out.write('{"type":"FeatureCollection"')
+def geojson_chunks(feats: Iterable[dict[str, Any]], name: str = "") -> Iterator[str]:
+    """A FeatureCollection (WGS84, ids kept) as text chunks, one feature per line."""
+    head = '{"type":"FeatureCollection"'
     if name:
-        out.write(f',"name":{json.dumps(name)}')
-    out.write(',"features":[\n')
-    n = 0
+        head += f',"name":{json.dumps(name)}'
+    yield head + ',"features":[\n'
+    first = True
     for feat in feats:
-        if n:
-            out.write(",\n")
-        out.write(json.dumps(feat, ensure_ascii=False, separators=(",", ":")))
-        n += 1
-    out.write("\n]}\n")
-    return n
+        text = json.dumps(feat, ensure_ascii=False, separators=(",", ":"))
+        yield text if first else ",\n" + text
+        first = False
+    yield "\n]}\n"
 
 
 def csv_columns(dataset: Dataset) -> list[str]:
@@ -554,25 +553,26 @@ def _csv_cell(value: Any) -> str:
     return str(value)
 
 
-def export_csv(dataset: Dataset, feats: Iterable[dict[str, Any]], out: IO[str]) -> int:
-    """Write features as CSV (UTF-8, `,`): points as lon/lat, others as a GeoJSON column.
+def csv_chunks(dataset: Dataset, feats: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """Features as CSV (UTF-8, `,`): points as lon/lat, others as a GeoJSON `geometry` column.
 
     Properties outside the schema go to an `extra` column holding a JSON object.
     """
     columns = csv_columns(dataset)
-    writer = csv.writer(out, lineterminator="\n")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([*columns, "extra"])
     known = set(columns)
-    n = 0
+    point = dataset.geometry_type == "Point"
     for feat in feats:
         props = dict(feat["properties"])
         props.setdefault(dataset.id_field, feat["id"])
         geometry = feat["geometry"]
         cells = []
         for c in columns:
-            if c == "lon" and dataset.geometry_type == "Point":
+            if point and c == "lon":
                 cells.append(repr(float(geometry["coordinates"][0])))
-            elif c == "lat" and dataset.geometry_type == "Point":
+            elif point and c == "lat":
                 cells.append(repr(float(geometry["coordinates"][1])))
             elif c == "geometry":
                 cells.append(json.dumps(geometry, separators=(",", ":")))
@@ -581,5 +581,28 @@ def export_csv(dataset: Dataset, feats: Iterable[dict[str, Any]], out: IO[str]) 
         extra = {k: v for k, v in props.items() if k not in known}
         cells.append(json.dumps(extra, ensure_ascii=False, separators=(",", ":")) if extra else "")
         writer.writerow(cells)
-        n += 1
-    return n
+        if buf.tell() > 65536:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()
+
+
+def export_file(dataset: Dataset, feats: Iterable[dict[str, Any]], out: IO[str], fmt: str) -> int:
+    """Write features to ``out`` as "geojson" or "csv"; return the count."""
+    counted = _Counter(feats)
+    chunks = csv_chunks(dataset, counted) if fmt == "csv" else geojson_chunks(counted, dataset.slug)
+    for chunk in chunks:
+        out.write(chunk)
+    return counted.n
+
+
+class _Counter:
+    def __init__(self, items: Iterable[dict[str, Any]]):
+        self.items = items
+        self.n = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for item in self.items:
+            self.n += 1
+            yield item

@@ -1,0 +1,108 @@
+"""`crisis-console import`, `export` and `datasets`; the demo territory hook."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+
+from .. import catalogue, imports
+from ..cli import DEMO_HOOKS, _app, _db, _now, bad_input, main
+
+
+@main.command("import")
+@click.argument("dataset")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(imports.FORMATS), help="Default: from the file.")
+@click.option("--crs", help="CRS of the coordinates, e.g. 2154 or EPSG:2154 (default WGS84).")
+@click.option("--encoding", help="Text encoding (default UTF-8; ICPE exports: ISO-8859-1).")
+@click.option("--replace", is_flag=True, help="Replace every feature of the dataset atomically.")
+@click.option("--actor", default="cli", show_default=True, help="Who imports (audit log).")
+def import_command(
+    dataset: str,
+    file: Path,
+    fmt: str | None,
+    crs: str | None,
+    encoding: str | None,
+    replace: bool,
+    actor: str,
+) -> None:
+    """Import FILE into DATASET (nothing is written if any feature is refused)."""
+    app = _app()
+    db = _db(app)
+    size = file.stat().st_size if file.exists() else 0
+    with click.progressbar(
+        length=max(size, 1), label=f"Vérification de {file.name}", file=sys.stderr
+    ) as bar:
+        try:
+            result = imports.import_file(
+                db,
+                _now(app),
+                dataset,
+                file,
+                actor=actor,
+                fmt=fmt,
+                crs=crs,
+                replace=replace,
+                encoding=encoding,
+                progress=bar.update,
+            )
+        except imports.ImportFailed as exc:
+            bar.render_finish()
+            click.echo(f"Import refusé, rien n'a été écrit :\n{exc}", err=True)
+            sys.exit(2)
+        except catalogue.CatalogueError as exc:
+            bar.render_finish()
+            bad_input(str(exc))
+    skipped = f", {result.skipped} ligne(s) ignorée(s)" if result.skipped else ""
+    click.echo(
+        f"{dataset} : révision {result.revision}, {result.features} entité(s)"
+        f" ({result.inserted} ajoutée(s), {result.updated} mise(s) à jour"
+        f"{f', {result.removed} retirée(s)' if result.removed else ''}{skipped})."
+    )
+
+
+@main.command("export")
+@click.argument("dataset")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["geojson", "csv"]), help="Default: from OUT.")
+def export_command(dataset: str, out: Path, fmt: str | None) -> None:
+    """Export a public DATASET to OUT (GeoJSON in WGS84 or CSV)."""
+    app = _app()
+    db = _db(app)
+    fmt = fmt or ("csv" if out.suffix.lower() == ".csv" else "geojson")
+    try:
+        ds = catalogue.require_dataset(db, dataset)
+        feats = catalogue.public_features(db, dataset)
+        tmp = out.with_name(out.name + ".part")
+        with tmp.open("w", encoding="utf-8", newline="") as fh:
+            n = catalogue.export_file(ds, feats, fh, fmt)
+        tmp.replace(out)
+    except catalogue.CatalogueError as exc:
+        bad_input(str(exc))
+    click.echo(f"{dataset} : {n} entité(s) exportée(s) vers {out}.")
+
+
+@main.command("datasets")
+def datasets_command() -> None:
+    """List the catalogue."""
+    db = _db(_app())
+    for d in catalogue.list_datasets(db):
+        click.echo(
+            f"{d.slug:<20} {d.sensitivity:<10} {d.feature_count:>7} rév. {d.revision:<3}"
+            f" {d.owner_slug:<16} {d.title}"
+        )
+
+
+def _demo_territory(app: Flask, db: Any) -> None:
+    from .. import demo
+
+    counts = demo.load_territory(db, _now(app), Path(app.config["CRISIS_DATA"]))
+    click.echo(f"Territoire : {len(counts)} jeux de données, {sum(counts.values())} entités.")
+
+
+if _demo_territory not in DEMO_HOOKS:
+    DEMO_HOOKS.insert(0, _demo_territory)
