@@ -173,7 +173,7 @@ def token_create(login: str, name: str) -> None:
 
 
 # Each area's commands live in app/commands/<area>.py and attach themselves to `main`.
-COMMAND_MODULES: tuple[str, ...] = ("access",)
+COMMAND_MODULES: tuple[str, ...] = ("catalogue", "events", "access", "ops")
 
 
 def _register_commands() -> None:
