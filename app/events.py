@@ -516,10 +516,10 @@ def _open_event(db: sqlite_utils.Database, event_id: int) -> Event:
     """The event, read inside the write transaction; refuse a missing or closed one."""
     event = get_event(db, event_id)
     if event is None:
-        raise EventError("Évènement introuvable.", "event", status=404)
+        raise EventError("Événement introuvable.", "event", status=404)
     if not event.is_open:
         raise EventError(
-            f"L'évènement « {event.title} » est clos depuis le "
+            f"L'événement « {event.title} » est clos depuis le "
             f"{local(event.closed_at)} : il n'est plus modifiable.",
             "event",
             status=409,
@@ -638,7 +638,7 @@ def declare(
             event_id,
             actor,
             "décision",
-            f"{drill_mark}Déclaration de l'évènement « {clean_title} » ({playbook.title}), "
+            f"{drill_mark}Déclaration de l'événement « {clean_title} » ({playbook.title}), "
             f"niveau {event_level}, lieu : {where}. Déclaré par {actor.name}.",
             is_system=True,
         )
@@ -693,7 +693,7 @@ def change_level(
     with transaction(db):
         event = _open_event(db, event_id)
         if new_level == event.level:
-            raise EventError(f"L'évènement est déjà au niveau {new_level}.", "level")
+            raise EventError(f"L'événement est déjà au niveau {new_level}.", "level")
         verb = "Élévation" if new_level > event.level else "Abaissement"
         db.execute("UPDATE events SET level = ? WHERE id = ?", [new_level, event_id])
         _write_log(
@@ -752,7 +752,7 @@ def change_params(
     with transaction(db):
         event = _open_event(db, event_id)
         if event.kind != playbook.id:
-            raise EventError("Ce guide ne correspond pas à l'évènement.", "playbook")
+            raise EventError("Ce guide ne correspond pas à l'événement.", "playbook")
         changed = {k: v for k, v in clean.items() if event.params.get(k) != v}
         if not changed:
             raise EventError("Aucun paramètre n'a changé.", "params")
@@ -795,7 +795,7 @@ def close(
     with transaction(db):
         _open_event(db, event_id)
         _write_log(
-            db, now, event_id, actor, "décision", f"Clôture de l'évènement : {text}", is_system=True
+            db, now, event_id, actor, "décision", f"Clôture de l'événement : {text}", is_system=True
         )
         db.execute(
             "UPDATE events SET status = 'closed', closed_by = ?, closed_at = ?,"
@@ -847,7 +847,7 @@ def _parse_fact_at(value: Any, now: datetime, declared_at: str) -> datetime:
         raise EventError("L'heure du fait ne peut pas être dans le futur.", "fact_at")
     if when < parse_iso(declared_at) - PAST_LIMIT:
         raise EventError(
-            "L'heure du fait précède de plus de 24 h la déclaration de l'évènement.", "fact_at"
+            "L'heure du fait précède de plus de 24 h la déclaration de l'événement.", "fact_at"
         )
     return when
 

@@ -35,7 +35,7 @@ def _body() -> dict[str, Any] | Response:
 def _event(event_id: int) -> events.Event | Response:
     event = events.get_event(get_db(), event_id)
     if event is None:
-        return _error(404, "Cet évènement n'existe pas.", "event")
+        return _error(404, "Cet événement n'existe pas.", "event")
     return event
 
 

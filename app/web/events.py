@@ -76,7 +76,7 @@ def app_playbooks() -> dict[str, Playbook]:
 def _event(event_id: int) -> events.Event:
     event = events.get_event(get_db(), event_id)
     if event is None:
-        fail(404, "Cet évènement n'existe pas.")
+        fail(404, "Cet événement n'existe pas.")
     return event
 
 
@@ -293,7 +293,7 @@ def declare_event() -> Response:
     playbook = app_playbooks().get(values.get("playbook", ""))
     try:
         if playbook is None:
-            raise events.EventError("Choisissez un type d'évènement (guide).", "playbook")
+            raise events.EventError("Choisissez un type d'événement (guide).", "playbook")
         point = None
         site = values.get("site") or None
         if not site and (values.get("lon") or values.get("lat")):
@@ -358,7 +358,7 @@ def change_params(event_id: int) -> Response:
     event = _event(event_id)
     playbook = _playbook_of(event)
     if playbook is None:
-        fail(409, "Le guide de cet évènement n'est plus chargé : paramètres non modifiables.")
+        fail(409, "Le guide de cet événement n'est plus chargé : paramètres non modifiables.")
     changes = {
         p.name: request.form[f"p_{p.name}"]
         for p in playbook.parameters

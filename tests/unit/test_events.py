@@ -217,7 +217,7 @@ def test_level_params_and_close_each_log_and_audit(site_db: Any, playbooks: Any)
     assert info.value.field == "statement"
     closed = events.close(db, later, event.id, "Fuite maîtrisée, confinement levé.", actor=director)
     assert not closed.is_open and closed.closing_statement == "Fuite maîtrisée, confinement levé."
-    assert events.log_entries(db, event.id)[-1].text.startswith("Clôture de l'évènement")
+    assert events.log_entries(db, event.id)[-1].text.startswith("Clôture de l'événement")
 
     actions = [
         r["action"] for r in rows(db, "SELECT action FROM audit_log WHERE event_id = ?", [event.id])
