@@ -1,0 +1,95 @@
+"""`crisis-console drill rehearse SCENARIO OUT.pdf`: check a scenario before the day.
+
+The scenario is played end to end on a simulated clock in a throw-away database (migrated, demo
+accounts, demo territory when the data is there, else at least the Seveso sites): nobody
+answers, so every backup inject fires; the after-action report is written to OUT.pdf.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import auth, demo, drills, schema
+from ..cli import _app, bad_input, main
+from ..clock import FixedClock, parse_iso
+from ..db import connect
+from ..playbooks import Scenario
+
+STEP_MIN = 1  # the rehearsal clock moves a minute at a time, like a sweep every minute
+AFTER_LAST_MIN = 10  # keep playing this long after the last inject before ending
+
+
+@main.group("drill")
+def drill_group() -> None:
+    """Drills (exercices)."""
+
+
+def rehearse(
+    scenario: Scenario,
+    out: Path,
+    data_dir: Path,
+    playbooks_dir: Path | None = None,
+    start: datetime | None = None,
+    echo: Callable[[str], Any] = lambda _text: None,
+) -> drills.AfterAction:
+    """Play ``scenario`` with nobody answering in a temporary database; write the PDF."""
+    playbooks, _ = drills.load_library(playbooks_dir)
+    clock = FixedClock(start or datetime(2026, 1, 1, 9, 0, tzinfo=UTC))
+    with tempfile.TemporaryDirectory(prefix="crisis-rehearsal-") as tmp:
+        db = connect(Path(tmp) / "rehearsal.db")
+        try:
+            schema.migrate(db)
+            demo.load_accounts(db, clock.now(), data_dir)
+            if (data_dir / "catalogue.yaml").exists():
+                echo("Chargement du territoire de démonstration…")
+                demo.load_territory(db, clock.now(), data_dir)
+            director = auth.get_user_by_login(db, "exercise")
+            if director is None:  # pragma: no cover - the demo accounts include it
+                raise click.ClickException("compte de démonstration « exercise » absent")
+            drill = drills.start_drill(db, clock.now(), scenario, director, playbooks)
+            last = max((i.offset_min for i in scenario.injects), default=0)
+            scenarios = {scenario.id: scenario}
+            finish = parse_iso(drill.started_at) + timedelta(minutes=last + AFTER_LAST_MIN)
+            while clock.now() < finish:
+                clock.advance(minutes=STEP_MIN)
+                drills.sweep(db, clock.now(), scenarios, playbooks)
+            drills.end(db, clock.now(), drill.event_id, director)
+            report = drills.after_action(db, drill.event_id, scenario)
+            out.write_bytes(drills.after_action_pdf(report, clock.now()))
+        finally:
+            db.conn.close()
+    return report
+
+
+@drill_group.command("rehearse")
+@click.argument("scenario_id")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+def drill_rehearse(scenario_id: str, out: Path) -> None:
+    """Play SCENARIO end to end on a simulated clock, nobody answering; write the RETEX PDF."""
+    app = _app()
+    playbooks_dir = Path(app.config["CRISIS_PLAYBOOKS"])
+    _, scenarios = drills.load_library(playbooks_dir)
+    scenario = scenarios.get(scenario_id)
+    if scenario is None:
+        known = ", ".join(sorted(scenarios)) or "aucun"
+        bad_input(f"scénario inconnu « {scenario_id} » (scénarios valides : {known}).")
+    if out.parent and not out.parent.exists():
+        bad_input(f"dossier inexistant : {out.parent}")
+    report = rehearse(
+        scenario, out, Path(app.config["CRISIS_DATA"]), playbooks_dir, echo=click.echo
+    )
+    fired = [i for i in report.injects if i.outcome == "fired"]
+    click.echo(
+        f"Répétition de « {scenario.title} » : {len(fired)}/{len(report.injects)} injects joués"
+        f" (personne ne répond : toutes les relances partent)."
+    )
+    for i in report.injects:
+        mark = "joué" if i.outcome == "fired" else "NON JOUÉ"
+        click.echo(f"  H+{i.offset_min:>4} min  {mark:<9} {i.title}")
+    click.echo(f"Rapport de fin d'exercice : {out}")

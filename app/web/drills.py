@@ -1,0 +1,324 @@
+"""Drill pages: the list and start form, a drill's control page (MSEL, controls, "urgence
+réelle"), the players' acknowledgements, the after-action report (page and PDF), the CAP export.
+
+The director of exercise sees the whole master scenario events list with the expected actions;
+players (director, cell, liaison) only see the injects already played, each with its "Action
+réalisée" button. Every page of a drill carries the EXERCICE banner.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, make_response, redirect, request, url_for
+from flask.blueprints import BlueprintSetupState
+from werkzeug.wrappers import Response
+
+from .. import auth, drills, events
+from ..playbooks import Playbook, Scenario, load_playbooks, load_scenarios
+from .context import get_db, now, require_user
+from .errors import fail
+from .htmx import render
+from .security import allow
+
+bp = Blueprint("drills", __name__, url_prefix="/drills")
+
+POLL_SECONDS = 10
+
+
+def load_app_scenarios(app: Flask) -> dict[str, Scenario]:
+    """Load the scenarios into ``app.extensions`` once; the broken ones are logged."""
+    playbooks = _playbooks(app)
+    found, errors = load_scenarios(f"{app.config['CRISIS_PLAYBOOKS']}/scenarios", playbooks)
+    for error in errors:
+        app.logger.error("scenario refused: %s", error)
+    app.extensions["drill_scenarios"] = found
+    return found
+
+
+def _playbooks(app: Flask) -> dict[str, Playbook]:
+    found = app.extensions.get("playbooks")
+    if found is None:  # the events blueprint loads them; without it, load them here
+        found, _ = load_playbooks(app.config["CRISIS_PLAYBOOKS"])
+        app.extensions["playbooks"] = found
+    return found
+
+
+def _on_register(state: BlueprintSetupState) -> None:
+    state.app.extensions.pop("drill_scenarios", None)
+
+
+bp.record_once(_on_register)
+
+
+def scenarios() -> dict[str, Scenario]:
+    found = current_app.extensions.get("drill_scenarios")
+    if found is None:
+        found = load_app_scenarios(current_app)
+    return found
+
+
+def playbooks() -> dict[str, Playbook]:
+    return _playbooks(current_app)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _drill(event_id: int) -> drills.Drill:
+    found = drills.get_drill(get_db(), event_id)
+    if found is None:
+        fail(404, "Cet exercice n'existe pas.")
+    return found
+
+
+def _scenario(drill: drills.Drill) -> Scenario:
+    found = scenarios().get(drill.scenario_id)
+    if found is None:
+        fail(404, f"Le scénario « {drill.scenario_id} » n'est plus disponible.")
+    return found
+
+
+def _inject(scenario: Scenario, inject_id: str) -> Any:
+    found = scenario.inject(inject_id)
+    if found is None:
+        fail(404, "Cet inject n'existe pas dans le scénario.")
+    return found
+
+
+def _refuse(exc: drills.DrillError) -> Any:
+    fail(exc.status if exc.status in (403, 404, 409) else 422, exc.message)
+
+
+def _back(event_id: int) -> Response:
+    return redirect(url_for("drills.show_drill", event_id=event_id))
+
+
+def _declare_url(drill: drills.Drill) -> str | None:
+    """The events' declaration page, prefilled with the drill's kind and site, if it exists."""
+    if "events.new_event" not in current_app.view_functions:
+        return None
+    event = events.get_event(get_db(), drill.event_id)
+    args = {}
+    if event is not None:
+        args = {"playbook": event.kind, **({"site": event.site_fid} if event.site_fid else {})}
+    return url_for("events.new_event", **args)
+
+
+def _event_url(event_id: int) -> str | None:
+    if "events.show_event" not in current_app.view_functions:
+        return None
+    return url_for("events.show_event", event_id=event_id)
+
+
+def _injects_context(drill: drills.Drill, scenario: Scenario) -> dict[str, Any]:
+    user = require_user()
+    decided = drills.inject_rows(get_db(), drill.event_id)
+    director = user.has(*drills.DIRECT_ROLES)
+    items = []
+    for inject in scenario.injects:
+        state = decided.get(inject.id)
+        if not director and (state is None or state["outcome"] != "fired"):
+            continue  # players never see what is coming
+        items.append({"inject": inject, "row": state, "kind": drills.inject_label(inject)})
+    if not director:
+        items.sort(key=lambda item: item["row"]["fired_at"], reverse=True)
+    return {
+        "drill": drill,
+        "scenario": scenario,
+        "items": items,
+        "director": director,
+        "can_ack": user.has(*drills.ACK_ROLES),
+        "scenario_minutes": drill.scenario_seconds(now()) // 60,
+        "poll_seconds": POLL_SECONDS,
+        "role_labels": auth.ROLES,
+    }
+
+
+# --- list and start -----------------------------------------------------------------------------
+
+
+@bp.get("/")
+@allow(*drills.READ_ROLES)
+def list_drills(error: str | None = None, status: int = 200) -> Response:
+    return render(
+        "drills/list.html",
+        status=status,
+        drills=drills.list_drills(get_db()),
+        scenarios=sorted(scenarios().values(), key=lambda s: s.title),
+        can_start=require_user().has(*drills.DIRECT_ROLES),
+        form_error=error,
+        drill_banner=False,
+    )
+
+
+@bp.post("/")
+@allow(*drills.DIRECT_ROLES)
+def start_drill() -> Response:
+    scenario = scenarios().get(request.form.get("scenario", ""))
+    if scenario is None:
+        return list_drills(error="Choisissez un scénario.", status=422)
+    try:
+        drill = drills.start_drill(get_db(), now(), scenario, require_user(), playbooks())
+    except drills.DrillError as exc:
+        return list_drills(error=exc.message, status=422)
+    return _back(drill.event_id)
+
+
+# --- one drill ----------------------------------------------------------------------------------
+
+
+@bp.get("/<int:event_id>")
+@allow(*drills.READ_ROLES)
+def show_drill(event_id: int) -> Response:
+    drill = _drill(event_id)
+    scenario = _scenario(drill)
+    event = events.get_event(get_db(), event_id)
+    return render(
+        "drills/detail.html",
+        "drills/_injects.html",
+        event=event,
+        declare_url=_declare_url(drill),
+        event_url=_event_url(event_id),
+        can_stop=require_user().has(*drills.STOP_ROLES),
+        casualties=drills.latest_casualties(get_db(), event_id),
+        drill_banner=True,
+        **_injects_context(drill, scenario),
+    )
+
+
+@bp.post("/<int:event_id>/injects/<inject_id>/fire")
+@allow(*drills.DIRECT_ROLES)
+def fire_inject(event_id: int, inject_id: str) -> Response:
+    drill = _drill(event_id)
+    inject = _inject(_scenario(drill), inject_id)
+    try:
+        drills.fire_inject(get_db(), now(), event_id, inject, require_user().login, playbooks())
+    except drills.DrillError as exc:
+        _refuse(exc)
+    return _back(event_id)
+
+
+@bp.post("/<int:event_id>/injects/<inject_id>/ack")
+@allow(*drills.ACK_ROLES)
+def acknowledge_inject(event_id: int, inject_id: str) -> Response:
+    drill = _drill(event_id)
+    inject = _inject(_scenario(drill), inject_id)
+    try:
+        drills.acknowledge_inject(
+            get_db(), now(), event_id, inject, require_user(), request.form.get("note", "")
+        )
+    except drills.DrillError as exc:
+        _refuse(exc)
+    return _back(event_id)
+
+
+def _control(event_id: int, action: Any) -> Response:
+    _drill(event_id)
+    try:
+        action(get_db(), now(), event_id, require_user())
+    except drills.DrillError as exc:
+        _refuse(exc)
+    return _back(event_id)
+
+
+@bp.post("/<int:event_id>/pause")
+@allow(*drills.DIRECT_ROLES)
+def pause_drill(event_id: int) -> Response:
+    return _control(event_id, drills.pause)
+
+
+@bp.post("/<int:event_id>/resume")
+@allow(*drills.DIRECT_ROLES)
+def resume_drill(event_id: int) -> Response:
+    return _control(event_id, drills.resume)
+
+
+@bp.post("/<int:event_id>/end")
+@allow(*drills.DIRECT_ROLES)
+def end_drill(event_id: int) -> Response:
+    _control(event_id, drills.end)
+    return redirect(url_for("drills.show_after_action", event_id=event_id))
+
+
+@bp.post("/<int:event_id>/stop")
+@allow(*drills.STOP_ROLES)
+def stop_drill(event_id: int) -> Response:
+    _drill(event_id)
+    try:
+        drills.real_emergency(
+            get_db(), now(), event_id, require_user(), request.form.get("reason", "")
+        )
+    except drills.DrillError as exc:
+        _refuse(exc)
+    return _back(event_id)
+
+
+# --- after-action report ------------------------------------------------------------------------
+
+
+@bp.get("/<int:event_id>/after-action")
+@allow(*drills.REPORT_ROLES)
+def show_after_action(event_id: int, error: str | None = None, status: int = 200) -> Response:
+    drill = _drill(event_id)
+    report = drills.after_action(get_db(), event_id, scenarios().get(drill.scenario_id))
+    return render(
+        "drills/after_action.html",
+        "drills/_debrief_form.html",
+        status=status,
+        report=report,
+        drill=report.drill,
+        can_edit=require_user().has(*drills.DIRECT_ROLES),
+        form_error=error,
+        fmt=drills.format_minutes,
+        role_labels=auth.ROLES,
+        drill_banner=True,
+    )
+
+
+@bp.post("/<int:event_id>/after-action")
+@allow(*drills.DIRECT_ROLES)
+def save_debrief(event_id: int) -> Response:
+    _drill(event_id)
+    try:
+        drills.save_debrief(
+            get_db(),
+            now(),
+            event_id,
+            request.form.get("went_well", ""),
+            request.form.get("to_improve", ""),
+            require_user(),
+        )
+    except drills.DrillError as exc:
+        return show_after_action(event_id, error=exc.message, status=422)
+    return redirect(url_for("drills.show_after_action", event_id=event_id))
+
+
+@bp.get("/<int:event_id>/after-action.pdf")
+@allow(*drills.REPORT_ROLES)
+def after_action_pdf(event_id: int) -> Response:
+    drill = _drill(event_id)
+    report = drills.after_action(get_db(), event_id, scenarios().get(drill.scenario_id))
+    response = make_response(drills.after_action_pdf(report, now()))
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = (
+        f'inline; filename="EXERCICE-retex-evenement-{event_id}.pdf"'
+    )
+    return response
+
+
+@bp.get("/<int:event_id>/cap.xml")
+@allow(*drills.READ_ROLES)
+def cap_alert(event_id: int) -> Response:
+    try:
+        body = drills.cap_alert(get_db(), event_id, now(), playbooks())
+    except drills.DrillError as exc:
+        _refuse(exc)
+    response = make_response(body)
+    response.headers["Content-Type"] = "application/xml; charset=utf-8"
+    event = events.get_event(get_db(), event_id)
+    prefix = "EXERCICE-" if event is not None and event.is_drill else ""
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{prefix}alerte-cap-evenement-{event_id}.xml"'
+    )
+    return response
