@@ -1,0 +1,262 @@
+"""An event's zones, impact figures and map: JSON API, SVG, printable extract, htmx fragment.
+
+Everything here reads through ``app.situation`` (one analysis, one map for screen, API and
+reports) and the application's shared spatial index (``geoindex.get_index``). Restricted and
+personal layers are counts only unless the user holds a valid grant: then the features are read
+through ``app.access.read_features`` (scope, field whitelist and access record) and drawn marked
+DIFFUSION RESTREINTE.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, make_response, request, url_for
+
+from .. import access, events, situation
+from ..clock import local
+from ..geo import render
+from ..geo.impact import Impact
+from .access import request_id
+from .context import get_db, now, require_user
+from .errors import fail
+from .geoindex import get_index
+from .htmx import render as render_page
+from .security import allow
+
+bp = Blueprint("impact", __name__)
+
+READ_ROLES = events.READ_ROLES  # the same rule as the event pages
+SVG_SIZE = (960.0, 640.0)  # points; the SVG scales with CSS
+# An SVG shown through <img> or opened alone: no script, its inline style attributes only.
+SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+SORTS = ("distance", "name", "type", "capacity")
+BASEMAP = ("territory", "communes", "seine", "roads")
+# Item keys the analysis adds itself (not dataset properties): kept for opened datasets.
+_COMPUTED_KEYS = frozenset({"id", "dataset", "distance_m", "length_m", "area_m2"})
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _event(event_id: int) -> events.Event:
+    event = events.get_event(get_db(), event_id)
+    if event is None:
+        fail(404, "Cet évènement n'existe pas.")
+    return event
+
+
+def _grants(event_id: int, purpose: str) -> dict[str, tuple[list[dict[str, Any]], Any]]:
+    """Restricted/personal datasets the user's grants open now: slug -> (features, grant).
+
+    Each read goes through ``access.read_features`` (scope, fields, access record); a dataset
+    without a valid grant is simply absent (counts only), no denial is recorded for it.
+    """
+    db, t, user = get_db(), now(), require_user()
+    opened: dict[str, tuple[list[dict[str, Any]], Any]] = {}
+    for spec in situation.layer_specs(db):
+        if spec.sensitivity == "public" or not access.has_valid_grant(
+            db, t, user, event_id, spec.slug
+        ):
+            continue
+        try:
+            opened[spec.slug] = access.read_features(
+                db, t, user, event_id, spec.slug, purpose, request_id()
+            )
+        except access.AccessError:
+            continue
+    return opened
+
+
+def _redact(data: dict[str, Any], grants: dict[str, tuple[list[dict[str, Any]], Any]]) -> None:
+    """Keep only the grant's whitelisted fields in the items of opened datasets (in place)."""
+    fields = {slug: set(getattr(g, "fields", ()) or ()) for slug, (_, g) in grants.items()}
+
+    def clean(slug: str, items: list[dict[str, Any]]) -> None:
+        if slug not in fields:
+            return
+        allowed = fields[slug] | _COMPUTED_KEYS
+        for item in items:
+            for key in [k for k in item if k not in allowed]:
+                del item[key]
+
+    for zone in [*data["zones"], data["outer"]]:
+        by_dataset: dict[str, list[dict[str, Any]]] = {}
+        for item in zone["establishments"]["items"]:
+            by_dataset.setdefault(item.get("dataset", ""), []).append(item)
+        for slug, items in by_dataset.items():
+            clean(slug, items)
+        for group in (*zone["networks"], *zone["other"]):
+            clean(group["dataset"], group.get("items", []))
+
+
+def _grant_url(event_id: int, slug: str) -> str:
+    return url_for("access.new_grant", event_id=event_id, dataset=slug)
+
+
+def _analysis(
+    event_id: int, purpose: str
+) -> tuple[Impact, dict[str, Any], dict[str, tuple[list[dict[str, Any]], Any]]]:
+    grants = _grants(event_id, purpose)
+    impact = situation.event_impact(get_db(), get_index(), event_id, frozenset(grants))
+    data = impact.to_json()
+    _redact(data, grants)
+    for zone in [*data["zones"], data["outer"]]:
+        for entry in zone["restricted"]:
+            entry["request_access"] = _grant_url(event_id, entry["dataset"])
+    for entry in data["closure_restricted"]:
+        entry["request_access"] = _grant_url(event_id, entry["dataset"])
+    return impact, data, grants
+
+
+def _time_label() -> str:
+    return local(now(), "%d/%m/%Y %H:%M")
+
+
+def _map_spec(event_id: int, purpose: str) -> render.MapSpec:
+    impact, _, grants = _analysis(event_id, purpose)
+    open_layers = {slug: feats for slug, (feats, _) in grants.items()}
+    return situation.event_map_spec(
+        get_db(),
+        get_index(),
+        event_id,
+        open_layers=open_layers,
+        impact=impact,
+        time_label=_time_label(),
+    )
+
+
+def panel_context(event: events.Event) -> dict[str, Any]:
+    """What ``impact/_figures.html`` and ``impact/_map.html`` need to render their content.
+
+    The fragments also work with ``event`` alone: they then load themselves with htmx.
+    """
+    return _figures_context(event, request.args.get("zone"), request.args.get("sort"))
+
+
+def _figures_context(event: events.Event, zone: str | None, sort: str | None) -> dict[str, Any]:
+    _, data, grants = _analysis(event.id, "view")
+    zones = {z["id"]: z for z in data["zones"]}
+    selected = zone if zone in zones or zone == "outer" else "outer"
+    detail = data["outer"] if selected == "outer" else zones[selected]
+    sort = sort if sort in SORTS else "distance"
+    items = list(detail["establishments"]["items"])
+    if sort == "name":
+        items.sort(key=lambda r: (str(r.get("name") or ""), r["distance_m"]))
+    elif sort == "type":
+        items.sort(key=lambda r: (str(r.get("type") or ""), r["distance_m"]))
+    elif sort == "capacity":
+        items.sort(key=lambda r: (-(r.get("capacity") or 0), r["distance_m"]))
+    latest = events.latest_zones(get_db(), event.id)
+    return {
+        "impact": data,
+        "impact_zone": selected,
+        "impact_detail": detail,
+        "impact_items": items,
+        "impact_sort": sort,
+        "impact_opened": sorted(grants),
+        "impact_zones_version": latest["version"] if latest else None,
+        "impact_zones_at": latest["computed_at"] if latest else None,
+        "establishment_types": situation.ESTABLISHMENT_TYPES,
+    }
+
+
+# -- JSON API --------------------------------------------------------------------------------
+
+
+@bp.get("/api/v1/events/<int:event_id>/zones")
+@allow(*READ_ROLES)
+def zones_api(event_id: int) -> Response:
+    """The event's current zones: GeoJSON FeatureCollection in WGS84."""
+    _event(event_id)
+    response = jsonify(situation.zones_collection(get_db(), event_id))
+    response.mimetype = "application/geo+json"
+    return response
+
+
+@bp.get("/api/v1/events/<int:event_id>/impact")
+@allow(*READ_ROLES)
+def impact_api(event_id: int) -> Response:
+    """Per zone: population, establishments, networks, closure points, restricted counts."""
+    event = _event(event_id)
+    _, data, _ = _analysis(event_id, "api")
+    latest = events.latest_zones(get_db(), event_id)
+    data["event"] = event.id
+    data["drill"] = event.is_drill
+    data["zones_version"] = latest["version"] if latest else None
+    return jsonify(data)
+
+
+@bp.get("/api/v1/events/<int:event_id>/map-features")
+@allow(*READ_ROLES)
+def map_features_api(event_id: int) -> Response:
+    """Points for the interactive map: closure points and public establishments near the zones.
+
+    Public layers only: restricted and personal layers come as counts (``restricted``) with the
+    link to request access, never as features.
+    """
+    _event(event_id)
+    impact, data, _ = _analysis(event_id, "map")
+    collection = situation.event_map_features(get_db(), get_index(), event_id, impact)
+    collection["restricted"] = data["outer"]["restricted"]
+    response = jsonify(collection)
+    response.mimetype = "application/geo+json"
+    return response
+
+
+# -- map: SVG and printable extract ----------------------------------------------------------
+
+
+@bp.get("/events/<int:event_id>/map.svg")
+@allow(*READ_ROLES)
+def map_svg(event_id: int) -> Response:
+    """The event's map as a standalone SVG (the same drawing as the printable extract)."""
+    _event(event_id)
+    spec = _map_spec(event_id, "map")
+    svg = render.drawing_to_svg(render.render_map(spec, *SVG_SIZE))
+    response = make_response(svg)
+    response.mimetype = "image/svg+xml"
+    response.headers["Content-Security-Policy"] = SVG_CSP
+    if request.args.get("download"):
+        response.headers["Content-Disposition"] = f'attachment; filename="carte-{event_id}.svg"'
+    return response
+
+
+@bp.get("/events/<int:event_id>/extract.pdf")
+@allow(*READ_ROLES)
+def map_extract(event_id: int) -> Response:
+    """The printable landscape extract (``?paper=A4`` or ``A3``)."""
+    _event(event_id)
+    paper = request.args.get("paper", "A4").upper()
+    if paper not in render.PAPER_SIZES:
+        fail(400, "Format de papier attendu : A4 ou A3.")
+    spec = _map_spec(event_id, "export")
+    pdf = render.map_extract_pdf(spec, paper, _time_label())
+    response = make_response(pdf)
+    response.mimetype = "application/pdf"
+    name = f"extrait-carte-evenement-{event_id}-{paper}.pdf"
+    response.headers["Content-Disposition"] = f'inline; filename="{name}"'
+    return response
+
+
+# -- figures fragment ------------------------------------------------------------------------
+
+
+@bp.get("/events/<int:event_id>/impact")
+@allow(*READ_ROLES)
+def show_impact(event_id: int) -> Response:
+    """The figures per zone and the sortable lists (a fragment for htmx, a page otherwise)."""
+    event = _event(event_id)
+    ctx = _figures_context(event, request.args.get("zone"), request.args.get("sort"))
+    return render_page(
+        "impact/page.html",
+        "impact/_figures.html",
+        event=event,
+        drill_banner=event.is_drill,
+        **ctx,
+    )
+
+
+def basemap_urls() -> dict[str, str]:
+    """The catalogue API URLs of the public basemap layers of the interactive map."""
+    return {slug: url_for("catalogue.api_features", slug=slug) for slug in BASEMAP}
