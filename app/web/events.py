@@ -479,12 +479,9 @@ def show_checklist(event_id: int) -> Response:
 @allow(*events.READ_ROLES)
 def show_upcoming(event_id: int) -> Response:
     event = _event(event_id)
+    ctx = {**_checklist_context(event), **_upcoming_context(event)}
     return render(
-        "events/checklist.html",
-        "events/_upcoming.html",
-        drill_banner=event.is_drill,
-        **_checklist_context(event),
-        **_upcoming_context(event),
+        "events/checklist.html", "events/_upcoming.html", drill_banner=event.is_drill, **ctx
     )
 
 
