@@ -1,0 +1,1647 @@
+"""Situation reports (points de situation) and the printable main courante, as PDF.
+
+A report is built in three steps: :func:`gather` reads everything the report shows into a
+:class:`ReportContext` (the event, the impact figures, the map, the log since the previous
+report, the checklist, the grants in force, the audit head), :func:`render_report` lays it out with
+reportlab platypus (A4 portrait, French, DejaVu fonts so accents always render), and
+:func:`generate` numbers it, stores it (immutable: ``reports`` refuses UPDATE and DELETE) and
+writes its audit record.
+
+Choices (see also the module docstring of ``app.scheduler``):
+
+- Numbering is sequential per event whatever the trigger (schedule or manual). ``UNIQUE(event_id,
+  number)`` is the final guard: two processes never store the same number; the loser re-numbers
+  (a manual report) or finds that its slot was produced by the other (a scheduled one).
+- The audit head printed in the PDF and stored with the report is the head read while gathering;
+  the report's own ``report.generated`` record follows it.
+- Restricted data: a scheduled report has no reader, so restricted and personal layers appear as
+  counts only. A manual report opens the restricted (never personal) layers that its author holds
+  a valid grant for; the read goes through ``app.access.read_features`` with purpose ``report`` so
+  it is recorded like any other read. Personal data (vulnerable persons) is always counted, never
+  listed: a PDF is copied and forwarded and cannot be revoked.
+- Classification: *DIFFUSION RESTREINTE* as soon as restricted data is inside: a layer opened by a
+  grant, restricted features drawn on the map, or grants in force listed (who holds access to which
+  restricted dataset is itself restricted information).
+
+This module never imports Flask.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from reportlab.graphics.shapes import Drawing
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    CondPageBreak,
+    KeepTogether,
+    LongTable,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
+from reportlab.platypus.flowables import Flowable
+
+from . import audit, events
+from .clock import iso, local, parse_iso
+from .db import row, rows, scalar, transaction
+
+log = logging.getLogger(__name__)
+
+TRIGGERS = ("schedule", "manual")
+TRIGGER_LABELS = {"schedule": "programmé", "manual": "à la demande"}
+RESTRICTED = "DIFFUSION RESTREINTE"
+UNRESTRICTED = "NON PROTÉGÉ"
+LATE_NOTE = timedelta(minutes=2)  # a scheduled report produced later than this says so
+DECISIONS_SHOWN = 8
+TEXT_SHOWN = 600  # characters of a log entry in the summary
+
+# --- fonts ------------------------------------------------------------------------------------
+
+DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")
+FONT = "CCSans"
+FONT_BOLD = "CCSans-Bold"
+_fonts_lock = threading.Lock()
+_fonts_ready = False
+
+
+def register_fonts() -> str:
+    """Register DejaVu Sans (else reportlab's Vera) as CCSans; return the file used."""
+    global _fonts_ready
+    with _fonts_lock:
+        regular, bold = DEJAVU_DIR / "DejaVuSans.ttf", DEJAVU_DIR / "DejaVuSans-Bold.ttf"
+        if not (regular.exists() and bold.exists()):
+            import reportlab
+
+            fonts = Path(reportlab.__file__).parent / "fonts"
+            regular, bold = fonts / "Vera.ttf", fonts / "VeraBd.ttf"
+        if not _fonts_ready:
+            pdfmetrics.registerFont(TTFont(FONT, str(regular)))
+            pdfmetrics.registerFont(TTFont(FONT_BOLD, str(bold)))
+            pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD)
+            _fonts_ready = True
+        return str(regular)
+
+
+# --- what a report shows -----------------------------------------------------------------------
+
+
+@dataclass
+class ReportContext:
+    """Everything one report shows, read at one moment; rendering reads nothing else."""
+
+    event: events.Event
+    number: int
+    generated_at: datetime
+    author: str
+    trigger: str
+    playbook_title: str = ""
+    due_at: datetime | None = None
+    previous_at: str | None = None  # generated_at of the previous report
+    params: list[tuple[str, str]] = field(default_factory=list)
+    impact: dict[str, Any] | None = None  # Impact.to_json()
+    impact_error: str = ""
+    map: Drawing | None = None  # a render_map() drawing
+    map_restricted: bool = False
+    log: list[events.LogEntry] = field(default_factory=list)  # since the previous report
+    decisions: list[events.LogEntry] = field(default_factory=list)  # all, oldest first
+    checklist: list[events.ChecklistItem] = field(default_factory=list)
+    grants: list[dict[str, Any]] = field(default_factory=list)
+    opened: list[str] = field(default_factory=list)  # restricted datasets listed in full
+    audit_seq: int = 0
+    audit_hash: str = audit.GENESIS
+    checkpoint: dict[str, Any] | None = None
+    next_report_at: datetime | None = None
+    dataset_titles: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def restricted(self) -> bool:
+        return bool(self.opened or self.map_restricted or self.grants)
+
+    @property
+    def classification(self) -> str:
+        return RESTRICTED if self.restricted else UNRESTRICTED
+
+
+@dataclass(frozen=True)
+class Report:
+    """One stored report (the PDF is fetched separately: :func:`report_pdf`)."""
+
+    id: int
+    event_id: int
+    number: int
+    trigger: str
+    generated_at: str
+    due_at: str | None
+    author: str
+    sha256: str
+    size: int
+    audit_seq: int
+    audit_hash: str
+    classification: str
+
+    @property
+    def trigger_label(self) -> str:
+        return TRIGGER_LABELS.get(self.trigger, self.trigger)
+
+    @property
+    def filename(self) -> str:
+        return f"PS{self.number:02d}-evenement-{self.event_id}.pdf"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "event_id": self.event_id,
+            "number": self.number,
+            "trigger": self.trigger,
+            "generated_at": self.generated_at,
+            "due_at": self.due_at,
+            "author": self.author,
+            "sha256": self.sha256,
+            "size": self.size,
+            "audit_seq": self.audit_seq,
+            "audit_hash": self.audit_hash,
+            "classification": self.classification,
+        }
+
+
+class ReportError(ValueError):
+    """A refused report operation, with a French message."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+# --- the impact of an event ---------------------------------------------------------------------
+
+# How the impact analysis reads the demo territory's datasets (DESIGN.md §4). Unknown datasets are
+# read by theme and geometry (see _role_of).
+ROLE_BY_SLUG: dict[str, str] = {
+    "population-grid": "population_grid",
+    "communes": "communes",
+    "schools": "establishments",
+    "health-care": "establishments",
+    "vulnerable-persons": "establishments",
+    "gas-network": "network_lines",
+    "gas-transport": "network_lines",
+    "water-network": "network_lines",
+    "power-network": "network_lines",
+    "gas-assets": "network_assets",
+    "water-assets": "network_assets",
+    "power-assets": "network_assets",
+    "roads": "roads",
+    "plant-inventory": "other",
+}
+NOT_ANALYSED = {"territory", "seine", "ppi", "flood-extents", "seveso-sites"}
+
+
+def _role_of(slug: str, theme: str, geometry_type: str) -> str | None:
+    if slug in ROLE_BY_SLUG:
+        return ROLE_BY_SLUG[slug]
+    if slug in NOT_ANALYSED:
+        return None
+    kind = geometry_type.lower().removeprefix("multi")
+    if theme == "population" and kind == "point":
+        return "establishments"
+    if theme == "network":
+        return "network_assets" if kind == "point" else "network_lines"
+    return None
+
+
+class _IndexCache:
+    """One spatial index per database file, kept between reports (the scheduler is long-lived)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_path: dict[str, Any] = {}
+
+    def get(self, db: sqlite_utils.Database) -> Any:
+        from .catalogue import layer_data, revision_of
+        from .db import connect
+        from .geo.index import SpatialIndex
+
+        path = _db_path(db)
+        if not path:
+            return SpatialIndex(lambda slug: layer_data(db, slug))
+
+        def load(slug: str) -> Any:
+            own = connect(path)  # the index may be filled from any thread: its own connection
+            try:
+                return layer_data(own, slug)
+            finally:
+                own.conn.close()
+
+        def revision(slug: str) -> int:
+            own = connect(path)
+            try:
+                return revision_of(own, slug)
+            finally:
+                own.conn.close()
+
+        with self._lock:
+            index = self._by_path.get(path)
+            if index is None:
+                index = self._by_path[path] = SpatialIndex(load, revision)
+            return index
+
+
+_INDEXES = _IndexCache()
+
+
+def _db_path(db: sqlite_utils.Database) -> str:
+    for r in db.execute("PRAGMA database_list").fetchall():
+        if r[1] == "main":
+            return str(r[2] or "")
+    return ""
+
+
+def layer_specs(db: sqlite_utils.Database) -> list[Any]:
+    """The LayerSpecs of every dataset holding features that the analysis knows how to read."""
+    from .geo.impact import LayerSpec
+
+    specs = []
+    for d in rows(
+        db,
+        "SELECT slug, title, theme, sensitivity, geometry_type, source FROM datasets"
+        " WHERE feature_count > 0 OR EXISTS (SELECT 1 FROM features f WHERE f.dataset_id ="
+        " datasets.id) ORDER BY slug",
+    ):
+        role = _role_of(d["slug"], d["theme"], d["geometry_type"])
+        if role is None:
+            continue
+        source = "INSEE, grille 200 m (Filosofi)" if role == "population_grid" else ""
+        specs.append(
+            LayerSpec(
+                d["slug"],
+                d["title"],
+                d["theme"],
+                d["sensitivity"],
+                d["geometry_type"],
+                role,
+                source,
+            )
+        )
+    return specs
+
+
+def event_impact(
+    db: sqlite_utils.Database,
+    event: events.Event,
+    open_datasets: Sequence[str] = (),
+    index: Any = None,
+) -> tuple[dict[str, Any] | None, Any]:
+    """The impact of the event's current zones as ``Impact.to_json()``, and the index used.
+
+    None when the event has no zones yet.
+    """
+    from shapely.geometry import Point
+
+    from .geo import proj
+    from .geo.impact import analyse
+    from .geo.zones import zones_from_geojson
+
+    current = events.latest_zones(db, event.id)
+    if current is None or not current["geojson"].get("features"):
+        return None, None
+    zones = zones_from_geojson(current["geojson"])
+    index = index if index is not None else _INDEXES.get(db)
+    x, y = proj.lonlat_to_l93(event.lon, event.lat)
+    impact = analyse(zones, index, layer_specs(db), Point(float(x), float(y)), open_datasets)
+    return impact.to_json(), index
+
+
+# --- the map -----------------------------------------------------------------------------------
+
+MAP_WIDTH = 515.0  # A4 portrait frame width at 40 pt margins
+MAP_HEIGHT = 400.0
+BASEMAP = (
+    # slug, title, kind, stroke, fill, width, radius, symbol
+    ("communes", "Limites communales", "polygon", "#9a9a9a", "#f4f1ea", 0.4, 0.0, "circle"),
+    ("seine", "Seine", "line", "#4a90c8", None, 1.6, 0.0, "circle"),
+    ("roads", "Routes", "line", "#8c6d46", None, 0.7, 0.0, "circle"),
+    ("schools", "Établissements scolaires", "point", "#1f4e9c", "#6fa8dc", 0.5, 2.2, "square"),
+    ("health-care", "Établissements de santé", "point", "#7a1f5c", "#e39ac7", 0.5, 2.4, "cross"),
+)
+
+
+def _layer_in_extent(index: Any, slug: str, extent: tuple[float, float, float, float]) -> list:
+    import numpy as np
+    from shapely.geometry import Point, box
+
+    try:
+        layer = index.layer(slug)
+    except (KeyError, LookupError, ValueError):
+        return []
+    frame = box(*extent)
+    if layer.kind == "point":
+        assert layer.x is not None and layer.y is not None
+        m = (
+            (layer.x >= extent[0])
+            & (layer.x <= extent[2])
+            & (layer.y >= extent[1])
+            & (layer.y <= extent[3])
+        )
+        return [Point(float(a), float(b)) for a, b in zip(layer.x[m], layer.y[m], strict=True)]
+    if layer.tree is None or layer.geoms is None:
+        return []
+    idx = layer.tree.query(frame)
+    return list(np.asarray(layer.geoms)[np.sort(idx)])
+
+
+def event_map(
+    event: events.Event,
+    zones_geojson: dict[str, Any] | None,
+    impact: dict[str, Any] | None,
+    index: Any,
+    now: datetime,
+    layers: Sequence[Any] = (),
+) -> Any:
+    """The MapSpec of a report: basemap, zones, closure points, source, wind (public data only).
+
+    ``layers`` adds restricted layers (MapLayer with ``restricted=True``) opened by a grant.
+    """
+    from shapely.geometry import Point
+
+    from .geo import proj
+    from .geo.render import MapLayer, MapSpec, MapZone, default_extent
+    from .geo.zones import zones_from_geojson
+
+    zones = zones_from_geojson(zones_geojson) if zones_geojson else []
+    map_zones = [MapZone(z.geometry, z.level, z.label) for z in reversed(zones)]
+    x, y = proj.lonlat_to_l93(event.lon, event.lat)
+    source = Point(float(x), float(y))
+    closures = []
+    for p in (impact or {}).get("closure_points", []):
+        label = p.get("ref") or p.get("name") or ""
+        closures.append((Point(p["x"], p["y"]), str(label)))
+    spec = MapSpec(
+        title=event.title,
+        zones=map_zones,
+        source=source,
+        source_label=event.place[:60],
+        closure_points=closures,
+        time_label=local(now),
+        is_drill=event.is_drill,
+    )
+    extent = default_extent(spec)
+    base: list[Any] = []
+    if index is not None:
+        for slug, title, kind, stroke, fill, width, radius, symbol in BASEMAP:
+            geoms = _layer_in_extent(index, slug, extent)
+            if geoms:
+                base.append(
+                    MapLayer(
+                        title,
+                        kind,
+                        geoms,
+                        stroke=stroke,
+                        fill=fill,
+                        width=width,
+                        radius=radius,
+                        symbol=symbol,
+                        legend=kind != "polygon",
+                    )
+                )
+    wind = event.params.get("wind_from_deg")
+    speed = event.params.get("wind_speed_ms")
+    return MapSpec(
+        title=f"Zones — {event.title}",
+        subtitle=event.place,
+        extent=extent,
+        zones=map_zones,
+        layers=[*base, *layers],
+        source=source,
+        source_label="Source",
+        wind_from_deg=float(wind) if isinstance(wind, int | float) else None,
+        wind_speed_ms=float(speed) if isinstance(speed, int | float) else None,
+        closure_points=closures,
+        time_label=local(now),
+        is_drill=event.is_drill,
+    )
+
+
+# --- gathering ------------------------------------------------------------------------------
+
+
+def previous_report(db: sqlite_utils.Database, event_id: int) -> dict[str, Any] | None:
+    """The event's latest stored report (without its PDF)."""
+    return row(
+        db,
+        "SELECT id, number, generated_at, due_at, trigger FROM reports WHERE event_id = ?"
+        " ORDER BY number DESC LIMIT 1",
+        [event_id],
+    )
+
+
+def next_number(db: sqlite_utils.Database, event_id: int) -> int:
+    """The number the event's next report takes."""
+    return (
+        int(scalar(db, "SELECT MAX(number) FROM reports WHERE event_id = ?", [event_id]) or 0) + 1
+    )
+
+
+def grants_in_force(
+    db: sqlite_utils.Database, now: datetime, event_id: int
+) -> list[dict[str, Any]]:
+    """Who holds which restricted dataset right now, until when (valid grants only)."""
+    try:
+        from . import access
+    except ImportError:  # pragma: no cover - access ships with the app
+        return []
+    return [
+        {
+            "user": g.user_name,
+            "dataset": g.dataset_title,
+            "slug": g.dataset_slug,
+            "sensitivity": g.sensitivity,
+            "since": g.activated_at,
+            "until": g.expires_at,
+            "agreement": f"{g.agreement_key} v{g.agreement_version}",
+        }
+        for g in sorted(access.holders(db, now, event_id), key=lambda g: (g.user_name, g.id))
+    ]
+
+
+def _open_for_report(
+    db: sqlite_utils.Database, now: datetime, event: events.Event, reader: Any, number: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Restricted datasets the author may open in this report, with the features read.
+
+    Each read goes through ``app.access.read_features`` (purpose ``report``): it is recorded.
+    """
+    if reader is None:
+        return {}
+    from . import access
+
+    opened: dict[str, list[dict[str, Any]]] = {}
+    for g in access.holders(db, now, event.id):
+        if g.user_id != reader.id or g.sensitivity != "restricted" or g.dataset_slug in opened:
+            continue
+        try:
+            features, _ = access.read_features(
+                db, now, reader, event.id, g.dataset_slug, "report", f"report:{event.id}:{number}"
+            )
+        except access.AccessError:
+            continue
+        opened[g.dataset_slug] = features
+    return opened
+
+
+def _situation() -> Any:
+    """``app.situation`` (the one impact analysis and map of an event) when it is installed."""
+    try:
+        from . import situation
+    except ImportError:
+        return None
+    if hasattr(situation, "event_impact") and hasattr(situation, "event_map_spec"):
+        return situation
+    return None
+
+
+def gather(
+    db: sqlite_utils.Database,
+    now: datetime,
+    event_id: int,
+    *,
+    number: int,
+    author: str,
+    trigger: str = "manual",
+    reader: Any = None,
+    due_at: datetime | None = None,
+    playbook: Any = None,
+    with_map: bool = True,
+    index: Any = None,
+) -> ReportContext:
+    """Read everything report ``number`` of the event shows, as of ``now``.
+
+    ``reader`` (an ``auth.User``) is the author of a manual report: the restricted datasets they
+    hold a valid grant for are opened (and the reads recorded); None for a scheduled report.
+    """
+    event = events.get_event(db, event_id)
+    if event is None:
+        raise ReportError("Évènement introuvable.", 404)
+    previous = row(
+        db,
+        "SELECT generated_at FROM reports WHERE event_id = ? AND number < ?"
+        " ORDER BY number DESC LIMIT 1",
+        [event_id, number],
+    )
+    previous_at = previous["generated_at"] if previous else None
+    entries = events.log_entries(db, event_id)
+    since = [e for e in entries if previous_at is None or e.recorded_at >= previous_at]
+    decisions = [e for e in entries if e.category == "décision"]
+    opened = _open_for_report(db, now, event, reader, number)
+    ctx = ReportContext(
+        event=event,
+        number=number,
+        generated_at=now,
+        author=author,
+        trigger=trigger,
+        playbook_title=getattr(playbook, "title", "") or "",
+        due_at=due_at,
+        previous_at=previous_at,
+        params=events.describe_params(playbook, event.params),
+        log=since,
+        decisions=decisions,
+        checklist=events.checklist(db, event_id),
+        grants=grants_in_force(db, now, event_id),
+        opened=sorted(opened),
+        next_report_at=events.next_report_at(event, now),
+        dataset_titles={
+            r["slug"]: r["title"] for r in rows(db, "SELECT slug, title FROM datasets")
+        },
+    )
+    ctx.audit_seq, ctx.audit_hash = audit.head(db)
+    ctx.checkpoint = audit.last_checkpoint(db)
+    situation = _situation()
+    if index is None:
+        index = _INDEXES.get(db)
+    impact_obj = None
+    try:
+        if situation is not None:
+            if events.latest_zones(db, event_id) is not None:
+                impact_obj = situation.event_impact(db, index, event_id, sorted(opened))
+                ctx.impact = impact_obj.to_json()
+        else:
+            ctx.impact, index = event_impact(db, event, sorted(opened), index)
+    except Exception as exc:  # a report without figures beats no report in a crisis
+        log.exception("impact of event %s failed", event_id)
+        ctx.impact_error = f"Analyse d'impact indisponible : {exc}"
+    zones = events.latest_zones(db, event_id)
+    if with_map and zones is not None and zones["geojson"].get("features"):
+        try:
+            from .geo.render import render_map
+
+            if situation is not None:
+                spec = situation.event_map_spec(
+                    db,
+                    index,
+                    event_id,
+                    open_layers=opened,
+                    impact=impact_obj,
+                    time_label=local(now),
+                )
+            else:
+                spec = event_map(event, zones["geojson"], ctx.impact, index, now)
+            ctx.map = render_map(spec, MAP_WIDTH, MAP_HEIGHT)
+            ctx.map_restricted = spec.is_restricted
+        except Exception:
+            log.exception("map of event %s failed", event_id)
+    return ctx
+
+
+# --- layout ------------------------------------------------------------------------------------
+
+INK = colors.HexColor("#1a1a1a")
+MUTED = colors.HexColor("#5a5a5a")
+NAVY = colors.HexColor("#1d3557")
+RED = colors.HexColor("#c00000")
+LINE = colors.HexColor("#b8c2cc")
+HEAD_BG = colors.HexColor("#e6ebf1")
+ZEBRA = colors.HexColor("#f6f8fa")
+LEVEL_COLOURS = {"red": "#b2182b", "orange": "#e06000", "yellow": "#a08400"}
+LEVEL_NAMES = {"red": "rouge", "orange": "orange", "yellow": "jaune"}
+ESTABLISHMENT_TYPES = {
+    "creche": "crèche",
+    "ecole": "école",
+    "college": "collège",
+    "lycee": "lycée",
+    "ehpad": "EHPAD",
+    "hopital": "hôpital",
+    "clinique": "clinique",
+}
+MARGIN = 40.0
+HEADER_H = 34.0
+FOOTER_H = 26.0
+
+
+def _styles() -> dict[str, ParagraphStyle]:
+    register_fonts()
+    base = ParagraphStyle("base", fontName=FONT, fontSize=9, leading=11.5, textColor=INK)
+    return {
+        "base": base,
+        "small": ParagraphStyle("small", parent=base, fontSize=7.5, leading=9.2),
+        "cell": ParagraphStyle("cell", parent=base, fontSize=7.8, leading=9.4),
+        "cellb": ParagraphStyle(
+            "cellb", parent=base, fontName=FONT_BOLD, fontSize=7.8, leading=9.4
+        ),
+        "muted": ParagraphStyle("muted", parent=base, textColor=MUTED, fontSize=8, leading=10),
+        "title": ParagraphStyle(
+            "title", parent=base, fontName=FONT_BOLD, fontSize=17, leading=21, textColor=NAVY
+        ),
+        "subtitle": ParagraphStyle("subtitle", parent=base, fontSize=10.5, leading=13.5),
+        "h1": ParagraphStyle(
+            "h1",
+            parent=base,
+            fontName=FONT_BOLD,
+            fontSize=12.5,
+            leading=15,
+            textColor=NAVY,
+            spaceBefore=10,
+            spaceAfter=5,
+        ),
+        "h2": ParagraphStyle(
+            "h2",
+            parent=base,
+            fontName=FONT_BOLD,
+            fontSize=10,
+            leading=13,
+            spaceBefore=6,
+            spaceAfter=3,
+        ),
+        "mark": ParagraphStyle(
+            "mark", parent=base, fontName=FONT_BOLD, fontSize=11, textColor=RED, alignment=TA_CENTER
+        ),
+    }
+
+
+def esc(text: Any) -> str:
+    """Text escaped for a Paragraph (which reads a small XML dialect)."""
+    return (
+        str(text if text is not None else "")
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+    )
+
+
+def fr_int(value: Any) -> str:
+    """12 345 (narrow no-break space thousands)."""
+    if value is None:
+        return "—"
+    return f"{int(round(float(value))):,}".replace(",", "\u202f")
+
+
+def fr_km(metres: Any) -> str:
+    if metres is None:
+        return "—"
+    km = float(metres) / 1000.0
+    return (f"{km:,.2f}" if km < 10 else f"{km:,.1f}").replace(",", "\u202f").replace(".", ",")
+
+
+def _table(
+    data: list[list[Any]],
+    widths: Sequence[float],
+    *,
+    long: bool = True,
+    align_right: Sequence[int] = (),
+    extra: Sequence[tuple[Any, ...]] = (),
+) -> Table:
+    """A table with a repeated header row, zebra rows and light rules."""
+    cls = LongTable if long else Table
+    t = cls(data, colWidths=list(widths), repeatRows=1, hAlign="LEFT")
+    style: list[tuple[Any, ...]] = [
+        ("FONT", (0, 0), (-1, -1), FONT, 7.8),
+        ("FONT", (0, 0), (-1, 0), FONT_BOLD, 7.8),
+        ("BACKGROUND", (0, 0), (-1, 0), HEAD_BG),
+        ("LINEBELOW", (0, 0), (-1, 0), 0.6, NAVY),
+        ("LINEBELOW", (0, 1), (-1, -1), 0.25, LINE),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("TOPPADDING", (0, 0), (-1, -1), 2.2),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2.2),
+        ("LEFTPADDING", (0, 0), (-1, -1), 3),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+    ]
+    if len(data) > 2:
+        style.append(("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, ZEBRA]))
+    for col in align_right:
+        style.append(("ALIGN", (col, 0), (col, -1), "RIGHT"))
+    style.extend(extra)
+    t.setStyle(TableStyle(style))
+    return t
+
+
+def _p(text: Any, style: ParagraphStyle) -> Paragraph:
+    return Paragraph(esc(text), style)
+
+
+def _empty(text: str, st: dict[str, ParagraphStyle]) -> Paragraph:
+    return Paragraph(f"<i>{esc(text)}</i>", st["muted"])
+
+
+class _Page:
+    """Header, footer and drill watermark of every page; page numbers come from the canvas."""
+
+    def __init__(self, title: str, left: str, classification: str, drill: bool, stamp: str):
+        self.title = title
+        self.left = left
+        self.classification = classification
+        self.drill = drill
+        self.stamp = stamp
+
+    def __call__(self, canvas: Canvas, doc: Any) -> None:
+        w, h = A4
+        canvas.saveState()
+        if self.drill:
+            canvas.setFillColor(colors.Color(0.8, 0, 0, alpha=0.09))
+            canvas.setFont(FONT_BOLD, 96)
+            canvas.translate(w / 2, h / 2)
+            canvas.rotate(52)
+            canvas.drawCentredString(0, -34, "EXERCICE")
+            canvas.rotate(-52)
+            canvas.translate(-w / 2, -h / 2)
+        top = h - MARGIN + 14
+        canvas.setStrokeColor(NAVY)
+        canvas.setLineWidth(0.8)
+        canvas.line(MARGIN, top - 6, w - MARGIN, top - 6)
+        canvas.setFillColor(NAVY)
+        canvas.setFont(FONT_BOLD, 8.5)
+        canvas.drawString(MARGIN, top, _fit(self.left, FONT_BOLD, 8.5, 330 if self.drill else 400))
+        marks = ([("EXERCICE", RED)] if self.drill else []) + (
+            [(self.classification, RED if self.classification == RESTRICTED else MUTED)]
+            if self.classification
+            else []
+        )
+        x = w - MARGIN
+        for text, colour in reversed(marks):
+            canvas.setFillColor(colour)
+            canvas.setFont(FONT_BOLD, 8.5)
+            canvas.drawRightString(x, top, text)
+            x -= pdfmetrics.stringWidth(text, FONT_BOLD, 8.5) + 12
+        bottom = MARGIN - 18
+        canvas.setStrokeColor(LINE)
+        canvas.setLineWidth(0.5)
+        canvas.line(MARGIN, bottom + 10, w - MARGIN, bottom + 10)
+        canvas.setFillColor(MUTED)
+        canvas.setFont(FONT, 7)
+        canvas.drawString(MARGIN, bottom, _fit(self.stamp, FONT, 7, 330))
+        if self.drill:
+            canvas.setFillColor(RED)
+            canvas.setFont(FONT_BOLD, 8.5)
+            canvas.drawCentredString(w / 2 + 80, bottom, "EXERCICE")
+        canvas.restoreState()
+
+
+def _fit(text: str, font: str, size: float, width: float) -> str:
+    if pdfmetrics.stringWidth(text, font, size) <= width:
+        return text
+    while text and pdfmetrics.stringWidth(text + "…", font, size) > width:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
+def numbered_canvas(drill: bool) -> type[Canvas]:
+    """A canvas class that holds pages back until the end to print "page x / y" (two passes)."""
+
+    class NumberedCanvas(Canvas):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._saved: list[dict[str, Any]] = []
+
+        def showPage(self) -> None:  # noqa: N802 - reportlab's name
+            self._saved.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self) -> None:
+            total = len(self._saved)
+            for state in self._saved:
+                self.__dict__.update(state)
+                self.saveState()
+                self.setFont(FONT, 7.5)
+                self.setFillColor(MUTED)
+                self.drawRightString(
+                    A4[0] - MARGIN, MARGIN - 18, f"page {self._pageNumber} / {total}"
+                )
+                self.restoreState()
+                super().showPage()
+            super().save()
+
+    return NumberedCanvas
+
+
+def _doc(buf: BytesIO, title: str, author: str, subject: str) -> SimpleDocTemplate:
+    return SimpleDocTemplate(
+        buf,
+        pagesize=A4,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN + 12,
+        bottomMargin=MARGIN + 4,
+        title=title,
+        author=author,
+        subject=subject,
+        creator="crisis-console",
+        pageCompression=1,
+    )
+
+
+# --- sections ----------------------------------------------------------------------------------
+
+
+def _header_block(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    e = ctx.event
+    out: list[Flowable] = []
+    if e.is_drill:
+        out.append(Paragraph("EXERCICE — EXERCICE — EXERCICE", st["mark"]))
+        out.append(Spacer(1, 4))
+    out.append(Paragraph(f"Point de situation n°{ctx.number}", st["title"]))
+    out.append(_p(e.title, st["subtitle"]))
+    out.append(Spacer(1, 6))
+    when = local(ctx.generated_at, "%d/%m/%Y à %H:%M")
+    trigger = TRIGGER_LABELS.get(ctx.trigger, ctx.trigger)
+    if ctx.due_at is not None and ctx.generated_at - ctx.due_at > LATE_NOTE:
+        trigger += f" (prévu à {local(ctx.due_at, '%H:%M')}, produit en rattrapage)"
+    status = "ouvert" if e.is_open else f"clos le {local(e.closed_at)}"
+    fields = [
+        ("Évènement", f"{e.title} (n°{e.id}, {ctx.playbook_title or e.kind})"),
+        ("Niveau", f"{e.level} — évènement {status}"),
+        ("Date et heure", f"{when} (heure de Paris)"),
+        ("Rédigé par", ctx.author),
+        ("Déclenchement", trigger),
+        ("Classification", ctx.classification + (" — EXERCICE" if e.is_drill else "")),
+    ]
+    data = [[_p(k, st["cellb"]), _p(v, st["cell"])] for k, v in fields]
+    t = Table(data, colWidths=[95, 420], hAlign="LEFT")
+    t.setStyle(
+        TableStyle(
+            [
+                ("LINEBELOW", (0, 0), (-1, -1), 0.25, LINE),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 2),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+                ("TEXTCOLOR", (1, 5), (1, 5), RED if ctx.restricted else INK),
+            ]
+        )
+    )
+    out.append(t)
+    return out
+
+
+def _summary(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    e = ctx.event
+    imp = ctx.impact or {}
+    outer = imp.get("outer") or {}
+    pop = outer.get("population") or {}
+    people = fr_int(pop.get("rounded")) if pop else "non évalué"
+    by_type = (outer.get("establishments") or {}).get("by_type") or {}
+    est = ", ".join(
+        f"{fr_int(v['count'])} {ESTABLISHMENT_TYPES.get(k, k)}" for k, v in by_type.items()
+    )
+    zones = imp.get("zones") or []
+    zone_text = "; ".join(
+        f"{z['label']} ({LEVEL_NAMES.get(z['level'], z['level'])}"
+        + (f", {fr_int(z['distance_m'])} m" if z.get("distance_m") else "")
+        + ")"
+        for z in zones
+    )
+    since = parse_iso(e.declared_at)
+    elapsed = ctx.generated_at - since
+    hours, rest = divmod(int(elapsed.total_seconds()) // 60, 60)
+    lines = [
+        ("Quoi", f"{ctx.playbook_title or e.kind} — {e.title}"),
+        ("Où", e.place or f"{e.lat:.5f} N, {e.lon:.5f} E"),
+        ("Depuis", f"{local(e.declared_at)} ({hours} h {rest:02d} min)"),
+        (
+            "Personnes concernées",
+            f"{people} personnes dans la zone enveloppe"
+            + (f" ({pop.get('method')})" if pop.get("method") else ""),
+        ),
+        ("Établissements", est or "aucun établissement recensé dans les zones"),
+        ("Zones", zone_text or "aucune zone calculée"),
+    ]
+    if ctx.params:
+        lines.append(("Paramètres", "; ".join(f"{k} : {v}" for k, v in ctx.params)))
+    nxt = (
+        local(ctx.next_report_at, "%d/%m/%Y à %H:%M") + f" (cadence {e.report_cadence_min} min)"
+        if ctx.next_report_at
+        else "aucun (évènement clos)"
+    )
+    lines.append(("Prochain point", nxt))
+    data = [[_p(k, st["cellb"]), _p(v, st["cell"])] for k, v in lines]
+    shown = ctx.decisions[-DECISIONS_SHOWN:]
+    hidden = len(ctx.decisions) - len(shown)
+    dec: list[Any] = [
+        Paragraph(f"<b>{local(d.fact_at, '%d/%m %H:%M')}</b> — {esc(_short(d.text))}", st["cell"])
+        for d in shown
+    ]
+    if hidden:
+        dec.insert(
+            0, _p(f"(+ {hidden} décision(s) antérieure(s), voir la main courante)", st["small"])
+        )
+    data.append([_p("Décisions prises", st["cellb"]), dec or _p("aucune", st["cell"])])
+    t = Table(data, colWidths=[95, 420], hAlign="LEFT")
+    t.setStyle(
+        TableStyle(
+            [
+                ("BOX", (0, 0), (-1, -1), 0.8, NAVY),
+                ("BACKGROUND", (0, 0), (0, -1), HEAD_BG),
+                ("LINEBELOW", (0, 0), (-1, -2), 0.25, LINE),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 2.5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
+            ]
+        )
+    )
+    return [Paragraph("Synthèse", st["h1"]), t]
+
+
+def _short(text: str, limit: int = TEXT_SHOWN) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _map_section(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    from .geo.render import scaled_drawing
+
+    out: list[Flowable] = [Paragraph("Carte des zones", st["h1"])]
+    if ctx.map is None:
+        out.append(_empty("Carte indisponible : aucune zone calculée.", st))
+        return out
+    out.append(scaled_drawing(ctx.map, A4[0] - 2 * MARGIN, 430))
+    return [KeepTogether(out)]
+
+
+def _zone_figures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    out: list[Flowable] = [CondPageBreak(120), Paragraph("Impact par zone", st["h1"])]
+    imp = ctx.impact
+    if imp is None:
+        out.append(
+            _empty(ctx.impact_error or "Aucune zone calculée : pas de chiffres d'impact.", st)
+        )
+        return out
+    zones = list(imp.get("zones") or [])
+    outer = imp.get("outer")
+    columns = zones + ([outer] if outer and len(zones) > 1 else [])
+    if not columns:
+        out.append(_empty("Aucune zone.", st))
+        return out
+    head = [_p("", st["cellb"])] + [
+        Paragraph(
+            f"<font color='{LEVEL_COLOURS.get(z['level'], '#1a1a1a')}'>■</font> {esc(z['label'])}",
+            st["cellb"],
+        )
+        for z in columns
+    ]
+    data: list[list[Any]] = [head]
+
+    def line(label: str, values: list[str]) -> None:
+        data.append([_p(label, st["cell"])] + [_p(v, st["cell"]) for v in values])
+
+    line(
+        "Distance / seuil",
+        [
+            (f"{fr_int(z['distance_m'])} m" if z.get("distance_m") else "—")
+            + (f" — {z['threshold']}" if z.get("threshold") else "")
+            for z in columns
+        ],
+    )
+    line("Population", [fr_int((z.get("population") or {}).get("rounded")) for z in columns])
+    types = sorted({t for z in columns for t in (z.get("establishments") or {}).get("by_type", {})})
+    for t in types:
+        line(
+            f"{ESTABLISHMENT_TYPES.get(t, t).capitalize()} (nombre / capacité)",
+            [
+                _count_cap((z.get("establishments") or {}).get("by_type", {}).get(t))
+                for z in columns
+            ],
+        )
+    nets = _network_rows(columns)
+    for label, values in nets:
+        line(label, values)
+    n = len(columns)
+    width = (A4[0] - 2 * MARGIN - 150) / n
+    out.append(_table(data, [150] + [width] * n, long=False, align_right=range(1, n + 1)))
+    pop = (outer or {}).get("population") or {}
+    if pop:
+        out.append(
+            _p(
+                f"Population : {pop.get('method', '')} — source : {pop.get('source', '')}"
+                + (f" {pop['year']}" if pop.get("year") else "")
+                + ". Chiffres cumulés : chaque zone inclut les zones plus graves qu'elle contient.",
+                st["small"],
+            )
+        )
+    restricted_note = any(z.get("restricted") for z in columns)
+    if restricted_note:
+        out.append(
+            _p(
+                "Données restreintes ou personnelles : comptages seuls (détail ouvert uniquement "
+                "par bris de glace, hors point de situation pour les données personnelles).",
+                st["small"],
+            )
+        )
+    communes = (outer or {}).get("communes") or []
+    out.append(Paragraph("Communes concernées (zone enveloppe)", st["h2"]))
+    if communes:
+        cdata = [["Commune", "Code Insee", "Population dans la zone", "Population totale", "Part"]]
+        for c in communes:
+            share = c.get("share")
+            cdata.append(
+                [
+                    _p(c.get("name", ""), st["cell"]),
+                    c.get("insee", ""),
+                    fr_int(c.get("population_inside")),
+                    fr_int(c.get("population")),
+                    "—" if share is None else f"{share * 100:.1f} %".replace(".", ","),
+                ]
+            )
+        out.append(_table(cdata, [185, 60, 105, 95, 70], align_right=(2, 3, 4)))
+    else:
+        out.append(_empty("Aucune commune dans les zones.", st))
+    return out
+
+
+def _count_cap(v: dict[str, Any] | None) -> str:
+    if not v:
+        return "0"
+    return f"{fr_int(v.get('count'))} / {fr_int(v.get('capacity'))}"
+
+
+def _network_rows(columns: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    keys: dict[str, str] = {}
+    for z in columns:
+        for n in z.get("networks") or []:
+            keys.setdefault(n["dataset"], n["title"])
+        for r in z.get("restricted") or []:
+            keys.setdefault(r["dataset"], r["title"])
+    out = []
+    for slug, title in keys.items():
+        values = []
+        restricted = False
+        for z in columns:
+            net = next((n for n in z.get("networks") or [] if n["dataset"] == slug), None)
+            res = next((r for r in z.get("restricted") or [] if r["dataset"] == slug), None)
+            item = net or res
+            if res is not None and net is None:
+                restricted = True
+            if item is None:
+                values.append("—")
+            elif item.get("length_m") is not None:
+                values.append(f"{fr_km(item['length_m'])} km ({fr_int(item['count'])})")
+            else:
+                values.append(fr_int(item.get("count")))
+        out.append((title + (" *" if restricted else ""), values))
+    return out
+
+
+def _establishments(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    out: list[Flowable] = [Paragraph("Établissements dans les zones", st["h1"])]
+    imp = ctx.impact or {}
+    outer = imp.get("outer") or {}
+    items = (outer.get("establishments") or {}).get("items") or []
+    if not items:
+        out.append(_empty("Aucun établissement recensé dans les zones.", st))
+        return out
+    worst: dict[tuple[str, str], str] = {}
+    for z in reversed(imp.get("zones") or []):  # mildest first, so the worst zone wins
+        for it in (z.get("establishments") or {}).get("items") or []:
+            worst[(it.get("dataset", ""), it["id"])] = _zone_short(z)
+    data: list[list[Any]] = [["Nom", "Type", "Commune", "Capacité", "Distance", "Zone"]]
+    for it in items:
+        data.append(
+            [
+                _p(it.get("name") or it["id"], st["cell"]),
+                _p(ESTABLISHMENT_TYPES.get(str(it.get("type")), it.get("type") or "—"), st["cell"]),
+                _p(it.get("commune") or "—", st["cell"]),
+                fr_int(it.get("capacity")) if it.get("capacity") is not None else "—",
+                f"{fr_int(it.get('distance_m'))} m",
+                _p(worst.get((it.get("dataset", ""), it["id"]), "—"), st["cell"]),
+            ]
+        )
+    out.append(_table(data, [200, 55, 110, 50, 50, 50], align_right=(3, 4)))
+    return out
+
+
+def _zone_short(z: dict[str, Any]) -> str:
+    name = LEVEL_NAMES.get(z.get("level", ""), z.get("level", ""))
+    return f"{name} ({z['threshold']})" if z.get("threshold") else name
+
+
+def _opened_networks(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    outer = (ctx.impact or {}).get("outer") or {}
+    nets = [n for n in outer.get("networks") or [] if n.get("items")]
+    if not nets:
+        return []
+    out: list[Flowable] = [Paragraph("Réseaux ouverts par bris de glace (détail)", st["h1"])]
+    for n in nets:
+        out.append(Paragraph(esc(n["title"]), st["h2"]))
+        data: list[list[Any]] = [["Identifiant", "Nom", "Type", "Longueur / distance"]]
+        for it in n["items"]:
+            measure = (
+                f"{fr_int(it['length_m'])} m"
+                if it.get("length_m") is not None
+                else f"{fr_int(it.get('distance_m'))} m"
+            )
+            data.append(
+                [
+                    _p(it["id"], st["cell"]),
+                    _p(it.get("name") or "—", st["cell"]),
+                    _p(it.get("type") or "—", st["cell"]),
+                    measure,
+                ]
+            )
+        out.append(_table(data, [120, 215, 90, 90], align_right=(3,)))
+    return out
+
+
+def _closures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    out: list[Flowable] = [
+        Paragraph("Points de bouclage (routes coupant la zone enveloppe)", st["h1"])
+    ]
+    imp = ctx.impact or {}
+    points = imp.get("closure_points") or []
+    for r in imp.get("closure_restricted") or []:
+        out.append(
+            _p(f"{r['title']} : {fr_int(r['count'])} point(s) (accès restreint).", st["small"])
+        )
+    if not points:
+        out.append(_empty("Aucun point de bouclage : aucune route ne coupe la zone.", st))
+        return out
+    data: list[list[Any]] = [["N°", "Route", "Nature", "Direction", "Position (WGS84)"]]
+    for i, p in enumerate(points, 1):
+        road = " — ".join(x for x in (p.get("ref"), p.get("name")) if x) or p.get("road_id", "")
+        bearing = p.get("bearing_deg")
+        data.append(
+            [
+                str(i),
+                _p(road, st["cell"]),
+                _p(p.get("kind") or "—", st["cell"]),
+                "—" if bearing is None else f"{_compass(bearing)} ({bearing:.0f}°)",
+                f"{p['lat']:.5f} N, {p['lon']:.5f} E",
+            ]
+        )
+    out.append(_table(data, [25, 215, 70, 75, 130], align_right=(0,)))
+    out.append(_p("Direction : vue depuis la source de l'évènement.", st["small"]))
+    return out
+
+
+def _compass(deg: float) -> str:
+    names = ["N", "NE", "E", "SE", "S", "SO", "O", "NO"]
+    return names[int(((deg % 360) + 22.5) // 45) % 8]
+
+
+def _checklist(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    items = ctx.checklist
+    now = ctx.generated_at
+    done = sum(1 for i in items if i.done)
+    late = sum(1 for i in items if i.late(now))
+    pending = len(items) - done - late
+    out: list[Flowable] = [
+        CondPageBreak(90),
+        Paragraph("Liste d'actions", st["h1"]),
+        _p(f"{done} faite(s), {late} en retard, {pending} à faire.", st["base"]),
+        Spacer(1, 3),
+    ]
+    if not items:
+        out.append(_empty("Aucune action prévue par le guide.", st))
+        return out
+    data: list[list[Any]] = [["Action", "Rôle", "Échéance", "État"]]
+    late_rows = []
+    for n, i in enumerate(items, 1):
+        if i.done:
+            state = f"faite le {local(i.done_at, '%d/%m %H:%M')}"
+            if i.done_by_name:
+                state += f" par {i.done_by_name}"
+            if i.done_late():
+                state += " (en retard)"
+        elif i.late(now):
+            state = "EN RETARD"
+            late_rows.append(n)
+        else:
+            state = "à faire"
+        data.append(
+            [
+                _p(i.title, st["cell"]),
+                _p(_role_label(i.role), st["cell"]),
+                local(i.due_at, "%d/%m %H:%M"),
+                _p(state, st["cellb"] if i.late(now) else st["cell"]),
+            ]
+        )
+    extra = [("TEXTCOLOR", (3, r), (3, r), RED) for r in late_rows]
+    out.append(_table(data, [250, 85, 65, 115], extra=extra))
+    return out
+
+
+def _role_label(role: str) -> str:
+    from .auth import ROLES
+
+    return ROLES.get(role, role)
+
+
+def _log(ctx: ReportContext, st: dict[str, ParagraphStyle], *, title: str = "") -> list[Flowable]:
+    heading = title or (
+        f"Main courante depuis le point précédent ({local(ctx.previous_at)})"
+        if ctx.previous_at
+        else "Main courante depuis la déclaration"
+    )
+    out: list[Flowable] = [CondPageBreak(90), Paragraph(esc(heading), st["h1"])]
+    if not ctx.log:
+        out.append(_empty("Aucune entrée depuis le point précédent.", st))
+        return out
+    out.extend(log_table(ctx.log, st))
+    return out
+
+
+def log_table(entries: Sequence[events.LogEntry], st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """The main courante as a table that breaks across pages with its header repeated."""
+    data: list[list[Any]] = [["N°", "Heure du fait", "Catégorie", "Auteur", "Texte"]]
+    for e in entries:
+        text = esc(e.text)
+        if e.corrects_id:
+            text = f"<i>Correction de l'entrée n°{e.corrects_id}</i> — " + text
+        if e.corrected_by:
+            text += f" <i>(corrigée par l'entrée n°{e.corrected_by})</i>"
+        if e.is_inject:
+            text = "<b>[Inject d'exercice]</b> " + text
+        when = esc(local(e.fact_at, "%d/%m %H:%M"))
+        if e.recorded_at[:16] != e.fact_at[:16]:
+            when += f"<br/>(saisi {local(e.recorded_at, '%H:%M')})"
+        data.append(
+            [
+                str(e.id),
+                Paragraph(when, st["cell"]),
+                _p(events.CATEGORY_LABELS.get(e.category, e.category), st["cell"]),
+                _p(e.author_name, st["cell"]),
+                Paragraph(text, st["cell"]),
+            ]
+        )
+    return [_table(data, [30, 62, 60, 85, 278], align_right=(0,))]
+
+
+def _grants(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    out: list[Flowable] = [
+        CondPageBreak(80),
+        Paragraph("Accès en vigueur (bris de glace)", st["h1"]),
+    ]
+    if not ctx.grants:
+        out.append(_empty("Aucun accès en vigueur sur cet évènement.", st))
+        return out
+    data: list[list[Any]] = [["Titulaire", "Données", "Sensibilité", "Depuis", "Jusqu'à"]]
+    for g in ctx.grants:
+        data.append(
+            [
+                _p(g["user"], st["cell"]),
+                _p(g["dataset"], st["cell"]),
+                _p(
+                    {"restricted": "restreinte", "personal": "personnelle"}.get(
+                        g["sensitivity"], g["sensitivity"]
+                    ),
+                    st["cell"],
+                ),
+                local(g.get("since"), "%d/%m %H:%M") or "—",
+                local(g.get("until"), "%d/%m %H:%M") or "—",
+            ]
+        )
+    out.append(_table(data, [130, 185, 70, 65, 65]))
+    if ctx.opened:
+        titles = ", ".join(ctx.dataset_titles.get(s, s) for s in ctx.opened)
+        out.append(
+            _p(
+                f"Données ouvertes dans ce point par son auteur (lecture tracée, finalité "
+                f"« rapport ») : {titles}.",
+                st["small"],
+            )
+        )
+    return out
+
+
+def _audit(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    out: list[Flowable] = [CondPageBreak(80), Paragraph("Journal d'audit", st["h1"])]
+    cp = ctx.checkpoint
+    lines = [
+        ("Tête du journal", f"enregistrement n°{ctx.audit_seq}"),
+        ("Empreinte (SHA-256)", ctx.audit_hash),
+    ]
+    if cp:
+        lines += [
+            (
+                "Dernier point de contrôle signé",
+                f"n°{cp['seq']} le {local(cp['signed_at'])} (clé {cp['key_id']})",
+            ),
+            ("Empreinte au point de contrôle", cp["hash"]),
+        ]
+    else:
+        lines.append(("Dernier point de contrôle signé", "aucun"))
+    data = [[_p(k, st["cellb"]), _p(v, st["cell"])] for k, v in lines]
+    t = Table(data, colWidths=[150, 365], hAlign="LEFT")
+    t.setStyle(
+        TableStyle(
+            [("LINEBELOW", (0, 0), (-1, -1), 0.25, LINE), ("VALIGN", (0, 0), (-1, -1), "TOP")]
+        )
+    )
+    out.append(t)
+    out.append(
+        _p(
+            "Copie témoin : comparez cette empreinte à la sortie de « crisis-console audit "
+            "verify ». L'empreinte SHA-256 de ce document figure dans la liste des points de "
+            "situation de la console.",
+            st["small"],
+        )
+    )
+    return out
+
+
+def render_report(ctx: ReportContext) -> bytes:
+    """The report's PDF (A4 portrait)."""
+    st = _styles()
+    e = ctx.event
+    buf = BytesIO()
+    title = f"Point de situation n°{ctx.number} — {e.title}"
+    doc = _doc(buf, title, ctx.author, "Point de situation" + (" — EXERCICE" if e.is_drill else ""))
+    story: list[Flowable] = []
+    story += _header_block(ctx, st)
+    story += _summary(ctx, st)
+    story += _map_section(ctx, st)
+    story += _zone_figures(ctx, st)
+    story += _establishments(ctx, st)
+    story += _opened_networks(ctx, st)
+    story += _closures(ctx, st)
+    story += _checklist(ctx, st)
+    story += _log(ctx, st)
+    story += _grants(ctx, st)
+    story += _audit(ctx, st)
+    page = _Page(
+        title,
+        f"PS n°{ctx.number} — {e.title}",
+        ctx.classification,
+        e.is_drill,
+        f"Point de situation n°{ctx.number} du {local(ctx.generated_at)} — niveau {e.level}"
+        " — crisis-console",
+    )
+    doc.build(story, onFirstPage=page, onLaterPages=page, canvasmaker=numbered_canvas(e.is_drill))
+    return buf.getvalue()
+
+
+# --- storing -----------------------------------------------------------------------------------
+
+_REPORT_COLUMNS = (
+    "id, event_id, number, trigger, generated_at, due_at, author, sha256, length(pdf) AS size,"
+    " audit_seq, audit_hash, classification"
+)
+
+
+def _report(r: dict[str, Any]) -> Report:
+    return Report(**{k: r[k] for k in Report.__dataclass_fields__})
+
+
+def list_reports(db: sqlite_utils.Database, event_id: int) -> list[Report]:
+    """The event's reports, newest first."""
+    return [
+        _report(r)
+        for r in rows(
+            db,
+            f"SELECT {_REPORT_COLUMNS} FROM reports WHERE event_id = ? ORDER BY number DESC",
+            [event_id],
+        )
+    ]
+
+
+def get_report(db: sqlite_utils.Database, report_id: int) -> Report | None:
+    r = row(db, f"SELECT {_REPORT_COLUMNS} FROM reports WHERE id = ?", [report_id])
+    return _report(r) if r else None
+
+
+def report_pdf(db: sqlite_utils.Database, report_id: int) -> bytes | None:
+    """The stored PDF bytes of a report."""
+    found = scalar(db, "SELECT pdf FROM reports WHERE id = ?", [report_id])
+    return bytes(found) if found is not None else None
+
+
+def _slot_done(db: sqlite_utils.Database, event_id: int, due_at: str) -> bool:
+    return bool(
+        scalar(
+            db,
+            "SELECT 1 FROM reports WHERE event_id = ? AND trigger = 'schedule' AND due_at >= ?",
+            [event_id, due_at],
+        )
+    )
+
+
+def generate(
+    db: sqlite_utils.Database,
+    now: datetime,
+    event_id: int,
+    *,
+    trigger: str = "manual",
+    author: str,
+    actor: str | None = None,
+    reader: Any = None,
+    due_at: datetime | None = None,
+    playbook: Any = None,
+    index: Any = None,
+    attempts: int = 3,
+) -> Report | None:
+    """Build, number and store one report; write its audit record. Returns it.
+
+    For a scheduled report (``due_at`` given) returns None when that slot was already produced,
+    e.g. by another scheduler process. The number is checked again in the storing transaction and
+    the UNIQUE constraint is the final guard; on a lost race a manual report is rebuilt with the
+    next number.
+    """
+    import sqlite3
+
+    if trigger not in TRIGGERS:
+        raise ValueError(f"unknown trigger {trigger!r}")
+    due = iso(due_at) if due_at is not None else None
+    for _ in range(attempts):
+        if due is not None and _slot_done(db, event_id, due):
+            return None
+        number = next_number(db, event_id)
+        ctx = gather(
+            db,
+            now,
+            event_id,
+            number=number,
+            author=author,
+            trigger=trigger,
+            reader=reader,
+            due_at=due_at,
+            playbook=playbook,
+            index=index,
+        )
+        pdf = render_report(ctx)
+        digest = hashlib.sha256(pdf).hexdigest()
+        try:
+            with transaction(db):
+                if due is not None and _slot_done(db, event_id, due):
+                    return None
+                if next_number(db, event_id) != number:
+                    continue  # someone stored this number meanwhile: rebuild with the next one
+                cur = db.execute(
+                    "INSERT INTO reports (event_id, number, trigger, generated_at, due_at, author,"
+                    " pdf, sha256, audit_seq, audit_hash, classification)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    [
+                        event_id,
+                        number,
+                        trigger,
+                        iso(now),
+                        due,
+                        author,
+                        pdf,
+                        digest,
+                        ctx.audit_seq,
+                        ctx.audit_hash,
+                        ctx.classification,
+                    ],
+                )
+                report_id = int(cur.lastrowid or 0)
+                audit.append(
+                    db,
+                    now,
+                    "report.generated",
+                    actor=actor,
+                    object_type="report",
+                    object_id=report_id,
+                    event_id=event_id,
+                    details={
+                        "number": number,
+                        "trigger": trigger,
+                        "due_at": due,
+                        "sha256": digest,
+                        "size": len(pdf),
+                        "classification": ctx.classification,
+                        "audit_seq": ctx.audit_seq,
+                        "opened": ctx.opened,
+                    },
+                )
+        except sqlite3.IntegrityError:
+            log.info("report %s of event %s stored by another process", number, event_id)
+            continue
+        found = get_report(db, report_id)
+        assert found is not None
+        return found
+    if due is not None and _slot_done(db, event_id, due):
+        return None
+    raise ReportError("Numérotation du point de situation disputée : réessayez.", 409)
+
+
+def set_cadence(
+    db: sqlite_utils.Database, now: datetime, event_id: int, minutes: Any, *, actor: Any
+) -> events.Event:
+    """Change the event's report cadence (minutes, 5 to 1440); logged and audited.
+
+    The schedule stays anchored on the declaration: the next report is due at the first
+    ``declared_at + k × cadence`` after the last scheduled one.
+    """
+    try:
+        value = int(minutes)
+    except (TypeError, ValueError):
+        raise ReportError("La cadence doit être un nombre entier de minutes.") from None
+    if not 5 <= value <= 24 * 60:
+        raise ReportError("La cadence doit être comprise entre 5 et 1440 minutes.")
+    with transaction(db):
+        event = events.get_event(db, event_id)
+        if event is None:
+            raise ReportError("Évènement introuvable.", 404)
+        if not event.is_open:
+            raise ReportError("L'évènement est clos : sa cadence ne change plus.", 409)
+        if event.report_cadence_min == value:
+            raise ReportError(f"La cadence est déjà de {value} minutes.")
+        db.execute("UPDATE events SET report_cadence_min = ? WHERE id = ?", [value, event_id])
+        events.add_log(
+            db,
+            now,
+            event_id,
+            actor=actor,
+            category="décision",
+            text=f"Cadence des points de situation : {event.report_cadence_min} → {value} min.",
+        )
+        audit.append(
+            db,
+            now,
+            "event.cadence_changed",
+            actor=actor.login,
+            object_type="event",
+            object_id=event_id,
+            event_id=event_id,
+            details={"from": event.report_cadence_min, "to": value},
+        )
+    found = events.get_event(db, event_id)
+    assert found is not None
+    return found
+
+
+# --- the printable main courante ---------------------------------------------------------------
+
+
+def log_pdf(db: sqlite_utils.Database, now: datetime, event_id: int, printed_by: str) -> bytes:
+    """The whole main courante as a PDF, for the paper log kept as a backup."""
+    event = events.get_event(db, event_id)
+    if event is None:
+        raise ReportError("Évènement introuvable.", 404)
+    st = _styles()
+    entries = events.log_entries(db, event_id)
+    buf = BytesIO()
+    title = f"Main courante — {event.title}"
+    doc = _doc(buf, title, printed_by, "Main courante" + (" — EXERCICE" if event.is_drill else ""))
+    story: list[Flowable] = []
+    if event.is_drill:
+        story += [Paragraph("EXERCICE — EXERCICE — EXERCICE", st["mark"]), Spacer(1, 4)]
+    story += [
+        Paragraph("Main courante", st["title"]),
+        _p(event.title, st["subtitle"]),
+        Spacer(1, 4),
+        _p(
+            f"Évènement n°{event.id}, niveau {event.level}, déclaré le {local(event.declared_at)}"
+            f" — {event.place}. Imprimée le {local(now)} par {printed_by} : "
+            f"{len(entries)} entrée(s), jusqu'à l'entrée n°{entries[-1].id if entries else 0}.",
+            st["base"],
+        ),
+        Spacer(1, 6),
+    ]
+    if entries:
+        story += log_table(entries, st)
+    else:
+        story.append(_empty("Main courante vide.", st))
+    story += [
+        Spacer(1, 14),
+        _p(
+            "Suite manuscrite (heure, catégorie, auteur, texte) — à reporter dans la console dès "
+            "que possible :",
+            st["muted"],
+        ),
+    ]
+    blank = Table([[""] * 4 for _ in range(8)], colWidths=[60, 70, 90, 295], rowHeights=22)
+    blank.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, LINE)]))
+    story.append(blank)
+    page = _Page(
+        title,
+        f"Main courante — {event.title}",
+        "",
+        event.is_drill,
+        f"Main courante imprimée le {local(now)} — crisis-console",
+    )
+    doc.build(
+        story, onFirstPage=page, onLaterPages=page, canvasmaker=numbered_canvas(event.is_drill)
+    )
+    return buf.getvalue()
+
+
+def may_read(user: Any) -> bool:
+    """Whether a user's roles let them read reports (those who read events; never admin)."""
+    return bool(set(user.roles) & set(events.READ_ROLES)) and "admin" not in user.roles
+
+
+__all__ = [
+    "Report",
+    "ReportContext",
+    "ReportError",
+    "event_impact",
+    "gather",
+    "generate",
+    "get_report",
+    "list_reports",
+    "log_pdf",
+    "render_report",
+    "report_pdf",
+    "set_cadence",
+]

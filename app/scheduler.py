@@ -1,0 +1,412 @@
+"""The scheduler: idempotent sweeps ``(db, now)`` driven by the database, and their APScheduler 3
+wiring behind a single-instance lock (DESIGN.md §6).
+
+The database is the truth, so a restart or a missed run loses nothing: the next sweep catches up.
+
+- :func:`generate_due_reports`: for each open event, the scheduled points de situation are due at
+  ``declared_at + k × cadence`` for k = 0, 1, 2… — PS n°1 at the declaration itself (a prefecture
+  expects a first point at once), then one per cadence. A slot is produced when no scheduled report
+  with a due time at or after it exists, so each missed slot is produced exactly once after a
+  downtime, and a change of cadence never back-fills the past: the schedule resumes at the first
+  slot of the new cadence after the last scheduled report. Manual reports take the next number but
+  do not move the schedule. Numbering is sequential per event (``app.reports.generate``).
+- :func:`expire_grants`: ``app.access.sweep`` (expired grants, timed-out requests).
+- :func:`sign_checkpoint`: signs the audit head (``app.audit.checkpoint``) when it moved, at most
+  every :data:`CHECKPOINT_EVERY` or at once after a new report.
+- :func:`fire_drill_injects`: ``app.drills.sweep`` when the drills module provides it.
+
+:func:`run_sweeps` runs them all, each in its own try/except: a failure is logged with its
+traceback and the sweep is simply retried at the next run, never silent, never blocking the others.
+
+One process runs the sweeps: :class:`Scheduler` takes the row ``scheduler`` of
+``scheduler_lock`` (holder + heartbeat) when it is free or stale (> :data:`STALE`), refreshes it
+at every run and skips the run when another live process holds it. ``UNIQUE(event_id, number)``
+on ``reports`` stays the final guard: two processes never store the same report.
+
+This module never imports Flask: the CLI gives it a database path, a clock and settings.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlite_utils
+
+from . import audit, events, reports
+from .clock import iso, parse_iso
+from .db import connect, row, scalar, transaction
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "scheduler"
+STALE = timedelta(seconds=90)
+INTERVAL_S = 30
+CHECKPOINT_EVERY = timedelta(minutes=15)
+SCHEDULE_AUTHOR = "Console de crise (point programmé)"
+MAX_CATCH_UP = 48  # slots produced per event and run; the rest follow at the next runs
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass
+class Settings:
+    """What the sweeps need beyond the database and the time."""
+
+    checkpoint_key: str | None = None
+    checkpoint_dir: str | None = None
+    playbooks: Mapping[str, Any] = field(default_factory=dict)
+
+
+# --- reports ------------------------------------------------------------------------------------
+
+
+def due_slots(
+    event: events.Event, now: datetime, last_due: datetime | None, limit: int = MAX_CATCH_UP
+) -> list[datetime]:
+    """Scheduled report times of the event that are due at ``now`` and not yet produced.
+
+    Slots are ``declared_at + k × cadence`` (k ≥ 0) up to ``now``, strictly after ``last_due``
+    (the due time of the last scheduled report).
+    """
+    cadence = timedelta(minutes=event.report_cadence_min)
+    if cadence <= timedelta(0):
+        return []
+    start = parse_iso(event.declared_at)
+    if now < start:
+        return []
+    first = 0
+    if last_due is not None:
+        first = max(0, int((last_due - start) / cadence) + 1)
+    last = int((now - start) / cadence)
+    return [start + k * cadence for k in range(first, last + 1)][:limit]
+
+
+def _last_due(db: sqlite_utils.Database, event_id: int) -> datetime | None:
+    found = scalar(
+        db,
+        "SELECT MAX(due_at) FROM reports WHERE event_id = ? AND trigger = 'schedule'",
+        [event_id],
+    )
+    return parse_iso(found) if found else None
+
+
+def generate_due_reports(
+    db: sqlite_utils.Database, now: datetime, settings: Settings | None = None
+) -> list[reports.Report]:
+    """Produce every scheduled report that is due and not produced yet (idempotent)."""
+    settings = settings or Settings()
+    made: list[reports.Report] = []
+    for event in events.list_events(db, status="open"):
+        for slot in due_slots(event, now, _last_due(db, event.id)):
+            report = reports.generate(
+                db,
+                now,
+                event.id,
+                trigger="schedule",
+                author=SCHEDULE_AUTHOR,
+                actor="scheduler",
+                due_at=slot,
+                playbook=settings.playbooks.get(event.kind),
+            )
+            if report is not None:
+                log.info(
+                    "PS n°%s of event %s generated (due %s)", report.number, event.id, iso(slot)
+                )
+                made.append(report)
+    return made
+
+
+# --- the other sweeps ---------------------------------------------------------------------------
+
+
+def _optional(module: str, name: str) -> Callable[..., Any] | None:
+    try:
+        found = importlib.import_module(f"app.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"app.{module}":
+            return None
+        raise
+    fn = getattr(found, name, None)
+    return fn if callable(fn) else None
+
+
+def expire_grants(
+    db: sqlite_utils.Database, now: datetime, settings: Settings | None = None
+) -> Any:
+    """Tidy grant states with ``app.access.sweep`` (never decides access)."""
+    sweep = _optional("access", "sweep")
+    return sweep(db, now) if sweep else None
+
+
+def fire_drill_injects(
+    db: sqlite_utils.Database, now: datetime, settings: Settings | None = None
+) -> Any:
+    """Fire the drill injects that are due, with ``app.drills.sweep`` when it exists."""
+    sweep = _optional("drills", "sweep")
+    return sweep(db, now) if sweep else None
+
+
+def sign_checkpoint(
+    db: sqlite_utils.Database, now: datetime, settings: Settings | None = None
+) -> Any:
+    """Sign the audit head when it moved since the last checkpoint (then every 15 min at most,
+    or at once after a new report). Returns the checkpoint, or None."""
+    settings = settings or Settings()
+    checkpoint = getattr(audit, "checkpoint", None)
+    if checkpoint is None or not settings.checkpoint_key or not settings.checkpoint_dir:
+        return None
+    seq, _ = audit.head(db)
+    last = audit.last_checkpoint(db)
+    if last is not None:
+        if seq <= last["seq"]:
+            return None
+        new_report = scalar(
+            db, "SELECT 1 FROM reports WHERE generated_at >= ? LIMIT 1", [last["signed_at"]]
+        )
+        if not new_report and now - parse_iso(last["signed_at"]) < CHECKPOINT_EVERY:
+            return None
+    signed, path = checkpoint(db, now, settings.checkpoint_key, settings.checkpoint_dir, "schedule")
+    log.info("audit checkpoint %s signed: %s", signed.seq, path)
+    return signed
+
+
+Sweep = Callable[[sqlite_utils.Database, datetime, Settings], Any]
+SWEEPS: tuple[tuple[str, Sweep], ...] = (
+    ("expire_grants", expire_grants),
+    ("drill_injects", fire_drill_injects),
+    ("reports", generate_due_reports),
+    ("checkpoint", sign_checkpoint),
+)
+
+
+@dataclass
+class SweepResult:
+    """What one run did: each sweep's result or the error it raised."""
+
+    results: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, BaseException] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def run_sweeps(
+    db: sqlite_utils.Database,
+    now: datetime,
+    settings: Settings | None = None,
+    sweeps: tuple[tuple[str, Sweep], ...] | None = None,
+) -> SweepResult:
+    """Run every sweep; one failing is logged and retried at the next run, the others go on."""
+    settings = settings or Settings()
+    out = SweepResult()
+    for name, sweep in sweeps if sweeps is not None else SWEEPS:
+        try:
+            out.results[name] = sweep(db, now, settings)
+        except Exception as exc:
+            if db.conn.in_transaction:
+                db.conn.rollback()
+            log.exception("sweep %s failed at %s; retried at the next run", name, iso(now))
+            out.errors[name] = exc
+    return out
+
+
+# --- the single-instance lock -------------------------------------------------------------------
+
+
+def new_holder() -> str:
+    """A name for this scheduler instance: host, process and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def take_lock(db: sqlite_utils.Database, holder: str, now: datetime) -> bool:
+    """Take or refresh the lock; False when another holder's heartbeat is fresh."""
+    with transaction(db):
+        current = row(
+            db, "SELECT holder, heartbeat_at FROM scheduler_lock WHERE name = ?", [LOCK_NAME]
+        )
+        if current is None:
+            db.execute(
+                "INSERT INTO scheduler_lock (name, holder, heartbeat_at) VALUES (?,?,?)",
+                [LOCK_NAME, holder, iso(now)],
+            )
+            return True
+        if current["holder"] != holder and now - parse_iso(current["heartbeat_at"]) <= STALE:
+            return False
+        if current["holder"] != holder:
+            log.warning("scheduler lock taken over from %s (stale)", current["holder"])
+        db.execute(
+            "UPDATE scheduler_lock SET holder = ?, heartbeat_at = ? WHERE name = ?",
+            [holder, iso(now), LOCK_NAME],
+        )
+        return True
+
+
+def release_lock(db: sqlite_utils.Database, holder: str) -> None:
+    """Free the lock if this holder has it (a clean shutdown; a crash leaves it to go stale)."""
+    with transaction(db):
+        db.execute("DELETE FROM scheduler_lock WHERE name = ? AND holder = ?", [LOCK_NAME, holder])
+
+
+def lock_holder(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    return row(db, "SELECT holder, heartbeat_at FROM scheduler_lock WHERE name = ?", [LOCK_NAME])
+
+
+# --- the APScheduler wiring ---------------------------------------------------------------------
+
+
+class Scheduler:
+    """Runs :func:`run_sweeps` every ``interval_s`` seconds behind the lock.
+
+    ``tick()`` is one run (tests call it directly with a FixedClock); ``start()`` runs ticks in a
+    BackgroundScheduler, ``run_forever()`` in a BlockingScheduler until SIGTERM/SIGINT.
+    """
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        clock: Clock,
+        settings: Settings | None = None,
+        *,
+        holder: str | None = None,
+        interval_s: float = INTERVAL_S,
+        sweeps: tuple[tuple[str, Sweep], ...] | None = None,
+        parent_pid: int | None = None,
+    ) -> None:
+        self.db_path = str(db_path)
+        self.clock = clock
+        self.settings = settings or Settings()
+        self.holder = holder or new_holder()
+        self.interval_s = interval_s
+        self.sweeps = sweeps
+        self.parent_pid = parent_pid
+        self.runs = 0
+        self.last: SweepResult | None = None
+        self._ticking = threading.Lock()
+        self._apscheduler: Any = None
+
+    def tick(self) -> SweepResult | None:
+        """One run: take the lock, run the sweeps. None when another process holds the lock."""
+        if self.parent_pid is not None and os.getppid() != self.parent_pid:
+            log.warning("the serving process %s is gone: scheduler stops", self.parent_pid)
+            self.shutdown()
+            return None
+        with self._ticking:
+            db = connect(self.db_path)
+            try:
+                now = self.clock.now()
+                if not take_lock(db, self.holder, now):
+                    log.debug("scheduler lock held by another process: run skipped")
+                    return None
+                self.last = run_sweeps(db, now, self.settings, self.sweeps)
+                self.runs += 1
+                return self.last
+            except Exception:  # the lock itself failed (database busy…): next run retries
+                log.exception("scheduler run failed; retried at the next run")
+                return None
+            finally:
+                db.conn.close()
+
+    def _add_job(self, sched: Any) -> None:
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        sched.add_job(
+            self.tick,
+            IntervalTrigger(seconds=self.interval_s, timezone=UTC),
+            id="sweeps",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=int(max(self.interval_s, 1)),
+            next_run_time=datetime.now(UTC),
+        )
+
+    def start(self) -> None:
+        """Run in a background thread of this process (returns at once)."""
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self._apscheduler = BackgroundScheduler(timezone=UTC)
+        self._add_job(self._apscheduler)
+        self._apscheduler.start()
+        log.info("scheduler %s started (every %ss)", self.holder, self.interval_s)
+
+    def run_forever(self) -> None:
+        """Run in the foreground until SIGTERM or SIGINT; release the lock on the way out."""
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
+        self._apscheduler = BlockingScheduler(timezone=UTC)
+        self._add_job(self._apscheduler)
+
+        def stop(signum: int, _frame: Any) -> None:
+            log.info("signal %s: scheduler stops", signum)
+            self._apscheduler.shutdown(wait=False)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        log.info("scheduler %s running (every %ss)", self.holder, self.interval_s)
+        try:
+            self._apscheduler.start()
+        finally:
+            self._release()
+
+    def shutdown(self) -> None:
+        """Stop the APScheduler (if started) and free the lock."""
+        sched, self._apscheduler = self._apscheduler, None
+        if sched is not None and sched.running:
+            in_job = threading.current_thread().name.startswith(("APScheduler", "ThreadPool"))
+            sched.shutdown(wait=not in_job)
+        self._release()
+
+    def _release(self) -> None:
+        db = connect(self.db_path)
+        try:
+            release_lock(db, self.holder)
+        finally:
+            db.conn.close()
+
+
+def spawn_process(extra_env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start ``crisis-console scheduler`` as a child of the serving process (``serve``).
+
+    The child runs behind the lock like any scheduler, stops when its parent is gone, and is
+    terminated when the parent exits.
+    """
+    env = {**os.environ, **(extra_env or {})}
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from app.cli import main; main()",
+            "scheduler",
+            "--parent-pid",
+            str(os.getpid()),
+        ],
+        env=env,
+    )
+
+    def stop() -> None:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+    atexit.register(stop)
+    log.info("scheduler process %s started", child.pid)
+    return child
