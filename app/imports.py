@@ -858,7 +858,8 @@ def _insee_source(reader: _TextReader, validator: Validator, report: _Report) ->
                 continue
             ftype = types.get(key, "str")
             try:
-                value = _coerce(ftype, text)
+                # INSEE's counts are imputed, hence decimal; integer fields get them rounded.
+                value = _coerce("float" if ftype == "int" else ftype, text)
             except ValueError:
                 report.add(where, f"colonne « {key} » : {_TYPE_LABELS[ftype]} attendu")
                 bad = True
