@@ -42,7 +42,10 @@ def backup_command(path: Path, keep: int | None) -> None:
 
 @main.command("restore")
 @click.argument("path", type=click.Path(path_type=Path))
-def restore_command(path: Path) -> None:
+@click.option(
+    "--check", "check_only", is_flag=True, help="Only check PATH (e.g. a replica); change nothing."
+)
+def restore_command(path: Path, check_only: bool) -> None:
     """Replace the database by the backup PATH, after checking it (stop the console first).
 
     Refuses (exit 2) a file that is not SQLite, is corrupt, is not a console database or whose
@@ -60,6 +63,18 @@ def restore_command(path: Path) -> None:
         public = audit.trusted_public_key(app.config["CRISIS_CHECKPOINT_KEY"])
     except ValueError:
         public = None
+    if check_only:
+        try:
+            seq, digest, pending, warnings = backup_module.check(path, cp, public)
+        except backup_module.BackupError as exc:
+            bad_input(f"sauvegarde refusée : {exc}")
+        for warning in warnings:
+            click.echo(f"Attention : {warning}", err=True)
+        click.echo(
+            f"Sauvegarde saine : {path} ; journal d'audit vérifié, tête n° {seq}"
+            f" ({digest[:16]}…)" + (" ; version antérieure (init requis)." if pending else ".")
+        )
+        return
     try:
         done = backup_module.restore(
             path,

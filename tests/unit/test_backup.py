@@ -225,6 +225,10 @@ def test_cli_backup_and_restore(runner: Any, live: Path, tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     assert "Sauvegarde écrite" in result.output
     (made,) = (tmp_path / "bk").glob("crisis-*.db")
+    result = runner("restore", "--check", str(made))
+    assert result.exit_code == 0, result.output
+    assert "Sauvegarde saine" in result.output
+    assert not list(live.parent.glob("*.before-restore-*"))
     result = runner("restore", str(made))
     assert result.exit_code == 0, result.output
     assert "journal d'audit vérifié" in result.output
@@ -234,5 +238,6 @@ def test_cli_backup_and_restore(runner: Any, live: Path, tmp_path: Path) -> None
     result = runner("restore", str(bad))
     assert result.exit_code == 2
     assert "restauration refusée" in result.output and "n'est pas une base SQLite" in result.output
+    assert runner("restore", "--check", str(bad)).exit_code == 2
     shutil.copy(made, tmp_path / "copy.db")
     assert runner("backup", str(tmp_path / "missing-dir" / "x.db")).exit_code == 0
