@@ -1,0 +1,142 @@
+"""Drill pages through the test client: start, players' view, controls, after-action, CAP."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from app import drills
+from app.db import connect, scalar
+from tests.conftest import Client
+
+TOXIC = "toxic-fictif-port-jerome"
+
+
+class _Page(HTMLParser):
+    """Collects element ids and the text of the page."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.text: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name == "id" and value:
+                self.ids.add(value)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    @property
+    def body(self) -> str:
+        return " ".join(" ".join(self.text).split())
+
+
+def page(response: Any) -> _Page:
+    return _Page(response.get_data(as_text=True))
+
+
+@pytest.fixture
+def tclient(territory_app: Flask) -> Client:
+    return territory_app.test_client()  # type: ignore[return-value]
+
+
+def start(client: Client) -> int:
+    client.login("exercise")
+    response = client.post("/drills/", data={"scenario": TOXIC})
+    assert response.status_code == 302, response.get_data(as_text=True)[:400]
+    return int(response.headers["Location"].rstrip("/").split("/")[-1])
+
+
+def test_exercise_director_starts_a_drill_and_sees_the_msel(tclient):
+    listing = tclient.login("exercise") and tclient.get("/drills/")
+    assert listing.status_code == 200
+    assert "drill-start" in page(listing).ids
+    event_id = start(tclient)
+    shown = tclient.get(f"/drills/{event_id}")
+    p = page(shown)
+    assert shown.status_code == 200
+    assert "drill-banner" in p.ids and "EXERCICE" in p.body
+    assert "inject-fuite-isolee" in p.ids  # the whole MSEL, future injects included
+    assert "Action attendue" in p.body
+
+
+def test_players_see_only_fired_injects_and_acknowledge_them(tclient, territory_app):
+    event_id = start(tclient)
+    tclient.login("cell")
+    p = page(tclient.get(f"/drills/{event_id}"))
+    assert "drill-banner" in p.ids
+    assert "inject-alerte-exploitant" in p.ids
+    assert "inject-fuite-isolee" not in p.ids and "Action attendue" not in p.body
+    assert tclient.post(f"/drills/{event_id}/injects/fuite-isolee/fire").status_code == 403
+    ack = tclient.post(f"/drills/{event_id}/injects/alerte-exploitant/ack")
+    assert ack.status_code == 302
+    db = connect(territory_app.config["CRISIS_DB"])
+    try:
+        assert scalar(
+            db,
+            "SELECT acknowledged_by FROM drill_injects WHERE event_id = ? AND inject_id = ?",
+            [event_id, "alerte-exploitant"],
+        )
+    finally:
+        db.conn.close()
+    again = tclient.post(f"/drills/{event_id}/injects/alerte-exploitant/ack")
+    assert again.status_code == 409
+
+
+def test_fire_pause_resume_and_real_emergency(tclient, territory_app):
+    event_id = start(tclient)
+    assert tclient.post(f"/drills/{event_id}/injects/appel-ecole/fire").status_code == 302
+    assert tclient.post(f"/drills/{event_id}/injects/appel-ecole/fire").status_code == 409
+    assert tclient.post(f"/drills/{event_id}/pause").status_code == 302
+    assert "en pause" in page(tclient.get(f"/drills/{event_id}")).body
+    assert tclient.post(f"/drills/{event_id}/resume").status_code == 302
+    tclient.login("director")
+    stopped = tclient.post(f"/drills/{event_id}/stop", data={"reason": "Incendie réel"})
+    assert stopped.status_code == 302
+    p = page(tclient.get(f"/drills/{event_id}"))
+    assert "Urgence réelle" in p.body
+    db = connect(territory_app.config["CRISIS_DB"])
+    try:
+        assert drills.get_drill(db, event_id).state == "stopped"
+    finally:
+        db.conn.close()
+    html = tclient.get(f"/drills/{event_id}").get_data(as_text=True)
+    if "events.new_event" in territory_app.view_functions:
+        assert "/events/new?" in html  # the real event is declared from there
+
+
+def test_after_action_page_debrief_and_pdf(tclient):
+    event_id = start(tclient)
+    assert tclient.post(f"/drills/{event_id}/end").status_code == 302
+    shown = tclient.get(f"/drills/{event_id}/after-action")
+    assert shown.status_code == 200
+    assert "drill-banner" in page(shown).ids and "Délais mesurés" in page(shown).body
+    saved = tclient.post(
+        f"/drills/{event_id}/after-action",
+        data={"went_well": "Déclenchement rapide", "to_improve": "Liaison COD tardive"},
+    )
+    assert saved.status_code == 302
+    assert "Liaison COD tardive" in tclient.get(f"/drills/{event_id}/after-action").get_data(
+        as_text=True
+    )
+    pdf = tclient.get(f"/drills/{event_id}/after-action.pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert pdf.data.startswith(b"%PDF")
+    cap = tclient.get(f"/drills/{event_id}/cap.xml")
+    assert cap.status_code == 200 and b"<status>Exercise</status>" in cap.data
+    tclient.login("cell")
+    assert tclient.get(f"/drills/{event_id}/after-action").status_code == 403
+    assert tclient.post(f"/drills/{event_id}/after-action", data={}).status_code == 403
+
+
+def test_start_requires_a_known_scenario(tclient):
+    tclient.login("exercise")
+    refused = tclient.post("/drills/", data={"scenario": "nope"})
+    assert refused.status_code == 422
+    assert "Choisissez un scénario" in page(refused).body
