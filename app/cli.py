@@ -98,6 +98,10 @@ def serve(host: str, port: int) -> None:
 
     app = _app()
     schema.migrate(_db(app))
+    if str(app.config["CRISIS_SCHEDULER"]) == "1":  # its own process, behind the lock
+        from .scheduler import spawn_process
+
+        spawn_process()
     run_gunicorn(app, host, port, threads=int(app.config["CRISIS_THREADS"]))
 
 
@@ -173,7 +177,7 @@ def token_create(login: str, name: str) -> None:
 
 
 # Each area's commands live in app/commands/<area>.py and attach themselves to `main`.
-COMMAND_MODULES: tuple[str, ...] = ("catalogue", "events", "access", "ops")
+COMMAND_MODULES: tuple[str, ...] = ("catalogue", "events", "access", "ops", "reports")
 
 
 def _register_commands() -> None:
