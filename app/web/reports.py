@@ -1,0 +1,141 @@
+"""Situation reports: the list per event, generate now, download (with its SHA-256), the
+printable main courante, and the report cadence of an event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, make_response, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from .. import events, reports
+from .context import get_db, now, require_user
+from .errors import fail
+from .htmx import htmx, render, trigger
+from .security import allow
+
+bp = Blueprint("reports", __name__)
+
+# Who reads events reads their reports; admin (IT) and stewards do not (separation of duties).
+READ_ROLES = events.READ_ROLES
+GENERATE_ROLES: tuple[str, ...] = ("director", "cell")
+CADENCE_ROLES = events.COMMAND_ROLES
+
+
+def _event(event_id: int) -> events.Event:
+    event = events.get_event(get_db(), event_id)
+    if event is None:
+        fail(404, "Cet évènement n'existe pas.")
+    return event
+
+
+def _playbook(event: events.Event) -> Any:
+    return (current_app.extensions.get("playbooks") or {}).get(event.kind)
+
+
+def _index() -> Any:
+    try:
+        from .geoindex import get_index
+    except ImportError:  # pragma: no cover - the catalogue ships the shared index
+        return None
+    return get_index()
+
+
+def _context(event: events.Event, error: str | None = None) -> dict[str, Any]:
+    user = require_user()
+    moment = now()
+    return {
+        "event": event,
+        "reports": reports.list_reports(get_db(), event.id),
+        "next_at": events.next_report_at(event, moment),
+        "can_generate": user.has(*GENERATE_ROLES),
+        "can_cadence": user.has(*CADENCE_ROLES) and event.is_open,
+        "error": error,
+        "drill_banner": event.is_drill,
+    }
+
+
+@bp.get("/events/<int:event_id>/reports")
+@allow(*READ_ROLES)
+def list_reports(event_id: int) -> Response:
+    event = _event(event_id)
+    return render("reports/list.html", "reports/_list.html", **_context(event))
+
+
+@bp.post("/events/<int:event_id>/reports")
+@allow(*GENERATE_ROLES)
+def generate_report(event_id: int) -> Response:
+    event = _event(event_id)
+    user = require_user()
+    try:
+        reports.generate(
+            get_db(),
+            now(),
+            event.id,
+            trigger="manual",
+            author=user.name,
+            actor=user.login,
+            reader=user,
+            playbook=_playbook(event),
+            index=_index(),
+        )
+    except reports.ReportError as exc:
+        return render(
+            "reports/list.html",
+            "reports/_list.html",
+            status=exc.status,
+            **_context(event, exc.message),
+        )
+    if htmx:
+        response = render("reports/list.html", "reports/_list.html", **_context(event))
+        return trigger(response, "reports-changed")
+    return redirect(url_for("reports.list_reports", event_id=event.id))
+
+
+@bp.post("/events/<int:event_id>/reports/cadence")
+@allow(*CADENCE_ROLES)
+def change_cadence(event_id: int) -> Response:
+    event = _event(event_id)
+    try:
+        event = reports.set_cadence(
+            get_db(), now(), event.id, request.form.get("cadence"), actor=require_user()
+        )
+    except reports.ReportError as exc:
+        if exc.status in (404, 409):
+            fail(exc.status, exc.message)
+        return render(
+            "reports/list.html", "reports/_list.html", status=422, **_context(event, exc.message)
+        )
+    if htmx:
+        return render("reports/list.html", "reports/_list.html", **_context(event))
+    return redirect(url_for("reports.list_reports", event_id=event.id))
+
+
+def _pdf(body: bytes, filename: str) -> Response:
+    response = make_response(body)
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.get("/reports/<int:report_id>.pdf")
+@allow(*READ_ROLES)
+def download_report(report_id: int) -> Response:
+    db = get_db()
+    report = reports.get_report(db, report_id)
+    if report is None:
+        fail(404, "Ce point de situation n'existe pas.")
+    _event(report.event_id)
+    body = reports.report_pdf(db, report_id)
+    assert body is not None
+    response = _pdf(body, report.filename)
+    response.headers["X-Content-SHA256"] = report.sha256
+    return response
+
+
+@bp.get("/events/<int:event_id>/log.pdf")
+@allow(*READ_ROLES)
+def log_pdf(event_id: int) -> Response:
+    event = _event(event_id)
+    body = reports.log_pdf(get_db(), now(), event.id, require_user().name)
+    return _pdf(body, f"main-courante-evenement-{event.id}.pdf")
