@@ -709,6 +709,8 @@ def _csv_source(reader: _TextReader, validator: Validator, report: _Report) -> S
             lon_key, lat_key = keys["x"], keys.get("y")
         geom_key = keys.get("geometry") or keys.get("geojson")
         wkt_key = keys.get("wkt")
+        if geom_key or wkt_key:
+            lon_key = lat_key = None  # then lon/lat columns are ordinary properties
         used = {lon_key, lat_key, geom_key, wkt_key, keys.get("extra")}
         try:
             if geom_key and values[geom_key].strip():
@@ -880,13 +882,14 @@ def _insee_source(reader: _TextReader, validator: Validator, report: _Report) ->
 def detect_format(path: Path, head: bytes) -> str:
     """geojson, csv, icpe or insee, from the extension and the first bytes."""
     text = head.decode("latin-1")
-    first = text.splitlines()[0] if text else ""
-    if "codeAiot" in first and "raisonSociale" in first:
-        return "icpe"
-    if "idcar_200m" in first.lower() and path.suffix.lower() != ".geojson":
-        return "insee"
     if path.suffix.lower() in (".geojson", ".json") or text.lstrip("\ufeff \t\r\n")[:1] == "{":
         return "geojson"
+    first = text.splitlines()[0] if text else ""
+    columns = {c.strip().strip('"').lower() for c in re.split(r"[;,]", first)}
+    if {"codeaiot", "raisonsociale"} <= columns:
+        return "icpe"
+    if "idcar_200m" in columns and not columns & {"geometry", "wkt", "lon", "x"}:
+        return "insee"
     return "csv"
 
 

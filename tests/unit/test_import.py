@@ -231,7 +231,8 @@ BAD_FILES: list[tuple[str, str, Any, list[str]]] = [
     (
         "schools",
         "nogeom.csv",
-        "id,name,type,capacity,commune,commune_insee,source\nDEMO-C1,FICTIF — A,ecole,10,Bolbec,76114,synthetic\n",
+        "id,name,type,capacity,commune,commune_insee,source\n"
+        "DEMO-C1,FICTIF — A,ecole,10,Bolbec,76114,synthetic\n",
         ["nogeom.csv", "ligne 2", "géométrie"],
     ),
     (
@@ -341,7 +342,8 @@ def test_legacy_crs_member_and_crs_option_reproject(tdb: Any, trunner: Runner, t
     csv_path = write(
         tmp_path,
         "l93.csv",
-        f"id;name;type;capacity;commune;commune_insee;source;x;y\nDEMO-CSV;FICTIF — C;creche;20;Bolbec;76114;synthetic;"
+        "id;name;type;capacity;commune;commune_insee;source;x;y\n"
+        "DEMO-CSV;FICTIF — C;creche;20;Bolbec;76114;synthetic;"
         f"{float(x)};{float(y)}\n",
     )
     assert trunner("import", "schools", str(csv_path), "--crs", "EPSG:2154").exit_code == 0
