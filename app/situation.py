@@ -30,6 +30,7 @@ from .geo.render import MapLayer, MapSpec, MapZone, format_distance
 from .geo.zones import Zone, outer_zone, zones_from_geojson
 
 __all__ = [
+    "ESTABLISHMENT_TYPE",
     "ESTABLISHMENT_TYPES",
     "UnknownEvent",
     "event_impact",
@@ -51,6 +52,15 @@ ESTABLISHMENT_TYPES: dict[str, str] = {
     "hopital": "Hôpitaux",
     "clinique": "Cliniques",
     "autre": "Autres",
+}
+ESTABLISHMENT_TYPE: dict[str, str] = {
+    "creche": "Crèche",
+    "ecole": "École",
+    "college": "Collège",
+    "lycee": "Lycée",
+    "ehpad": "EHPAD",
+    "hopital": "Hôpital",
+    "clinique": "Clinique",
 }
 # Reference layers (outlines, river, plans) frame the map; counting them in a zone says nothing.
 _NOT_ANALYSED_THEMES = ("reference",)

@@ -1251,7 +1251,15 @@ def drawing_to_svg(drawing: Drawing) -> str:
     """A standalone SVG document with width, height and an exact viewBox (scales with CSS)."""
     svg = renderSVG.drawToString(drawing)
     view_box = f'viewBox="0 0 {drawing.width:g} {drawing.height:g}"'
-    return re.sub(r'viewBox="[^"]*"', view_box, svg, count=1)
+    svg = re.sub(r'viewBox="[^"]*"', view_box, svg, count=1)
+    # reportlab names its PDF base fonts; browsers without Helvetica would fall back to a serif.
+    svg = svg.replace(
+        "font-family: Helvetica-Bold", f"font-family: {_SVG_FONTS}; font-weight: bold"
+    )
+    return svg.replace("font-family: Helvetica;", f"font-family: {_SVG_FONTS};")
+
+
+_SVG_FONTS = "Helvetica, Arial, 'Liberation Sans', 'DejaVu Sans', sans-serif"
 
 
 class PngUnavailableError(RuntimeError):

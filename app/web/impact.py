@@ -158,6 +158,7 @@ def _figures_context(event: events.Event, zone: str | None, sort: str | None) ->
         "impact_zones_version": latest["version"] if latest else None,
         "impact_zones_at": latest["computed_at"] if latest else None,
         "establishment_types": situation.ESTABLISHMENT_TYPES,
+        "establishment_type": situation.ESTABLISHMENT_TYPE,
     }
 
 
