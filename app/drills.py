@@ -128,7 +128,7 @@ class Drill:
         return max(0, elapsed - self.paused_seconds)
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: app.events.Actor is a protocol of plain attributes
 class Controller:
     """The actor behind an inject's effects (``app.events.Actor``): the exercise direction.
 
