@@ -177,7 +177,7 @@ def token_create(login: str, name: str) -> None:
 
 
 # Each area's commands live in app/commands/<area>.py and attach themselves to `main`.
-COMMAND_MODULES: tuple[str, ...] = ("catalogue", "events", "access", "ops", "reports")
+COMMAND_MODULES: tuple[str, ...] = ("catalogue", "events", "access", "ops", "drills", "reports")
 
 
 def _register_commands() -> None:
