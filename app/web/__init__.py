@@ -29,4 +29,4 @@ def init_web(app: Flask) -> None:
 
 
 # One module per area under app/web/, each exposing `bp`.
-BLUEPRINT_MODULES: tuple[str, ...] = ("access", "audit_views", "impact", "reports")
+BLUEPRINT_MODULES: tuple[str, ...] = ("access", "audit_views", "impact", "drills", "reports")
