@@ -642,7 +642,8 @@ def declare(
             f"niveau {event_level}, lieu : {where}. Déclaré par {actor.name}.",
             is_system=True,
         )
-        shown = "; ".join(f"{k} : {v}" for k, v in describe_params(playbook, clean_params))
+        given = {k: v for k, v in clean_params.items() if v is not None}
+        shown = " ; ".join(f"{k} : {v}" for k, v in describe_params(playbook, given))
         _write_log(
             db,
             now,
