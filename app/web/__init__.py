@@ -29,4 +29,13 @@ def init_web(app: Flask) -> None:
 
 
 # One module per area under app/web/, each exposing `bp`.
-BLUEPRINT_MODULES: tuple[str, ...] = ("access", "audit_views", "impact", "drills", "reports")
+BLUEPRINT_MODULES: tuple[str, ...] = (
+    "catalogue",
+    "events",
+    "api_events",
+    "access",
+    "audit_views",
+    "impact",
+    "drills",
+    "reports",
+)
