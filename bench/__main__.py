@@ -1,0 +1,219 @@
+"""Run every benchmark in bench/ and write docs/benchmarks.md.
+
+    python -m bench [--quick] [--only NAME ...] [--output PATH]
+
+Each ``bench/bench_*.py`` present is run in its own subprocess (``python -m bench.<name>``, with
+``--quick`` when asked and when the module accepts it), so that one benchmark's memory and caches
+do not colour the next one's figures, and a failing benchmark does not stop the others. The
+report gives the machine (CPU model, cores, memory), the Python and library versions, then each
+benchmark's own output (its tables put our figures beside the peer's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT = BENCH_DIR.parent
+ORDER = ("bench_impact", "bench_import", "bench_render", "bench_report", "bench_load")
+LIBRARIES = (
+    "Flask",
+    "gunicorn",
+    "sqlite-utils",
+    "shapely",
+    "pyproj",
+    "numpy",
+    "reportlab",
+    "geopandas",
+    "pandas",
+    "APScheduler",
+    "Flask-Limiter",
+    "argon2-cffi",
+    "psutil",
+)
+
+
+def discover() -> list[str]:
+    """The benchmark modules present, in a fixed order (known ones first)."""
+    found = sorted(p.stem for p in BENCH_DIR.glob("bench_*.py"))
+    return [n for n in ORDER if n in found] + [n for n in found if n not in ORDER]
+
+
+def summary(name: str) -> str:
+    """The first line of a benchmark module's docstring."""
+    try:
+        tree = ast.parse((BENCH_DIR / f"{name}.py").read_text("utf-8"))
+    except (OSError, SyntaxError):
+        return ""
+    doc = ast.get_docstring(tree) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def accepts_quick(name: str) -> bool:
+    return "--quick" in (BENCH_DIR / f"{name}.py").read_text("utf-8")
+
+
+def machine() -> list[tuple[str, str]]:
+    """CPU model, cores, memory, OS: what the figures depend on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 2**20:.1f} GiB"
+                break
+    except OSError:
+        pass
+    os_name = platform.platform()
+    try:
+        release = dict(
+            line.split("=", 1)
+            for line in Path("/etc/os-release").read_text().splitlines()
+            if "=" in line
+        )
+        os_name = release.get("PRETTY_NAME", os_name).strip('"') + f" ({platform.release()})"
+    except OSError:
+        pass
+    return [
+        ("CPU", cpu),
+        ("cores (nproc)", str(os.cpu_count())),
+        (
+            "usable cores",
+            str(len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else "?",
+        ),
+        ("memory", memory),
+        ("OS", os_name),
+    ]
+
+
+def versions() -> list[tuple[str, str]]:
+    """Python, SQLite, GEOS/PROJ and the libraries the benchmarks exercise."""
+    out = [
+        ("Python", f"{platform.python_version()} ({platform.python_implementation()})"),
+        ("SQLite", sqlite3.sqlite_version),
+    ]
+    try:
+        import shapely
+
+        out.append(("GEOS", shapely.geos_version_string))
+    except ImportError:
+        pass
+    try:
+        import pyproj
+
+        out.append(("PROJ", pyproj.proj_version_str))
+    except ImportError:
+        pass
+    for lib in LIBRARIES:
+        try:
+            out.append((lib, metadata.version(lib)))
+        except metadata.PackageNotFoundError:
+            out.append((lib, "not installed"))
+    return out
+
+
+def run(name: str, quick: bool, timeout: float) -> tuple[int, float, str, str]:
+    """Run one benchmark module; return (exit code, seconds, stdout, stderr tail)."""
+    cmd = [sys.executable, "-m", f"bench.{name}"]
+    if quick and accepts_quick(name):
+        cmd.append("--quick")
+    t0 = time.perf_counter()
+    try:
+        done = subprocess.run(
+            cmd, cwd=PROJECT, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        code, stdout, stderr = done.returncode, done.stdout, done.stderr
+    except subprocess.TimeoutExpired as exc:
+        code = -1
+        stdout = exc.stdout if isinstance(exc.stdout, str) else (exc.stdout or b"").decode()
+        stderr = f"timed out after {timeout:.0f} s"
+    tail = "\n".join(stderr.strip().splitlines()[-15:])
+    return code, time.perf_counter() - t0, stdout, tail
+
+
+def _table(rows: list[tuple[str, str]]) -> list[str]:
+    return ["| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows]]
+
+
+def render(results: list[tuple[str, list[str], int, float, str, str]], quick: bool) -> str:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `python -m bench{' --quick' if quick else ''}` (`make bench`) on {stamp}."
+        " Do not edit by hand: run it again.",
+        "",
+    ]
+    if quick:
+        lines += [
+            "> **Quick run**: smaller sizes and shorter durations, for smoke checks. These are not",
+            "> the reference figures; run `make bench` for those.",
+            "",
+        ]
+    lines += ["## Machine", "", *_table(machine()), "", "## Versions", "", *_table(versions()), ""]
+    lines += ["## Summary", "", "| benchmark | what | status | time |", "|---|---|---|---|"]
+    for name, _cmd, code, seconds, _out, _err in results:
+        status = "ok" if code == 0 else ("timed out" if code == -1 else f"exit {code}")
+        lines.append(f"| [{name}](#{name}) | {summary(name)} | {status} | {seconds:.0f} s |")
+    lines.append("")
+    for name, cmd, code, seconds, out, err in results:
+        lines += [f"## {name}", "", summary(name), "", f"`{' '.join(cmd)}` — {seconds:.0f} s", ""]
+        lines += ["```text", out.rstrip() or "(no output)", "```", ""]
+        if code != 0:
+            lines += [f"**Failed** ({'timed out' if code == -1 else f'exit {code}'}):", ""]
+            lines += ["```text", err or "(no error output)", "```", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller and shorter runs")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="e.g. bench_load bench_impact")
+    parser.add_argument("--output", type=Path, default=PROJECT / "docs" / "benchmarks.md")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds per benchmark")
+    args = parser.parse_args(argv)
+    names = discover()
+    if args.only:
+        unknown = sorted(set(args.only) - set(names))
+        if unknown:
+            parser.error(f"no such benchmark: {', '.join(unknown)} (present: {', '.join(names)})")
+        names = [n for n in names if n in args.only]
+    timeout = args.timeout or (900.0 if args.quick else 3600.0)
+    results = []
+    for name in names:
+        print(f"== {name} …", file=sys.stderr, flush=True)
+        code, seconds, out, err = run(name, args.quick, timeout)
+        cmd = ["python", "-m", f"bench.{name}"] + (
+            ["--quick"] if args.quick and accepts_quick(name) else []
+        )
+        print(out, end="", flush=True)
+        status = "ok" if code == 0 else f"FAILED ({code})"
+        print(f"== {name}: {status} in {seconds:.0f} s", file=sys.stderr, flush=True)
+        if code != 0 and err:
+            print(err, file=sys.stderr)
+        results.append((name, cmd, code, seconds, out, err))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(render(results, args.quick) + "\n", "utf-8")
+    print(f"written: {args.output}", file=sys.stderr)
+    return 0 if all(r[2] == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
