@@ -706,12 +706,26 @@ def _table(
     align_right: Sequence[int] = (),
     extra: Sequence[tuple[Any, ...]] = (),
 ) -> Table:
-    """A table with a repeated header row, zebra rows and light rules."""
+    """A table with a repeated header row, zebra rows and light rules.
+
+    Text cells are wrapped here once, to their column width: plain multi-line strings keep
+    large tables fast (a Paragraph per cell is re-wrapped at every page split).
+    """
     cls = LongTable if long else Table
+    pad = 6.0
+    data = [
+        [
+            wrap(cell, FONT_BOLD if r == 0 else FONT, CELL_SIZE, widths[c] - pad)
+            if isinstance(cell, str)
+            else cell
+            for c, cell in enumerate(line)
+        ]
+        for r, line in enumerate(data)
+    ]
     t = cls(data, colWidths=list(widths), repeatRows=1, hAlign="LEFT")
     style: list[tuple[Any, ...]] = [
-        ("FONT", (0, 0), (-1, -1), FONT, 7.8),
-        ("FONT", (0, 0), (-1, 0), FONT_BOLD, 7.8),
+        ("FONT", (0, 0), (-1, -1), FONT, CELL_SIZE, CELL_LEADING),
+        ("FONT", (0, 0), (-1, 0), FONT_BOLD, CELL_SIZE, CELL_LEADING),
         ("BACKGROUND", (0, 0), (-1, 0), HEAD_BG),
         ("LINEBELOW", (0, 0), (-1, 0), 0.6, NAVY),
         ("LINEBELOW", (0, 1), (-1, -1), 0.25, LINE),
@@ -728,6 +742,54 @@ def _table(
     style.extend(extra)
     t.setStyle(TableStyle(style))
     return t
+
+
+CELL_SIZE = 7.8
+CELL_LEADING = 9.4
+_widths_lock = threading.Lock()
+_char_widths: dict[tuple[str, float], dict[str, float]] = {}
+
+
+def _width(text: str, font: str, size: float) -> float:
+    with _widths_lock:
+        table = _char_widths.setdefault((font, size), {})
+    total = 0.0
+    for ch in text:
+        w = table.get(ch)
+        if w is None:
+            w = table[ch] = pdfmetrics.stringWidth(ch, font, size)
+        total += w
+    return total
+
+
+def wrap(text: str, font: str, size: float, width: float) -> str:
+    """Greedy word wrap to ``width`` points (words longer than a line are cut)."""
+    out: list[str] = []
+    space = _width(" ", font, size)
+    for paragraph in str(text).split("\n"):
+        line: list[str] = []
+        used = 0.0
+        for word in paragraph.split():
+            w = _width(word, font, size)
+            while w > width and word:  # a very long word (an id, a hash): cut it
+                if line:
+                    out.append(" ".join(line))
+                    line, used = [], 0.0
+                cut = len(word)
+                while cut > 1 and _width(word[:cut], font, size) > width:
+                    cut -= 1
+                out.append(word[:cut])
+                word = word[cut:]
+                w = _width(word, font, size)
+            if not word:
+                continue
+            if line and used + space + w > width:
+                out.append(" ".join(line))
+                line, used = [], 0.0
+            used += (space if line else 0.0) + w
+            line.append(word)
+        out.append(" ".join(line))
+    return "\n".join(out)
 
 
 def _p(text: Any, style: ParagraphStyle) -> Paragraph:
@@ -1046,7 +1108,7 @@ def _zone_figures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flo
             share = c.get("share")
             cdata.append(
                 [
-                    _p(c.get("name", ""), st["cell"]),
+                    str(c.get("name", "")),
                     c.get("insee", ""),
                     fr_int(c.get("population_inside")),
                     fr_int(c.get("population")),
@@ -1108,12 +1170,12 @@ def _establishments(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[F
     for it in items:
         data.append(
             [
-                _p(it.get("name") or it["id"], st["cell"]),
-                _p(ESTABLISHMENT_TYPES.get(str(it.get("type")), it.get("type") or "—"), st["cell"]),
-                _p(it.get("commune") or "—", st["cell"]),
+                str(it.get("name") or it["id"]),
+                str(ESTABLISHMENT_TYPES.get(str(it.get("type")), it.get("type") or "—")),
+                str(it.get("commune") or "—"),
                 fr_int(it.get("capacity")) if it.get("capacity") is not None else "—",
                 f"{fr_int(it.get('distance_m'))} m",
-                _p(worst.get((it.get("dataset", ""), it["id"]), "—"), st["cell"]),
+                str(worst.get((it.get("dataset", ""), it["id"]), "—")),
             ]
         )
     out.append(_table(data, [200, 55, 110, 50, 50, 50], align_right=(3, 4)))
@@ -1142,9 +1204,9 @@ def _opened_networks(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[
             )
             data.append(
                 [
-                    _p(it["id"], st["cell"]),
-                    _p(it.get("name") or "—", st["cell"]),
-                    _p(it.get("type") or "—", st["cell"]),
+                    str(it["id"]),
+                    str(it.get("name") or "—"),
+                    str(it.get("type") or "—"),
                     measure,
                 ]
             )
@@ -1172,8 +1234,8 @@ def _closures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowabl
         data.append(
             [
                 str(i),
-                _p(road, st["cell"]),
-                _p(p.get("kind") or "—", st["cell"]),
+                str(road),
+                str(p.get("kind") or "—"),
                 "—" if bearing is None else f"{_compass(bearing)} ({bearing:.0f}°)",
                 f"{p['lat']:.5f} N, {p['lon']:.5f} E",
             ]
@@ -1219,13 +1281,15 @@ def _checklist(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowab
             state = "à faire"
         data.append(
             [
-                _p(i.title, st["cell"]),
-                _p(_role_label(i.role), st["cell"]),
+                str(i.title),
+                str(_role_label(i.role)),
                 local(i.due_at, "%d/%m %H:%M"),
-                _p(state, st["cellb"] if i.late(now) else st["cell"]),
+                state,
             ]
         )
-    extra = [("TEXTCOLOR", (3, r), (3, r), RED) for r in late_rows]
+    extra = [("TEXTCOLOR", (3, r), (3, r), RED) for r in late_rows] + [
+        ("FONT", (3, r), (3, r), FONT_BOLD, CELL_SIZE, CELL_LEADING) for r in late_rows
+    ]
     out.append(_table(data, [250, 85, 65, 115], extra=extra))
     return out
 
@@ -1254,23 +1318,23 @@ def log_table(entries: Sequence[events.LogEntry], st: dict[str, ParagraphStyle])
     """The main courante as a table that breaks across pages with its header repeated."""
     data: list[list[Any]] = [["N°", "Heure du fait", "Catégorie", "Auteur", "Texte"]]
     for e in entries:
-        text = esc(e.text)
+        text = e.text
         if e.corrects_id:
-            text = f"<i>Correction de l'entrée n°{e.corrects_id}</i> — " + text
+            text = f"[Correction de l'entrée n°{e.corrects_id}] " + text
         if e.corrected_by:
-            text += f" <i>(corrigée par l'entrée n°{e.corrected_by})</i>"
+            text += f" [corrigée par l'entrée n°{e.corrected_by}]"
         if e.is_inject:
-            text = "<b>[Inject d'exercice]</b> " + text
-        when = esc(local(e.fact_at, "%d/%m %H:%M"))
+            text = "[Inject d'exercice] " + text
+        when = local(e.fact_at, "%d/%m %H:%M")
         if e.recorded_at[:16] != e.fact_at[:16]:
-            when += f"<br/>(saisi {local(e.recorded_at, '%H:%M')})"
+            when += f"\n(saisi {local(e.recorded_at, '%H:%M')})"
         data.append(
             [
                 str(e.id),
-                Paragraph(when, st["cell"]),
-                _p(events.CATEGORY_LABELS.get(e.category, e.category), st["cell"]),
-                _p(e.author_name, st["cell"]),
-                Paragraph(text, st["cell"]),
+                when,
+                events.CATEGORY_LABELS.get(e.category, e.category),
+                e.author_name,
+                text,
             ]
         )
     return [_table(data, [30, 62, 60, 85, 278], align_right=(0,))]
@@ -1288,13 +1352,10 @@ def _grants(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]
     for g in ctx.grants:
         data.append(
             [
-                _p(g["user"], st["cell"]),
-                _p(g["dataset"], st["cell"]),
-                _p(
-                    {"restricted": "restreinte", "personal": "personnelle"}.get(
-                        g["sensitivity"], g["sensitivity"]
-                    ),
-                    st["cell"],
+                str(g["user"]),
+                str(g["dataset"]),
+                {"restricted": "restreinte", "personal": "personnelle"}.get(
+                    g["sensitivity"], g["sensitivity"]
                 ),
                 local(g.get("since"), "%d/%m %H:%M") or "—",
                 local(g.get("until"), "%d/%m %H:%M") or "—",
