@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 
 from .. import access, auth
 from ..clock import parse_iso
-from ..db import row, rows
+from ..db import row, rows, scalar
 from .context import get_db, now, require_user
 from .errors import fail
 from .htmx import render
@@ -299,6 +299,7 @@ def _grant_form(
         holders=access.holders(db, t, event_id, slug),
         form=form,
         form_error=error,
+        drill_banner=bool(event["is_drill"]),
         **_ctx(),
     )
 
@@ -408,8 +409,15 @@ def show_features(event_id: int, slug: str) -> Response:
     columns = [c for c in (d["field_names"] or []) if c in g.fields or c == d["id_field"]]
     if not columns:
         columns = sorted({k for f in features for k in f["properties"]})
+    is_drill = scalar(get_db(), "SELECT is_drill FROM events WHERE id = ?", [event_id])
     return render(
-        "access/features.html", features=features, grant=g, dataset=d, columns=columns, **_ctx()
+        "access/features.html",
+        features=features,
+        grant=g,
+        dataset=d,
+        columns=columns,
+        drill_banner=bool(is_drill),
+        **_ctx(),
     )
 
 
