@@ -277,8 +277,15 @@ def restore(
         if db_path.exists():
             previous = db_path.with_name(f"{db_path.name}.before-restore-{_stamp(now)}")
             say(f"Base actuelle conservée dans {previous}")
-            backup(db_path, previous)
-            _overwrite(staged, db_path)
+            try:
+                backup(db_path, previous)
+            except BackupError:
+                _raw_copy(db_path, previous)  # a damaged database is kept as it is, as evidence
+            try:
+                _overwrite(staged, db_path)
+            except sqlite3.DatabaseError:
+                _remove(db_path)  # too damaged to be written through SQLite: replace the file
+                _publish(staged, db_path)
         else:
             _remove(db_path)  # stale -wal/-shm of a lost database must not be replayed
             _publish(staged, db_path)
@@ -297,6 +304,16 @@ def restore(
     finally:
         _remove(staged)
     return RestoreResult(db_path, previous, seq, digest, pending, warnings)
+
+
+def _raw_copy(db_path: Path, dest: Path) -> None:
+    """Copy the database file and its -wal byte for byte (when SQLite cannot read it)."""
+    import shutil
+
+    shutil.copy2(db_path, dest)
+    wal = Path(f"{db_path}-wal")
+    if wal.exists():
+        shutil.copy2(wal, Path(f"{dest}-wal"))
 
 
 def _overwrite(src: Path, db_path: Path) -> None:

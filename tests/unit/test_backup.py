@@ -124,6 +124,20 @@ def test_restore_replaces_the_database_and_keeps_the_previous_one(
     assert not list(tmp_path.glob(".*restore*"))
 
 
+def test_restore_over_a_corrupt_database_keeps_it_as_evidence(live: Path, tmp_path: Path) -> None:
+    saved = backup.backup(live, tmp_path / "saved.db")
+    db = connect(live)
+    db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.conn.close()
+    damaged = bytearray(live.read_bytes())
+    damaged[0:100] = b"\x00" * 100  # the header is gone: SQLite cannot even open it
+    live.write_bytes(bytes(damaged))
+
+    done = backup.restore(saved.path, live, T0)
+    assert _count(live) == saved.audit_seq
+    assert done.previous is not None and done.previous.read_bytes()[:100] == b"\x00" * 100
+
+
 def test_restore_onto_a_lost_server(live: Path, tmp_path: Path) -> None:
     saved = backup.backup(live, tmp_path / "saved.db")
     target = tmp_path / "new-machine" / "crisis.db"
