@@ -27,7 +27,7 @@ from .security import allow
 bp = Blueprint("catalogue", __name__)
 
 # Layers drawn as the offline basemap, bottom to top.
-BASEMAP = ("territory", "communes", "seine", "roads")
+BASEMAP = ("communes", "territory", "seine", "roads")
 
 
 def _dataset_or_404(slug: str) -> catalogue.Dataset:

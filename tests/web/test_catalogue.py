@@ -224,7 +224,7 @@ def test_map_page_passes_public_layers_only(tclient: Any) -> None:
     page = parse(html)
     layers = json.loads(page.attrs["map"]["data-layers"] or "[]")
     slugs = [layer["slug"] for layer in layers]
-    assert slugs[:4] == ["territory", "communes", "seine", "roads"]
+    assert slugs[:4] == ["communes", "territory", "seine", "roads"]
     assert "gas-network" not in slugs and "vulnerable-persons" not in slugs
     assert all(layer["url"].startswith("/api/v1/datasets/") for layer in layers)
     assert "<script>" not in html and "style=" not in html  # strict CSP: no inline code

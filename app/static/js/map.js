@@ -6,7 +6,7 @@
 
   var STYLES = {
     territory: { color: "#0b3c6e", weight: 3, fill: false },
-    communes: { color: "#8a97a6", weight: 1, fillColor: "#f7f5ef", fillOpacity: 1 },
+    communes: { color: "#8a97a6", weight: 1, fillColor: "#f7f5ef", fillOpacity: 0.9 },
     seine: { color: "#2b7bb9", weight: 5, opacity: 0.9 },
     roads: { color: "#c0392b", weight: 2.5, opacity: 0.85 },
     "flood-extents": { color: "#1f6fb2", weight: 1, fillColor: "#5fa8e8", fillOpacity: 0.25 },
@@ -77,6 +77,8 @@
   }
 
   function init() {
+    var nonPoint = 0;
+    function countLines() { nonPoint += 1; return nonPoint - 1; }
     var el = document.getElementById("map");
     if (!el || typeof L === "undefined") { return; }
     var layers = JSON.parse(el.getAttribute("data-layers") || "[]");
@@ -92,6 +94,11 @@
     L.control.scale({ imperial: false }).addTo(map);
 
     var overlays = {};
+    var order = [];
+    // Layers arrive in any order: keep the declared stacking (basemap first, points on top).
+    function restack() {
+      order.forEach(function (g) { if (map.hasLayer(g)) { g.bringToFront(); } });
+    }
     var control = L.control.layers(null, null, { collapsed: window.innerWidth < 900 });
     var pending = 0;
 
@@ -123,7 +130,7 @@
           })
           .then(function (data) {
             group.addData(data);
-            if (layer.slug === "seine" || layer.slug === "roads") { group.bringToFront(); }
+            restack();
           })
           .catch(function () {
             loaded = false;
@@ -134,9 +141,10 @@
             if (pending === 0) { setStatus(""); }
           });
       }
-      group.on("add", load);
+      group.on("add", function () { load(); restack(); });
       var label = layer.title + " (" + layer.count.toLocaleString("fr-FR") + ")";
       overlays[layer.slug] = group;
+      if (layer.geometry === "Point") { order.push(group); } else { order.splice(countLines(), 0, group); }
       control.addOverlay(group, label);
       if (layer.basemap) { group.addTo(map); }
     });
