@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import sqlite_utils
 import yaml
 
-from . import audit
+from . import access, audit
 from .clock import PARIS, iso, local, parse_iso
 from .db import dumps, row, rows, scalar, transaction
 from .playbooks import EVENT_LEVEL_MAX, EVENT_LEVEL_MIN, Playbook
@@ -803,6 +803,8 @@ def close(
             " closing_statement = ? WHERE id = ?",
             [actor.id, iso(now), text, event_id],
         )
+        # Closing the event ends every break-glass access opened for it, in the same unit of work.
+        revoked = access.revoke_for_event(db, now, event_id, actor)  # type: ignore[arg-type]
         audit.append(
             db,
             now,
@@ -811,7 +813,11 @@ def close(
             object_type="event",
             object_id=event_id,
             event_id=event_id,
-            details={"statement": text, "open_items": _open_items(db, event_id)},
+            details={
+                "statement": text,
+                "open_items": _open_items(db, event_id),
+                "grants_revoked": revoked,
+            },
         )
     found = get_event(db, event_id)
     assert found is not None

@@ -15,7 +15,7 @@ from flask import Blueprint, Flask, current_app, make_response, redirect, reques
 from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
-from .. import events
+from .. import audit, events
 from ..db import connect
 from ..playbooks import EVENT_LEVEL_MAX, EVENT_LEVEL_MIN, Playbook, load_playbooks
 from .context import get_db, now, require_user
@@ -385,6 +385,14 @@ def close_event(event_id: int) -> Response:
         if exc.status in (404, 409):
             _refuse(exc)
         return _dashboard(event, 422, errors={"close": exc.message})
+    # A signed checkpoint at each close: copies outside the system witness the chain's head.
+    audit.checkpoint(
+        get_db(),
+        now(),
+        current_app.config["CRISIS_CHECKPOINT_KEY"],
+        current_app.config["CRISIS_CHECKPOINT_DIR"],
+        f"event-close:{event.id}",
+    )
     return redirect(url_for("events.show_event", event_id=event.id))
 
 
