@@ -52,6 +52,10 @@ DURATION_MAX_MIN = 24 * 60
 PENDING_TTL = timedelta(minutes=30)
 FALLBACK_RADIUS_M = 2000.0
 MARGIN_MAX_M = 10_000.0
+# Wrong TOTP codes of one user before the step-up is refused for a while (no brute force of
+# the 10^6 codes from a stolen session).
+TOTP_MAX_FAILURES = 5
+TOTP_LOCK = timedelta(minutes=15)
 
 
 class AccessError(ValueError):
@@ -60,6 +64,10 @@ class AccessError(ValueError):
 
 class AccessDenied(AccessError):
     """No valid grant or agreement, or not allowed to act on this object (HTTP 403)."""
+
+
+class TooManyAttempts(AccessDenied):
+    """Too many wrong TOTP codes lately: the step-up is refused for a while (HTTP 429)."""
 
 
 class NotFound(AccessError):
@@ -802,6 +810,20 @@ def request_grant(
     if user.totp_enrolled or d["sensitivity"] == "personal":
         if not totp:
             raise StepUpRequired("Saisissez un code TOTP à 6 chiffres (confirmation renforcée).")
+        failures = scalar(
+            db,
+            "SELECT count(*) FROM audit_log WHERE action = 'grant.refused' AND actor = ?"
+            " AND at > ? AND json_extract(details, '$.why') = 'totp_invalid_or_replayed'",
+            [user.login, iso(now - TOTP_LOCK)],
+        )
+        if failures >= TOTP_MAX_FAILURES:
+            raise refuse(
+                TooManyAttempts(
+                    "Trop de codes TOTP erronés : confirmation renforcée bloquée"
+                    f" {TOTP_LOCK.seconds // 60} minutes."
+                ),
+                "totp_locked",
+            )
         if not auth.verify_totp(db, now, user.id, totp):
             raise refuse(
                 AccessDenied("Code TOTP invalide ou déjà utilisé."), "totp_invalid_or_replayed"

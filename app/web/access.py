@@ -36,6 +36,8 @@ SCOPE_LABELS = {"zone": "zone de l'événement", "territory": "tout le territoir
 def _status_code(exc: access.AccessError) -> int:
     if isinstance(exc, access.NotFound):
         return 404
+    if isinstance(exc, access.TooManyAttempts):
+        return 429
     if isinstance(exc, access.AccessDenied):
         return 403
     return 422
