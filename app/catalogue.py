@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
@@ -434,6 +434,10 @@ class ImportResult:
     skipped: int = 0
 
 
+# Same text as app.db.dumps (compact, sorted keys, UTF-8 kept), one encoder for every row.
+_STORE_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def write_features(
     db: sqlite_utils.Database,
     now: datetime,
@@ -443,12 +447,15 @@ def write_features(
     actor: str | None,
     file_name: str,
     replace: bool = False,
-    details: dict[str, Any] | None = None,
+    details: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
     batch: int = 2000,
 ) -> ImportResult:
     """Store already validated features in ONE transaction: upsert by id, or replace all.
 
     The revision goes up, a dataset_revisions row and an audit record are written with it.
+    ``prepared`` is consumed inside the transaction: an exception it raises rolls everything
+    back. ``details`` (added to the audit record) may be a callable, called once every feature
+    is written, for facts only known then (a streaming import's checksum).
     """
     dataset = require_dataset(db, slug)
     upsert = (
@@ -466,8 +473,9 @@ def write_features(
             before = 0
         total = 0
         chunk: list[tuple[Any, ...]] = []
+        encode = _STORE_JSON.encode  # db.dumps without building an encoder per call
         for f in prepared:
-            chunk.append((dataset.id, f.fid, dumps(f.geometry), dumps(f.properties), *f.bbox))
+            chunk.append((dataset.id, f.fid, encode(f.geometry), encode(f.properties), *f.bbox))
             total += 1
             if len(chunk) >= batch:
                 db.conn.executemany(upsert, chunk)
@@ -513,7 +521,7 @@ def write_features(
                 "removed": removed,
                 "feature_count": after,
             }
-            | (details or {}),
+            | ((details() if callable(details) else details) or {}),
         )
     return ImportResult(slug, revision, after, inserted, updated, removed)
 
@@ -543,6 +551,10 @@ def csv_columns(dataset: Dataset) -> list[str]:
     return [*names, "geometry"]
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value: Any) -> str:
     if value is None:
         return ""
@@ -550,7 +562,10 @@ def _csv_cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value)
+    text = str(value)
+    if isinstance(value, str) and text.startswith(_FORMULA_START):
+        return "'" + text  # shown as text by Excel and LibreOffice, never evaluated
+    return text
 
 
 def csv_chunks(dataset: Dataset, feats: Iterable[dict[str, Any]]) -> Iterator[str]:

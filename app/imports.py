@@ -1,10 +1,11 @@
 """Importers: GeoJSON, CSV, the Géorisques ICPE export and INSEE's 200 m grid.
 
-An import reads the file twice, streaming both times so memory stays bounded whatever its size:
-the first pass validates every feature and collects every problem (nothing is written); only a
-clean file gets the second pass, which writes it in one transaction
-(:func:`app.catalogue.write_features`). Messages are in French and name the file, the feature
-(index from 0 and id) or the CSV line, and the problem.
+An import reads the file once, streaming, so memory stays bounded whatever its size: each
+feature is validated and, while the file is clean so far, written into ONE transaction
+(:func:`app.catalogue.write_features`). The first problem rolls that transaction back (an
+uncommitted SQLite transaction leaves nothing behind) and the rest of the file is still read,
+outside any transaction, to report every problem (up to ``MAX_ERRORS``). Messages are in French
+and name the file, the feature (index from 0 and id) or the CSV line, and the problem.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ class ImportFailed(CatalogueError):
         super().__init__(text)
 
 
+class _Refused(Exception):
+    """Raised inside the writing transaction when the file has a problem: it rolls back."""
+
+
 class _Stop(Exception):
     """A fault after which the rest of the file cannot be read (bad JSON, bad encoding)."""
 
@@ -78,8 +83,16 @@ class _Report:
 class _TextReader:
     """Decode a binary stream incrementally; a decoding fault names the byte offset and line."""
 
-    def __init__(self, raw: Any, encoding: str, file_name: str, progress: Progress | None):
+    def __init__(
+        self,
+        raw: Any,
+        encoding: str,
+        file_name: str,
+        progress: Progress | None,
+        digest: Any = None,
+    ):
         self.raw = raw
+        self.digest = digest  # hashlib object fed with every byte read, or None
         self.encoding = encoding
         self.decoder = codecs.getincrementaldecoder(encoding)("strict")
         self.file_name = file_name
@@ -109,6 +122,8 @@ class _TextReader:
                 f"{self.file_name}, ligne {line} (octet {pos}) : encodage invalide,"
                 f" {self.encoding.upper()} attendu{hint}."
             ) from None
+        if self.digest is not None:
+            self.digest.update(data)
         self.offset += len(data)
         self.lines += data.count(b"\n")
         if self.first and text.startswith("\ufeff"):
@@ -124,6 +139,7 @@ class _TextReader:
 # -- streaming GeoJSON ----------------------------------------------------------------------
 
 _WS = re.compile(r"[ \t\n\r]*")
+_COMMA = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")
 
 
 class _JsonStream:
@@ -134,6 +150,9 @@ class _JsonStream:
         self.buf = ""
         self.pos = 0
         self.consumed_lines = 1
+        # The C scanner behind json.JSONDecoder.raw_decode, built once (raw_decode without the
+        # per-call decoder and wrapper).
+        self.scan = json.JSONDecoder().scan_once
 
     def _fill(self) -> bool:
         text = self.reader.read()
@@ -171,11 +190,14 @@ class _JsonStream:
 
     def value(self) -> Any:
         """Decode the next JSON value, reading more text until it is complete."""
-        decoder = json.JSONDecoder()
         self._skip_ws()
+        scan = self.scan
         while True:
             try:
-                value, end = decoder.raw_decode(self.buf, self.pos)
+                try:
+                    value, end = scan(self.buf, self.pos)
+                except StopIteration as stop:  # what raw_decode turns into this error
+                    raise json.JSONDecodeError("Expecting value", self.buf, stop.value) from None
             except json.JSONDecodeError as exc:
                 if len(self.buf) - self.pos > MAX_FEATURE_CHARS:
                     raise _Stop(
@@ -191,6 +213,8 @@ class _JsonStream:
                 raise _Stop(
                     f"ligne {self._line(self.pos)} : imbrication trop profonde, refusée"
                 ) from None
+            if end == len(self.buf) and not self.reader.eof and self._fill():
+                continue  # a number or literal may go on in the next chunk
             self.pos = end
             return value
 
@@ -224,8 +248,13 @@ class _JsonStream:
                 if self._peek() == "]":
                     self.pos += 1
                     continue
+                comma = _COMMA.match
                 while True:
                     yield self.value()
+                    m = comma(self.buf, self.pos)
+                    if m is not None and m.end() < len(self.buf):
+                        self.pos = m.end()  # the usual case: "," then the next feature
+                        continue
                     if self._peek() == "]":
                         self.pos += 1
                         break
@@ -369,6 +398,12 @@ class Validator:
         self.accepted = {base} if base == "Point" else {base, "Multi" + base}
         self.fields = dataset.fields
         self.seen: set[str] = set()
+        # Per field: (name, required, type, the exact types that pass at once, allowed values).
+        self._checks = tuple(
+            (f.name, f.required, f.type, _FAST_TYPES.get(f.type), f.values) for f in self.fields
+        )
+        self._id_in_schema = dataset.field(dataset.id_field) is not None
+        self._id_field = dataset.id_field
 
     def set_crs(self, epsg: int) -> None:
         self.epsg = epsg
@@ -408,31 +443,31 @@ class Validator:
         if not ok or geometry is None:
             return None
         geojson, bbox = geometry
-        props = dict(props)
-        if self.dataset.field(self.dataset.id_field) is not None:
-            props[self.dataset.id_field] = props.get(self.dataset.id_field, fid)
+        if self._id_in_schema and self._id_field not in props:
+            props = dict(props)
+            props[self._id_field] = fid
         return PreparedFeature(fid, geojson, props, bbox)
 
     def _check_properties(self, props: dict[str, Any], report: _Report, where: str) -> bool:
         ok = True
-        for f in self.fields:
-            value = props.get(f.name)
+        for name, required, ftype, fast, values in self._checks:
+            value = props.get(name)
             if value is None:
-                if f.required:
-                    report.add(where, f"propriété obligatoire « {f.name} » manquante")
+                if required:
+                    report.add(where, f"propriété obligatoire « {name} » manquante")
                     ok = False
                 continue
-            if not _type_ok(f.type, value):
+            if fast is not None and type(value) not in fast and not _type_ok(ftype, value):
                 report.add(
                     where,
-                    f"propriété « {f.name} » : {_TYPE_LABELS[f.type]} attendu,"
+                    f"propriété « {name} » : {_TYPE_LABELS[ftype]} attendu,"
                     f" trouvé {_describe(value)}",
                 )
                 ok = False
-            elif f.values is not None and value not in f.values:
-                allowed = ", ".join(str(v) for v in f.values)
+            elif values is not None and value not in values:
+                allowed = ", ".join(str(v) for v in values)
                 report.add(
-                    where, f"propriété « {f.name} » : « {value} » hors des valeurs ({allowed})"
+                    where, f"propriété « {name} » : « {value} » hors des valeurs ({allowed})"
                 )
                 ok = False
         return ok
@@ -444,6 +479,18 @@ class Validator:
             report.add(where, "géométrie absente")
             return None
         gtype = geom.get("type")
+        if gtype == "Point" and self.epsg == proj.WGS84:
+            # The common case, decided without the generic walk: exactly two finite numbers
+            # inside the territory. Anything else takes the full path and its messages.
+            coords = geom.get("coordinates")
+            if type(coords) is list and len(coords) == 2:
+                x, y = coords
+                if type(x) in _NUMBER and type(y) in _NUMBER:
+                    x, y = float(x), float(y)
+                    ex = self.extent
+                    if ex[0] <= x <= ex[2] and ex[1] <= y <= ex[3] and "Point" in self.accepted:
+                        if self.dataset.geometry_type == "Point":
+                            return {"type": "Point", "coordinates": coords}, (x, y, x, y)
         if gtype not in self.accepted:
             expected = " ou ".join(sorted(self.accepted))
             report.add(where, f"géométrie de type « {gtype} », {expected} attendu")
@@ -550,6 +597,17 @@ _TYPE_LABELS = {
     "bool": "booléen (true/false)",
     "json": "valeur JSON",
 }
+
+
+# Exact types that satisfy a field type at once; others go through _type_ok (None: any value).
+_FAST_TYPES: dict[str, frozenset[type] | None] = {
+    "str": frozenset({str}),
+    "int": frozenset({int}),
+    "float": frozenset({int, float}),
+    "bool": frozenset({bool}),
+    "json": None,
+}
+_NUMBER = frozenset({int, float})
 
 
 def _type_ok(ftype: str, value: Any) -> bool:
@@ -913,10 +971,11 @@ def _run(
     report: _Report,
     crs_given: bool,
     progress: Progress | None,
-    full: bool,
+    digest: Any = None,
 ) -> Iterator[PreparedFeature]:
+    """Every valid feature of the file, in order; problems go to ``report`` as they are found."""
     with path.open("rb") as raw:
-        reader = _TextReader(raw, encoding, report.file_name, progress)
+        reader = _TextReader(raw, encoding, report.file_name, progress, digest)
         if fmt == "geojson":
             source = _geojson_source(reader, validator, crs_given)
         elif fmt == "icpe":
@@ -927,7 +986,7 @@ def _run(
             source = _csv_source(reader, validator, report)
         try:
             for where, feat in source:
-                prepared = validator.check(feat, report, where, geometry_check=full)
+                prepared = validator.check(feat, report, where)
                 if prepared is not None:
                     yield prepared
         except _Stop as exc:
@@ -990,48 +1049,49 @@ def import_file(
     extent = catalogue.territory_extent(db)
     report = _Report(name)
     digest = hashlib.sha256()
-
-    def first_progress(n: int) -> None:
-        if progress is not None:
-            progress(n)
-
     validator = Validator(dataset, extent, epsg)
+    valid = _run(path, fmt, encoding, validator, report, crs is not None, progress, digest)
     count = 0
-    for _ in _run(path, fmt, encoding, validator, report, crs is not None, first_progress, True):
-        count += 1
-    if not report.problems and count == 0:
-        report.problems.append(f"{name} : aucune entité à importer")
-    if report.problems:
-        raise ImportFailed(name, report.problems, report.more)
-    with path.open("rb") as raw:
-        while chunk := raw.read(CHUNK):
-            digest.update(chunk)
-
-    # Second pass: the file is known good; geometry checks already passed.
-    second = _Report(name)
-    writer_validator = Validator(dataset, extent, epsg)
 
     def prepared() -> Iterator[PreparedFeature]:
-        # Consumed inside write_features' transaction: raising here rolls everything back.
-        yield from _run(path, fmt, encoding, writer_validator, second, crs is not None, None, False)
-        if second.problems:
-            raise ImportFailed(name, ["le fichier a changé pendant l'import", *second.problems])
+        # Consumed inside write_features' transaction: raising here rolls everything back, so
+        # the first problem stops the writing at once.
+        nonlocal count
+        for feature in valid:
+            if report.problems:
+                raise _Refused
+            count += 1
+            yield feature
+        if not report.problems and count == 0:
+            report.problems.append(f"{name} : aucune entité à importer")
+        if report.problems:
+            raise _Refused
 
-    result = catalogue.write_features(
-        db,
-        now,
-        slug,
-        prepared(),
-        actor=actor,
-        file_name=name,
-        replace=replace,
-        details={
-            "format": fmt,
-            "crs": f"EPSG:{writer_validator.epsg}",
-            "sha256": digest.hexdigest(),
-        }
-        | ({"skipped": report.skipped} if report.skipped else {}),
-    )
+    def details() -> dict[str, Any]:
+        # Called once the whole file is read: the checksum and a legacy `crs` member are known.
+        return {"format": fmt, "crs": f"EPSG:{validator.epsg}", "sha256": digest.hexdigest()} | (
+            {"skipped": report.skipped} if report.skipped else {}
+        )
+
+    try:
+        result = catalogue.write_features(
+            db,
+            now,
+            slug,
+            prepared(),
+            actor=actor,
+            file_name=name,
+            replace=replace,
+            details=details,
+        )
+    except _Refused:
+        # Rolled back, nothing written. Read the rest of the file, outside the transaction, so
+        # that every problem is reported, not just the first.
+        for _ in valid:
+            pass
+        raise ImportFailed(name, report.problems, report.more) from None
+    finally:
+        valid.close()
     return ImportResult(
         result.slug,
         result.revision,
