@@ -71,15 +71,14 @@ def demo(quiet: bool) -> None:
     app = _app()
     db = _db(app)
     schema.migrate(db)
-    accounts = demo_module.load_accounts(db, _now(app), Path(app.config["CRISIS_DATA"]))
-    for hook in DEMO_HOOKS:
-        hook(app, db)
+    data_dir = Path(app.config["CRISIS_DATA"])
+    accounts = demo_module.load_accounts(db, _now(app), data_dir)
+    counts = demo_module.load_territory(db, _now(app), data_dir)
+    click.echo(f"Territoire : {len(counts)} jeux de données, {sum(counts.values())} entités.")
+    agreements = demo_module.load_agreements(db, _now(app))
+    click.echo(f"Conventions de démonstration signées : {agreements}.")
     if not quiet:
         print_accounts(accounts)
-
-
-# Later steps of `demo` (territory, agreements…) register here: hook(app, db).
-DEMO_HOOKS: list[Any] = []
 
 
 def print_accounts(accounts: list[Any]) -> None:

@@ -65,8 +65,8 @@ def load_accounts(db: sqlite_utils.Database, now: datetime, data_dir: Path) -> l
     """Create the demo organisations and accounts; idempotent. Return the accounts."""
     for org in organisations(data_dir):
         auth.ensure_org(db, now, org["slug"], org["name"], org["kind"])
-    for org in FALLBACK_ORGS:
-        auth.ensure_org(db, now, *org)
+    for slug, name, kind in FALLBACK_ORGS:
+        auth.ensure_org(db, now, slug, name, kind)
     for acc in DEMO_ACCOUNTS:
         if auth.get_user_by_login(db, acc.login) is None:
             auth.add_user(
@@ -106,3 +106,10 @@ def load_territory(db: sqlite_utils.Database, now: datetime, data_dir: Path) -> 
             )
         counts[dataset.slug] = catalogue.require_dataset(db, dataset.slug).feature_count
     return counts
+
+
+def load_agreements(db: sqlite_utils.Database, now: datetime) -> int:
+    """Sign the demo agreements (break-glass conventions) once the territory is loaded."""
+    from . import access
+
+    return len(access.demo_agreements(db, now))

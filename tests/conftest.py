@@ -82,7 +82,8 @@ def _build_template(path: Path, territory: bool) -> Path:
 
     demo.load_accounts(db, T0, PROJECT / "data")
     if territory:
-        demo.load_territory(db, T0, PROJECT / "data")  # provided by the catalogue
+        demo.load_territory(db, T0, PROJECT / "data")
+        demo.load_agreements(db, T0)
     db.conn.close()
     return path
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
-from flask import Flask
 
 from .. import catalogue, imports
-from ..cli import DEMO_HOOKS, _app, _db, _now, bad_input, main
+from ..cli import _app, _db, _now, bad_input, main
 
 
 @main.command("import")
@@ -96,13 +94,3 @@ def datasets_command() -> None:
             f" {d.owner_slug:<16} {d.title}"
         )
 
-
-def _demo_territory(app: Flask, db: Any) -> None:
-    from .. import demo
-
-    counts = demo.load_territory(db, _now(app), Path(app.config["CRISIS_DATA"]))
-    click.echo(f"Territoire : {len(counts)} jeux de données, {sum(counts.values())} entités.")
-
-
-if _demo_territory not in DEMO_HOOKS:
-    DEMO_HOOKS.insert(0, _demo_territory)

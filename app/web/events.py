@@ -15,9 +15,10 @@ from flask import Blueprint, Flask, current_app, make_response, redirect, reques
 from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
-from .. import audit, events
+from .. import access, audit, catalogue, events
 from ..db import connect
 from ..playbooks import EVENT_LEVEL_MAX, EVENT_LEVEL_MIN, Playbook, load_playbooks
+from . import access as access_web
 from .context import get_db, now, require_user
 from .errors import fail
 from .htmx import htmx, render, trigger
@@ -203,6 +204,7 @@ def _dashboard(
     ctx.update(_log_form_context(event, form=log_form, error=log_error))
     ctx.update(_checklist_context(event))
     ctx.update(_upcoming_context(event))
+    ctx.update(_access_context(event, playbook))
     return render(
         "events/detail.html",
         status=status,
@@ -216,6 +218,22 @@ def _dashboard(
         can_params=event.is_open and _can(*events.PARAMS_ROLES) and playbook is not None,
         **ctx,
     )
+
+
+def _access_context(event: events.Event, playbook: Playbook | None) -> dict[str, Any]:
+    """Break-glass state of the event: holders, pending requests, restricted datasets to open."""
+    db = get_db()
+    wanted = list(playbook.datasets) if playbook else []
+    restricted = [
+        d for d in catalogue.list_datasets(db) if d.sensitivity != "public" and d.slug in wanted
+    ]
+    restricted.sort(key=lambda d: wanted.index(d.slug))
+    return {
+        "access_holders": access.holders(db, now(), event.id),
+        "access_pending": access.list_grants(db, event_id=event.id, statuses=("pending",)),
+        "access_datasets": restricted,
+        "access_can_request": _can(*access_web.HOLDERS),
+    }
 
 
 # --- list and home panel ------------------------------------------------------------------------

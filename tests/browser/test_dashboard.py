@@ -1,0 +1,66 @@
+"""The integrated event dashboard and liaison view: map, figures, break-glass panel, log."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import DESK, TABLET, Page
+
+pytestmark = pytest.mark.browser
+
+
+def declare_with_grant(client_factory) -> int:
+    director = client_factory()
+    director.login("director")
+    r = director.post(
+        "/api/v1/events",
+        json={
+            "playbook": "toxic-release",
+            "title": "Fuite d'ammoniac — FICTIF Chimie de l'Estuaire",
+            "site": "FICTIF-1",
+            "params": {"wind_from_deg": 240, "wind_speed_ms": 4},
+            "drill": False,
+        },
+    )
+    assert r.status_code == 201, r.get_data(as_text=True)
+    event_id = r.get_json()["id"]
+    liaison = client_factory()
+    liaison.login("liaison")
+    g = liaison.post(
+        f"/api/v1/events/{event_id}/grants",
+        json={
+            "dataset": "gas-network",
+            "reason_code": "intervention_reseau",
+            "justification": "Repérer les conduites de gaz à couper dans la zone de confinement.",
+            "duration_min": 60,
+        },
+    )
+    assert g.status_code == 201, g.get_data(as_text=True)
+    return event_id
+
+
+def test_dashboard_and_liaison_view(browser, territory_app, live_territory_server):
+    event_id = declare_with_grant(territory_app.test_client)
+    for size, viewport in (("desk", DESK), ("tablet", TABLET)):
+        p = Page(browser, live_territory_server.url, viewport)
+        try:
+            p.login("liaison")
+            p.page.goto(f"/events/{event_id}")
+            p.page.wait_for_selector(
+                "#event-map .leaflet-interactive", state="attached", timeout=15000
+            )
+            p.page.wait_for_selector("#event-impact table, #event-impact .figures", timeout=15000)
+            access_panel = p.page.locator("#event-access")
+            assert "DIFFUSION RESTREINTE" in access_panel.inner_text()
+            assert "Réseau" in access_panel.inner_text() or "gaz" in access_panel.inner_text()
+            assert p.page.locator("#drill-banner").count() == 0
+            p.shot(f"dashboard-{size}")
+            p.page.goto(f"/events/{event_id}/liaison")
+            p.page.wait_for_selector(
+                "#event-map .leaflet-interactive", state="attached", timeout=15000
+            )
+            p.page.wait_for_selector("#event-impact table", timeout=15000)
+            p.shot(f"liaison-{size}")
+            assert p.external == []
+        finally:
+            p.close()
