@@ -33,10 +33,11 @@ MESSAGES: dict[int, tuple[str, str]] = {
 }
 
 STORAGE_READONLY = (
-    "La base de données est en lecture seule : rien n'a été enregistré. "
+    "La base de données est en lecture seule ou inaccessible : rien n'a été enregistré. "
     "Prévenez l'administrateur ; "
     "la consultation reste possible."
 )
+STORAGE_IO = "Erreur d'accès au disque : rien n'a été enregistré. Prévenez l'administrateur."
 STORAGE_BUSY = "La base de données est momentanément occupée : réessayez dans quelques secondes."
 
 
@@ -70,14 +71,24 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(sqlite3.OperationalError)
     def _storage(e: sqlite3.OperationalError) -> Any:
+        # The error name is reliable where the message is not (a full disk can surface as a
+        # failed -shm resize, a read-only filesystem as "unable to open database file").
+        name = getattr(e, "sqlite_errorname", "") or ""
         text = str(e).lower()
-        log.error("storage error on %s %s: %s", request.method, request.path, e)
-        if "disk is full" in text or "database or disk is full" in text:
+        log.error("storage error on %s %s: %s (%s)", request.method, request.path, e, name)
+        if name in ("SQLITE_FULL", "SQLITE_IOERR_SHMSIZE") or "disk is full" in text:
             return error_response(507)
-        if "readonly" in text or "read-only" in text:
+        if (
+            name.startswith("SQLITE_READONLY")
+            or name == "SQLITE_CANTOPEN"
+            or "readonly" in text
+            or "unable to open database file" in text
+        ):
             return error_response(503, STORAGE_READONLY)
-        if "locked" in text or "busy" in text:
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text or "busy" in text:
             return error_response(503, STORAGE_BUSY)
+        if name.startswith("SQLITE_IOERR"):
+            return error_response(503, STORAGE_IO)
         log.exception("unexpected storage error")
         return error_response(500)
 

@@ -278,22 +278,12 @@ def test_full_disk_gives_a_clear_error_and_recovers(
     _full_disk_sign_in(tiny_fs, tmp_path, base_template, held=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with no connection open, a full disk fails earlier, growing the -shm file:"
-    " SQLITE_IOERR_SHMSIZE ('disk I/O error'), which app.web.errors._storage does not map yet",
-)
 def test_full_disk_with_the_database_idle(
     tiny_fs: Path, tmp_path: Path, base_template: Path
 ) -> None:
     _full_disk_sign_in(tiny_fs, tmp_path, base_template, held=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="on a read-only filesystem SQLite says 'unable to open database file' (no -shm can be"
-    " created for the WAL), which app.web.errors._storage does not map to 503 yet",
-)
 def test_read_only_filesystem_gives_a_clear_error_and_recovers(
     tiny_fs: Path, tmp_path: Path, base_template: Path
 ) -> None:
