@@ -31,7 +31,7 @@ def _safe_next(target: str | None) -> str:
 @limiter.limit("20 per minute", methods=["POST"])
 def login() -> Response | str:
     next_url = _safe_next(request.values.get("next"))
-    if request.method == "GET":
+    if request.method != "POST":  # GET or HEAD: never an attempt to sign in
         if current_user():
             return redirect(next_url)
         return render("auth/login.html", next=next_url, error=None, login="")

@@ -203,3 +203,8 @@ def test_full_disk_and_readonly_database_give_clear_pages(app, client, monkeypat
     monkeypatch.setattr(auth_module, "add_user", readonly)
     r = client.post("/admin/users", data=form)
     assert r.status_code == 503 and "lecture seule" in r.get_data(as_text=True)
+
+
+def test_head_on_sign_in_page_is_not_a_failed_attempt(client, db):
+    assert client.head("/login").status_code == 200
+    assert db.execute("SELECT count(*) FROM login_failures").fetchone()[0] == 0
