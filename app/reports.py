@@ -59,9 +59,10 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.flowables import Flowable
 
-from . import audit, events
+from . import audit, events, layers, situation
 from .clock import iso, local, parse_iso
 from .db import row, rows, scalar, transaction
+from .geo.render import render_map
 
 log = logging.getLogger(__name__)
 
@@ -191,252 +192,10 @@ class ReportError(ValueError):
         self.status = status
 
 
-# --- the impact of an event ---------------------------------------------------------------------
-
-# How the impact analysis reads the demo territory's datasets (DESIGN.md §4). Unknown datasets are
-# read by theme and geometry (see _role_of).
-ROLE_BY_SLUG: dict[str, str] = {
-    "population-grid": "population_grid",
-    "communes": "communes",
-    "schools": "establishments",
-    "health-care": "establishments",
-    "vulnerable-persons": "establishments",
-    "gas-network": "network_lines",
-    "gas-transport": "network_lines",
-    "water-network": "network_lines",
-    "power-network": "network_lines",
-    "gas-assets": "network_assets",
-    "water-assets": "network_assets",
-    "power-assets": "network_assets",
-    "roads": "roads",
-    "plant-inventory": "other",
-}
-NOT_ANALYSED = {"territory", "seine", "ppi", "flood-extents", "seveso-sites"}
-
-
-def _role_of(slug: str, theme: str, geometry_type: str) -> str | None:
-    if slug in ROLE_BY_SLUG:
-        return ROLE_BY_SLUG[slug]
-    if slug in NOT_ANALYSED:
-        return None
-    kind = geometry_type.lower().removeprefix("multi")
-    if theme == "population" and kind == "point":
-        return "establishments"
-    if theme == "network":
-        return "network_assets" if kind == "point" else "network_lines"
-    return None
-
-
-class _IndexCache:
-    """One spatial index per database file, kept between reports (the scheduler is long-lived)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_path: dict[str, Any] = {}
-
-    def get(self, db: sqlite_utils.Database) -> Any:
-        from .catalogue import layer_data, revision_of
-        from .db import connect
-        from .geo.index import SpatialIndex
-
-        path = _db_path(db)
-        if not path:
-            return SpatialIndex(lambda slug: layer_data(db, slug))
-
-        def load(slug: str) -> Any:
-            own = connect(path)  # the index may be filled from any thread: its own connection
-            try:
-                return layer_data(own, slug)
-            finally:
-                own.conn.close()
-
-        def revision(slug: str) -> int:
-            own = connect(path)
-            try:
-                return revision_of(own, slug)
-            finally:
-                own.conn.close()
-
-        with self._lock:
-            index = self._by_path.get(path)
-            if index is None:
-                index = self._by_path[path] = SpatialIndex(load, revision)
-            return index
-
-
-_INDEXES = _IndexCache()
-
-
-def _db_path(db: sqlite_utils.Database) -> str:
-    for r in db.execute("PRAGMA database_list").fetchall():
-        if r[1] == "main":
-            return str(r[2] or "")
-    return ""
-
-
-def layer_specs(db: sqlite_utils.Database) -> list[Any]:
-    """The LayerSpecs of every dataset holding features that the analysis knows how to read."""
-    from .geo.impact import LayerSpec
-
-    specs = []
-    for d in rows(
-        db,
-        "SELECT slug, title, theme, sensitivity, geometry_type, source FROM datasets"
-        " WHERE feature_count > 0 OR EXISTS (SELECT 1 FROM features f WHERE f.dataset_id ="
-        " datasets.id) ORDER BY slug",
-    ):
-        role = _role_of(d["slug"], d["theme"], d["geometry_type"])
-        if role is None:
-            continue
-        source = "INSEE, grille 200 m (Filosofi)" if role == "population_grid" else ""
-        specs.append(
-            LayerSpec(
-                d["slug"],
-                d["title"],
-                d["theme"],
-                d["sensitivity"],
-                d["geometry_type"],
-                role,
-                source,
-            )
-        )
-    return specs
-
-
-def event_impact(
-    db: sqlite_utils.Database,
-    event: events.Event,
-    open_datasets: Sequence[str] = (),
-    index: Any = None,
-) -> tuple[dict[str, Any] | None, Any]:
-    """The impact of the event's current zones as ``Impact.to_json()``, and the index used.
-
-    None when the event has no zones yet.
-    """
-    from shapely.geometry import Point
-
-    from .geo import proj
-    from .geo.impact import analyse
-    from .geo.zones import zones_from_geojson
-
-    current = events.latest_zones(db, event.id)
-    if current is None or not current["geojson"].get("features"):
-        return None, None
-    zones = zones_from_geojson(current["geojson"])
-    index = index if index is not None else _INDEXES.get(db)
-    x, y = proj.lonlat_to_l93(event.lon, event.lat)
-    impact = analyse(zones, index, layer_specs(db), Point(float(x), float(y)), open_datasets)
-    return impact.to_json(), index
-
-
-# --- the map -----------------------------------------------------------------------------------
+# --- the map ---------------------------------------------------------------------------------
 
 MAP_WIDTH = 515.0  # A4 portrait frame width at 40 pt margins
 MAP_HEIGHT = 400.0
-BASEMAP = (
-    # slug, title, kind, stroke, fill, width, radius, symbol
-    ("communes", "Limites communales", "polygon", "#9a9a9a", "#f4f1ea", 0.4, 0.0, "circle"),
-    ("seine", "Seine", "line", "#4a90c8", None, 1.6, 0.0, "circle"),
-    ("roads", "Routes", "line", "#8c6d46", None, 0.7, 0.0, "circle"),
-    ("schools", "Établissements scolaires", "point", "#1f4e9c", "#6fa8dc", 0.5, 2.2, "square"),
-    ("health-care", "Établissements de santé", "point", "#7a1f5c", "#e39ac7", 0.5, 2.4, "cross"),
-)
-
-
-def _layer_in_extent(index: Any, slug: str, extent: tuple[float, float, float, float]) -> list:
-    import numpy as np
-    from shapely.geometry import Point, box
-
-    try:
-        layer = index.layer(slug)
-    except (KeyError, LookupError, ValueError):
-        return []
-    frame = box(*extent)
-    if layer.kind == "point":
-        assert layer.x is not None and layer.y is not None
-        m = (
-            (layer.x >= extent[0])
-            & (layer.x <= extent[2])
-            & (layer.y >= extent[1])
-            & (layer.y <= extent[3])
-        )
-        return [Point(float(a), float(b)) for a, b in zip(layer.x[m], layer.y[m], strict=True)]
-    if layer.tree is None or layer.geoms is None:
-        return []
-    idx = layer.tree.query(frame)
-    return list(np.asarray(layer.geoms)[np.sort(idx)])
-
-
-def event_map(
-    event: events.Event,
-    zones_geojson: dict[str, Any] | None,
-    impact: dict[str, Any] | None,
-    index: Any,
-    now: datetime,
-    layers: Sequence[Any] = (),
-) -> Any:
-    """The MapSpec of a report: basemap, zones, closure points, source, wind (public data only).
-
-    ``layers`` adds restricted layers (MapLayer with ``restricted=True``) opened by a grant.
-    """
-    from shapely.geometry import Point
-
-    from .geo import proj
-    from .geo.render import MapLayer, MapSpec, MapZone, default_extent
-    from .geo.zones import zones_from_geojson
-
-    zones = zones_from_geojson(zones_geojson) if zones_geojson else []
-    map_zones = [MapZone(z.geometry, z.level, z.label) for z in reversed(zones)]
-    x, y = proj.lonlat_to_l93(event.lon, event.lat)
-    source = Point(float(x), float(y))
-    closures = []
-    for p in (impact or {}).get("closure_points", []):
-        label = p.get("ref") or p.get("name") or ""
-        closures.append((Point(p["x"], p["y"]), str(label)))
-    spec = MapSpec(
-        title=event.title,
-        zones=map_zones,
-        source=source,
-        source_label=event.place[:60],
-        closure_points=closures,
-        time_label=local(now),
-        is_drill=event.is_drill,
-    )
-    extent = default_extent(spec)
-    base: list[Any] = []
-    if index is not None:
-        for slug, title, kind, stroke, fill, width, radius, symbol in BASEMAP:
-            geoms = _layer_in_extent(index, slug, extent)
-            if geoms:
-                base.append(
-                    MapLayer(
-                        title,
-                        kind,
-                        geoms,
-                        stroke=stroke,
-                        fill=fill,
-                        width=width,
-                        radius=radius,
-                        symbol=symbol,
-                        legend=kind != "polygon",
-                    )
-                )
-    wind = event.params.get("wind_from_deg")
-    speed = event.params.get("wind_speed_ms")
-    return MapSpec(
-        title=f"Zones — {event.title}",
-        subtitle=event.place,
-        extent=extent,
-        zones=map_zones,
-        layers=[*base, *layers],
-        source=source,
-        source_label="Source",
-        wind_from_deg=float(wind) if isinstance(wind, int | float) else None,
-        wind_speed_ms=float(speed) if isinstance(speed, int | float) else None,
-        closure_points=closures,
-        time_label=local(now),
-        is_drill=event.is_drill,
-    )
 
 
 # --- gathering ------------------------------------------------------------------------------
@@ -506,17 +265,6 @@ def _open_for_report(
     return opened
 
 
-def _situation() -> Any:
-    """``app.situation`` (the one impact analysis and map of an event) when it is installed."""
-    try:
-        from . import situation
-    except ImportError:
-        return None
-    if hasattr(situation, "event_impact") and hasattr(situation, "event_map_spec"):
-        return situation
-    return None
-
-
 def gather(
     db: sqlite_utils.Database,
     now: datetime,
@@ -572,36 +320,22 @@ def gather(
     )
     ctx.audit_seq, ctx.audit_hash = audit.head(db)
     ctx.checkpoint = audit.last_checkpoint(db)
-    situation = _situation()
     if index is None:
-        index = _INDEXES.get(db)
+        index = layers.index_for(db)
     impact_obj = None
+    zones = events.latest_zones(db, event_id)
     try:
-        if situation is not None:
-            if events.latest_zones(db, event_id) is not None:
-                impact_obj = situation.event_impact(db, index, event_id, sorted(opened))
-                ctx.impact = impact_obj.to_json()
-        else:
-            ctx.impact, index = event_impact(db, event, sorted(opened), index)
+        if zones is not None:
+            impact_obj = situation.event_impact(db, index, event_id, frozenset(opened))
+            ctx.impact = impact_obj.to_json()
     except Exception as exc:  # a report without figures beats no report in a crisis
         log.exception("impact of event %s failed", event_id)
         ctx.impact_error = f"Analyse d'impact indisponible : {exc}"
-    zones = events.latest_zones(db, event_id)
     if with_map and zones is not None and zones["geojson"].get("features"):
         try:
-            from .geo.render import render_map
-
-            if situation is not None:
-                spec = situation.event_map_spec(
-                    db,
-                    index,
-                    event_id,
-                    open_layers=opened,
-                    impact=impact_obj,
-                    time_label=local(now),
-                )
-            else:
-                spec = event_map(event, zones["geojson"], ctx.impact, index, now)
+            spec = situation.event_map_spec(
+                db, index, event_id, open_layers=opened, impact=impact_obj, time_label=local(now)
+            )
             ctx.map = render_map(spec, MAP_WIDTH, MAP_HEIGHT)
             ctx.map_restricted = spec.is_restricted
         except Exception:
@@ -1696,7 +1430,6 @@ __all__ = [
     "Report",
     "ReportContext",
     "ReportError",
-    "event_impact",
     "gather",
     "generate",
     "get_report",

@@ -298,6 +298,9 @@ def test_after_action_lists_the_delays_of_a_scripted_run(tdb, tclock, library):
 def test_drill_grants_only_through_agreements_that_allow_drills(tdb, tclock, library):
     playbooks, _ = library
     steward = user(tdb, "steward-chimie")
+    # Only the agreement signed here may apply (the demo territory signs its own demo ones).
+    for existing in access.list_agreements(tdb, dataset_slug="plant-inventory"):
+        access.withdraw_agreement(tdb, tclock.now(), steward, existing.id)
     access.sign_agreement(
         tdb,
         tclock.now(),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app import audit, auth, events, reports
+from app import audit, auth, events, layers, reports, situation
 from app.db import scalar
 from app.playbooks import Playbook, load_playbooks
 from tests.conftest import PROJECT
@@ -90,8 +90,7 @@ def test_report_shows_event_number_and_impact_figures(
     text = flat(pdf_text(pdf, tmp_path))
     assert "Nuage d'ammoniac — Lillebonne-Est « unité n°2 »" in text
     assert "Point de situation n°1" in text
-    impact, _ = reports.event_impact(tdb, event)
-    assert impact is not None
+    impact = situation.event_impact(tdb, layers.index_for(tdb), event.id).to_json()
     people = impact["outer"]["population"]["rounded"]
     assert people > 0
     assert f"{people:,}".replace(",", " ") + " personnes" in text
