@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, url_for
+from flask import current_app, request, url_for
 
 from .. import auth
 
@@ -28,8 +28,8 @@ NAV: tuple[NavItem, ...] = (
 )
 
 
-def menu_for(user: auth.User | None) -> list[tuple[str, str, str]]:
-    """(label, url, endpoint) of the entries this user may open."""
+def menu_for(user: auth.User | None) -> list[tuple[str, str, bool]]:
+    """(label, url, is_current) of the entries this user may open."""
     from .security import rule_for
 
     if user is None:
@@ -38,5 +38,9 @@ def menu_for(user: auth.User | None) -> list[tuple[str, str, str]]:
     for item in NAV:
         rule = rule_for(current_app, item.endpoint)
         if rule is not None and rule.allows(user):
-            out.append((item.label, url_for(item.endpoint), item.endpoint))
+            url = url_for(item.endpoint)
+            # The section is the first path segment: /events/12/log belongs to /events/.
+            section = "/" + url.strip("/").split("/")[0] if url != "/" else "/"
+            current = request.path == url if url == "/" else request.path.startswith(section)
+            out.append((item.label, url, current))
     return out

@@ -208,3 +208,12 @@ def test_full_disk_and_readonly_database_give_clear_pages(app, client, monkeypat
 def test_head_on_sign_in_page_is_not_a_failed_attempt(client, db):
     assert client.head("/login").status_code == 200
     assert db.execute("SELECT count(*) FROM login_failures").fetchone()[0] == 0
+
+
+def test_menu_marks_only_the_current_section(client):
+    client.login("cell")
+    html = client.get("/map").get_data(as_text=True)
+    current = re.findall(r'<a href="([^"]+)" aria-current="page">', html)
+    assert current == ["/map"]
+    html = client.get("/catalogue").get_data(as_text=True)
+    assert re.findall(r'<a href="([^"]+)" aria-current="page">', html) == ["/catalogue"]
