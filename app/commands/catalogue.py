@@ -93,4 +93,3 @@ def datasets_command() -> None:
             f"{d.slug:<20} {d.sensitivity:<10} {d.feature_count:>7} rév. {d.revision:<3}"
             f" {d.owner_slug:<16} {d.title}"
         )
-
