@@ -6,7 +6,7 @@ import logging
 import sqlite3
 from typing import Any, NoReturn
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, default_exceptions
 
@@ -44,6 +44,9 @@ STORAGE_BUSY = "La base de données est momentanément occupée : réessayez dan
 def error_response(code: int, detail: str | None = None) -> Any:
     """Render an error as JSON for the API, as a fragment for htmx, as a page otherwise."""
     title, message = MESSAGES.get(code, ("Erreur", "Une erreur s'est produite."))
+    if code == 413 and not detail:
+        limit = current_app.config.get("CRISIS_MAX_UPLOAD_MB")
+        message = f"Le fichier dépasse la taille maximale acceptée ({limit} Mo)."
     if detail:
         message = detail
     if request.path.startswith("/api/"):

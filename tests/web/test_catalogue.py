@@ -215,7 +215,10 @@ def test_upload_too_large_gets_a_clear_413(territory_app: Flask, tclient: Any) -
     territory_app.config["MAX_CONTENT_LENGTH"] = 2000
     response = _upload(tclient, "gas-assets", b" " * 5000)
     assert response.status_code == 413
-    assert "Fichier trop volumineux" in response.get_data(as_text=True)
+    body = response.get_data(as_text=True)
+    assert "Fichier trop volumineux" in body
+    limit = territory_app.config["CRISIS_MAX_UPLOAD_MB"]
+    assert f"taille maximale acceptée ({limit} Mo)" in body
 
 
 def test_map_page_passes_public_layers_only(tclient: Any) -> None:
