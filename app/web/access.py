@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 from .. import access, auth
 from ..clock import parse_iso
 from ..db import row, rows, scalar
+from .auth_views import _safe_next
 from .context import get_db, now, require_user
 from .errors import fail
 from .htmx import render
@@ -376,7 +377,7 @@ def deny_grant(grant_id: int) -> Response:
 @allow(*HOLDERS, "steward")
 def revoke_grant(grant_id: int) -> Response:
     _decide(grant_id, "revoke")
-    return redirect(request.form.get("next") or url_for("access.index"))
+    return redirect(_safe_next(request.form.get("next") or url_for("access.index")))
 
 
 # --- TOTP enrolment ------------------------------------------------------------------------
