@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .. import events, reports, schema
+from .. import audit, events, reports, schema
 from ..cli import _app, _db, _now, bad_input, main
 from ..playbooks import load_playbooks
 
@@ -50,6 +50,13 @@ def report_command(event_id: int, out: Path, author: str) -> None:
     except reports.ReportError as exc:
         bad_input(exc.message)
     assert report is not None
+    audit.checkpoint(
+        db,
+        _now(app),
+        app.config["CRISIS_CHECKPOINT_KEY"],
+        app.config["CRISIS_CHECKPOINT_DIR"],
+        f"report:{event.id}:{report.number}",
+    )
     pdf = reports.report_pdf(db, report.id)
     assert pdf is not None
     out.write_bytes(pdf)

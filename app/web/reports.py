@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, make_response, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from .. import events, reports
+from .. import audit, events, reports
 from .context import get_db, now, require_user
 from .errors import fail
 from .htmx import htmx, render, trigger
@@ -68,7 +68,7 @@ def generate_report(event_id: int) -> Response:
     event = _event(event_id)
     user = require_user()
     try:
-        reports.generate(
+        report = reports.generate(
             get_db(),
             now(),
             event.id,
@@ -85,6 +85,14 @@ def generate_report(event_id: int) -> Response:
             "reports/_list.html",
             status=exc.status,
             **_context(event, exc.message),
+        )
+    if report is not None:  # each report is witnessed by a signed checkpoint (DESIGN §2)
+        audit.checkpoint(
+            get_db(),
+            now(),
+            current_app.config["CRISIS_CHECKPOINT_KEY"],
+            current_app.config["CRISIS_CHECKPOINT_DIR"],
+            f"report:{event.id}:{report.number}",
         )
     if htmx:
         response = render("reports/list.html", "reports/_list.html", **_context(event))

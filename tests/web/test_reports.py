@@ -52,6 +52,17 @@ def test_cell_generates_and_downloads_a_report(client: Any, event_id: int) -> No
     assert digest in html  # the hash a recipient checks a copy against
 
 
+def test_each_manual_report_signs_a_checkpoint(app: Any, client: Any, event_id: int) -> None:
+    client.login("cell")
+    client.post(f"/events/{event_id}/reports")
+    db = connect(app.config["CRISIS_DB"])
+    try:
+        reasons = [r[0] for r in db.execute("SELECT reason FROM audit_checkpoints")]
+    finally:
+        db.conn.close()
+    assert reasons == [f"report:{event_id}:1"]
+
+
 def test_htmx_generation_returns_the_fragment(client: Any, event_id: int) -> None:
     client.login("director")
     response = client.post(f"/events/{event_id}/reports", headers={"HX-Request": "true"})
