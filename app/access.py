@@ -830,44 +830,29 @@ def request_grant(
             )
 
     flagged = a.approval == "none"
+    active = a.approval == "none"
+    expires, clamped, clamp_reason = _expiry(now, minutes, a)
     with transaction(db):
-        if a.approval == "none":
-            expires, clamped, clamp_reason = _expiry(now, minutes, a)
-            cur = db.execute(
-                "INSERT INTO grants (event_id, user_id, dataset_id, agreement_id, reason_code,"
-                " justification, duration_min, requested_at, status, activated_at, expires_at,"
-                " flagged_for_review) VALUES (?,?,?,?,?,?,?,?,'active',?,?,1)",
-                [
-                    event_id,
-                    user.id,
-                    d["id"],
-                    a.id,
-                    reason_code,
-                    text,
-                    minutes,
-                    iso(now),
-                    iso(now),
-                    iso(expires),
-                ],
-            )
-        else:
-            expires, clamped, clamp_reason = _expiry(now, minutes, a)
-            cur = db.execute(
-                "INSERT INTO grants (event_id, user_id, dataset_id, agreement_id, reason_code,"
-                " justification, duration_min, requested_at, status, pending_until,"
-                " flagged_for_review) VALUES (?,?,?,?,?,?,?,?,'pending',?,0)",
-                [
-                    event_id,
-                    user.id,
-                    d["id"],
-                    a.id,
-                    reason_code,
-                    text,
-                    minutes,
-                    iso(now),
-                    iso(now + PENDING_TTL),
-                ],
-            )
+        cur = db.execute(
+            "INSERT INTO grants (event_id, user_id, dataset_id, agreement_id, reason_code,"
+            " justification, duration_min, requested_at, status, activated_at, expires_at,"
+            " pending_until, flagged_for_review) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                event_id,
+                user.id,
+                d["id"],
+                a.id,
+                reason_code,
+                text,
+                minutes,
+                iso(now),
+                "active" if active else "pending",
+                iso(now) if active else None,
+                iso(expires) if active else None,
+                None if active else iso(now + PENDING_TTL),
+                1 if flagged else 0,
+            ],
+        )
         gid = int(cur.lastrowid or 0)
         details = {
             "dataset": dataset_slug,
