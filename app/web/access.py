@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Blueprint, jsonify, make_response, redirect, request, url_for
+from flask import Blueprint, current_app, jsonify, make_response, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from .. import access, auth
@@ -21,7 +21,7 @@ from .auth_views import _safe_next
 from .context import get_db, now, require_user
 from .errors import fail
 from .htmx import render
-from .security import allow
+from .security import allow, lockout_policy
 
 bp = Blueprint("access", __name__)
 
@@ -393,6 +393,28 @@ def totp() -> Response:
 @allow()
 def enrol_totp() -> Response:
     user = require_user()
+    if user.totp_enrolled:
+        # Replacing the secret would let a stolen session get past the step-up: re-authenticate
+        # (failures count towards the account's lock-out like any sign-in).
+        try:
+            auth.authenticate(
+                get_db(),
+                now(),
+                user.login,
+                request.form.get("password", ""),
+                request.remote_addr or "?",
+                lockout_policy(current_app),
+            )
+        except auth.LockedOut as exc:
+            fail(429, str(exc))
+        except auth.AuthError:
+            return render(
+                "access/totp.html",
+                status=403,
+                secret=None,
+                uri=None,
+                error="Mot de passe incorrect : le secret n'a pas été remplacé.",
+            )
     secret = auth.enrol_totp(get_db(), now(), user.login)
     return render("access/totp.html", secret=secret, uri=auth.provisioning_uri(secret, user.login))
 

@@ -340,3 +340,24 @@ def test_a_bad_bearer_token_is_refused_without_falling_back_to_the_cookie(app: F
     response = client.get("/api/v1/whoami", headers={"Authorization": "Bearer forged"})
     assert response.status_code == 401
     assert re.search(r"authentification", response.get_data(as_text=True))
+
+
+def test_totp_re_enrolment_needs_the_password(client, db):
+    from app import auth
+
+    client.login("cell")
+    first = client.post("/acces/totp")
+    assert first.status_code == 200
+    secret = db.execute("SELECT totp_secret FROM users WHERE login = 'cell'").fetchone()[0]
+    assert secret
+    # A stolen session cannot swap the secret for one the thief controls.
+    refused = client.post("/acces/totp", data={"password": "not the password"})
+    assert refused.status_code == 403
+    assert "Mot de passe incorrect" in refused.get_data(as_text=True)
+    assert db.execute("SELECT totp_secret FROM users WHERE login = 'cell'").fetchone()[0] == secret
+    from tests.conftest import demo_password
+
+    again = client.post("/acces/totp", data={"password": demo_password("cell")})
+    assert again.status_code == 200
+    assert db.execute("SELECT totp_secret FROM users WHERE login = 'cell'").fetchone()[0] != secret
+    assert auth.get_user_by_login(db, "cell").totp_enrolled
