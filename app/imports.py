@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 import sqlite_utils
 from shapely.geometry import shape
@@ -159,8 +160,7 @@ class _JsonStream:
         if not text:
             return False
         if self.pos > CHUNK:
-            dropped = self.buf[: self.pos]
-            self.consumed_lines += dropped.count("\n")
+            self.consumed_lines += self.buf.count("\n", 0, self.pos)
             self.buf = self.buf[self.pos :]
             self.pos = 0
         self.buf += text
@@ -520,7 +520,7 @@ class Validator:
         if len(xy) == 0:
             report.add(where, "géométrie vide")
             return None
-        if not all(math.isfinite(v) for v in (xy.min(), xy.max())):
+        if not np.isfinite(xy).all():
             report.add(where, "coordonnées non numériques ou infinies")
             return None
         if self.epsg != proj.WGS84:
@@ -543,7 +543,7 @@ class Validator:
     def _fast(
         self, gtype: str, coords: Any, report: _Report, where: str
     ) -> tuple[dict[str, Any], tuple[float, float, float, float]] | None:
-        """Points, and the already validated second pass, skip shapely (the costly part)."""
+        """Points (and callers that skip geometry checks) go without shapely (the costly part)."""
         flat: list[Any] = []
         _flatten(coords, flat)
         if not flat or any(len(c) not in (2, 3) for c in flat):
@@ -680,16 +680,21 @@ def _csv_rows(reader: _TextReader) -> Iterator[tuple[int, dict[str, str]]]:
     class _Lines(io.TextIOBase):
         def __init__(self) -> None:
             self.pending = ""
+            self.start = 0  # where the next line begins in ``pending`` (no re-slicing per line)
 
         def readline(self, size: int | None = -1) -> str:
-            while "\n" not in self.pending:
+            scan = self.start
+            while (end := self.pending.find("\n", scan)) < 0:
                 more = reader.read(1 << 16)
                 if not more:
-                    out, self.pending = self.pending, ""
+                    out = self.pending[self.start :]
+                    self.pending, self.start = "", 0
                     return out
-                self.pending += more
-            i = self.pending.index("\n") + 1
-            out, self.pending = self.pending[:i], self.pending[i:]
+                self.pending = self.pending[self.start :] + more
+                scan = len(self.pending) - len(more)
+                self.start = 0
+            out = self.pending[self.start : end + 1]
+            self.start = end + 1
             return out
 
         def __iter__(self) -> Any:
