@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 
 from .context import require_user
 from .htmx import render
-from .security import allow
+from .security import allow, rule_for
 
 bp = Blueprint("home", __name__)
 
@@ -15,4 +15,7 @@ bp = Blueprint("home", __name__)
 @allow()
 def index() -> object:
     user = require_user()
-    return render("home.html", user=user)
+    events_rule = rule_for(current_app, "events.list_events")
+    return render(
+        "home.html", user=user, show_events=bool(events_rule and events_rule.allows(user))
+    )
