@@ -39,7 +39,7 @@ lint: dev
 	$(BIN)/ruff format --check $(LINT_PATHS)
 
 test: lint
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n auto
 
 bench: $(VENV)/.bench
 	$(BIN)/python -m bench
