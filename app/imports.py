@@ -17,7 +17,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -153,7 +153,7 @@ class _JsonStream:
         self.consumed_lines = 1
         # The C scanner behind json.JSONDecoder.raw_decode, built once (raw_decode without the
         # per-call decoder and wrapper).
-        self.scan = json.JSONDecoder().scan_once
+        self.scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # untyped C scanner
 
     def _fill(self) -> bool:
         text = self.reader.read()
@@ -682,7 +682,7 @@ def _csv_rows(reader: _TextReader) -> Iterator[tuple[int, dict[str, str]]]:
             self.pending = ""
             self.start = 0  # where the next line begins in ``pending`` (no re-slicing per line)
 
-        def readline(self, size: int | None = -1) -> str:
+        def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
             scan = self.start
             while (end := self.pending.find("\n", scan)) < 0:
                 more = reader.read(1 << 16)
@@ -700,7 +700,7 @@ def _csv_rows(reader: _TextReader) -> Iterator[tuple[int, dict[str, str]]]:
         def __iter__(self) -> Any:
             return self
 
-        def __next__(self) -> str:
+        def __next__(self) -> str:  # type: ignore[override]
             line = self.readline()
             if not line:
                 raise StopIteration
@@ -977,7 +977,7 @@ def _run(
     crs_given: bool,
     progress: Progress | None,
     digest: Any = None,
-) -> Iterator[PreparedFeature]:
+) -> Generator[PreparedFeature, None, None]:
     """Every valid feature of the file, in order; problems go to ``report`` as they are found."""
     with path.open("rb") as raw:
         reader = _TextReader(raw, encoding, report.file_name, progress, digest)
