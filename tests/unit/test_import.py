@@ -267,6 +267,27 @@ def test_errors_in_many_features_are_all_reported_and_capped(tdb: Any, tmp_path:
     assert "entité 0 (id DEMO-E0)" in err.value.problems[0]
 
 
+def test_problems_after_the_first_are_still_reported_and_nothing_written(
+    tdb: Any, tmp_path: Path
+) -> None:
+    # The importer writes as it reads and rolls back at the first problem: the rest of the file
+    # must still be checked, so the steward sees every fault at once.
+    feats = [good_school(i) for i in range(400)]
+    feats[3] = feature(school_props(id="DEMO-BAD-A", capacity="beaucoup"), point())
+    feats[250] = feature(school_props(id="DEMO-BAD-B"), point(49.5, 0.55))
+    feats[399] = good_school(0)  # a duplicate id, at the very end
+    path = write(tmp_path, "three-faults.geojson", fc(*feats))
+    before = snapshot(tdb)
+    with pytest.raises(imports.ImportFailed) as err:
+        imports.import_file(tdb, T0, "schools", path, actor="t")
+    text = "\n".join(err.value.problems)
+    assert "entité 3 (id DEMO-BAD-A)" in text
+    assert "entité 250 (id DEMO-BAD-B)" in text
+    assert "entité 399" in text
+    assert len(err.value.problems) == 3
+    assert snapshot(tdb) == before
+
+
 def test_a_fault_in_the_last_feature_of_a_large_file_writes_nothing(
     tdb: Any, tmp_path: Path
 ) -> None:
