@@ -260,24 +260,17 @@ def _write_log(
     is_inject: bool = False,
     is_system: bool = False,
 ) -> int:
-    # app.events writes no inject entries; this is the only other writer of the main courante,
-    # and it only appends (the table refuses UPDATE and DELETE).
-    cur = db.execute(
-        "INSERT INTO log_entries (event_id, fact_at, recorded_at, author_id, author_name,"
-        " category, text, is_inject, is_system) VALUES (?,?,?,?,?,?,?,?,?)",
-        [
-            event_id,
-            iso(now),
-            iso(now),
-            author_id,
-            author_name,
-            category,
-            text,
-            int(is_inject),
-            int(is_system),
-        ],
+    return events.append_log_entry(
+        db,
+        now,
+        event_id,
+        author_id,
+        author_name,
+        category,
+        text,
+        is_inject=is_inject,
+        is_system=is_system,
     )
-    return int(cur.lastrowid or 0)
 
 
 def _drill_event(db: sqlite_utils.Database, event_id: int) -> tuple[events.Event, Drill]:

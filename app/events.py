@@ -494,18 +494,49 @@ def _write_log(
     corrects_id: int | None = None,
     is_system: bool = False,
 ) -> int:
+    return append_log_entry(
+        db,
+        now,
+        event_id,
+        actor.id,
+        actor.name,
+        category,
+        text,
+        fact_at=fact_at,
+        corrects_id=corrects_id,
+        is_system=is_system,
+    )
+
+
+def append_log_entry(
+    db: sqlite_utils.Database,
+    now: datetime,
+    event_id: int,
+    author_id: int | None,
+    author_name: str,
+    category: str,
+    text: str,
+    *,
+    fact_at: datetime | None = None,
+    corrects_id: int | None = None,
+    is_system: bool = False,
+    is_inject: bool = False,
+) -> int:
+    """Append one main-courante row (the table refuses UPDATE and DELETE); the caller's unit of
+    work holds the transaction and the audit record."""
     cur = db.execute(
         "INSERT INTO log_entries (event_id, fact_at, recorded_at, author_id, author_name,"
-        " category, text, corrects_id, is_system) VALUES (?,?,?,?,?,?,?,?,?)",
+        " category, text, corrects_id, is_inject, is_system) VALUES (?,?,?,?,?,?,?,?,?,?)",
         [
             event_id,
             iso(fact_at or now),
             iso(now),
-            actor.id,
-            actor.name,
+            author_id,
+            author_name,
             category,
             text,
             corrects_id,
+            int(is_inject),
             int(is_system),
         ],
     )
