@@ -484,6 +484,34 @@ def end_session(db: sqlite_utils.Database, now: datetime, token: str) -> None:
         )
 
 
+def end_all_sessions(
+    db: sqlite_utils.Database, now: datetime, login: str | None = None, actor: str | None = None
+) -> int:
+    """End every session of one user, or of everyone (after a compromise); return how many."""
+    if login is not None and get_user_by_login(db, login) is None:
+        raise AuthError(f"Utilisateur inconnu : {login}.")
+    where, params = ("WHERE lower(login) = lower(?)", [login]) if login else ("", [])
+    with transaction(db):
+        ids = [r["id"] for r in rows(db, f"SELECT id FROM users {where}", params)]
+        ended = 0
+        for uid in ids:
+            db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = ?", [uid])
+            ended += db.execute(
+                "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                [iso(now), uid],
+            ).rowcount
+        audit.append(
+            db,
+            now,
+            "sessions.ended",
+            actor=actor,
+            object_type="user",
+            object_id=login or "*",
+            details={"sessions": ended},
+        )
+    return ended
+
+
 # --- API tokens ----------------------------------------------------------------------------
 
 

@@ -161,6 +161,16 @@ def user_disable(login: str, enable: bool) -> None:
     click.echo(f"Utilisateur {login} {'réactivé' if enable else 'désactivé'}.")
 
 
+@user.command("end-sessions")
+@click.argument("login", required=False)
+def user_end_sessions(login: str | None) -> None:
+    """End every session of LOGIN, or of every user (after a compromise or a key rotation)."""
+    app = _app()
+    ended = auth.end_all_sessions(_db(app), _now(app), login, actor="cli")
+    who = login or "tous les utilisateurs"
+    click.echo(f"{ended} session(s) fermée(s) ({who}).")
+
+
 @main.group()
 def token() -> None:
     """API tokens."""

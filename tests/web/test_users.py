@@ -141,3 +141,19 @@ def test_each_demo_account_sees_only_its_menus(app):
         c.login(login)
         html = c.get("/").get_data(as_text=True)
         assert (expected_admin_only in html) == (login == "admin"), login
+
+
+def test_cli_ends_every_session(app, runner):
+    from tests.conftest import Client
+
+    a: Client = app.test_client()
+    a.login("cell")
+    b: Client = app.test_client()
+    b.login("liaison")
+    result = runner("user", "end-sessions", "cell")
+    assert result.exit_code == 0 and "1 session" in result.output
+    assert a.get("/").status_code == 302 and b.get("/").status_code == 200
+    result = runner("user", "end-sessions")
+    assert result.exit_code == 0
+    assert b.get("/").status_code == 302
+    assert runner("user", "end-sessions", "nobody").exit_code == 2
