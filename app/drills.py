@@ -277,14 +277,14 @@ def _drill_event(db: sqlite_utils.Database, event_id: int) -> tuple[events.Event
     """The drill event and its drill, refusing a missing event or a real one."""
     event = events.get_event(db, event_id)
     if event is None:
-        raise DrillError("Évènement introuvable.", 404)
+        raise DrillError("Événement introuvable.", 404)
     if not event.is_drill:
         raise DrillError(
-            "Cet évènement est réel : un exercice ne peut jamais le modifier.", status=403
+            "Cet événement est réel : un exercice ne peut jamais le modifier.", status=403
         )
     drill = get_drill(db, event_id)
     if drill is None:
-        raise DrillError("Cet évènement n'a pas d'exercice associé.", 404)
+        raise DrillError("Cet événement n'a pas d'exercice associé.", 404)
     return event, drill
 
 
@@ -487,7 +487,7 @@ def _apply(
             controller.id,
             controller.name,
             "information",
-            f"Inject « {inject.title} » sans effet sur l'évènement : {exc.message}",
+            f"Inject « {inject.title} » sans effet sur l'événement : {exc.message}",
             is_system=True,
         )
         return "none"
@@ -794,14 +794,14 @@ def link_real_event(
     db: sqlite_utils.Database, now: datetime, event_id: int, real_event_id: int, actor: events.Actor
 ) -> Drill:
     """Record which real event took over from a drill stopped by a real emergency."""
-    _check_actor(actor, STOP_ROLES, "rattacher l'évènement réel")
+    _check_actor(actor, STOP_ROLES, "rattacher l'événement réel")
     with transaction(db):
         _, drill = _drill_event(db, event_id)
         if drill.state != "stopped":
-            raise DrillError("Seul un exercice arrêté pour urgence réelle a un évènement réel.")
+            raise DrillError("Seul un exercice arrêté pour urgence réelle a un événement réel.")
         real = events.get_event(db, real_event_id)
         if real is None or real.is_drill:
-            raise DrillError("Choisissez un évènement réel.", 422)
+            raise DrillError("Choisissez un événement réel.", 422)
         db.execute(
             "UPDATE drills SET real_event_id = ? WHERE event_id = ?", [real_event_id, event_id]
         )
@@ -1513,7 +1513,7 @@ def cap_alert(
     """The event's alert as CAP 1.2 XML: status ``Exercise`` for a drill, ``Actual`` otherwise."""
     event = events.get_event(db, event_id)
     if event is None:
-        raise DrillError("Évènement introuvable.", 404)
+        raise DrillError("Événement introuvable.", 404)
     if playbooks is None:
         playbooks, _ = load_library()
     playbook = playbooks.get(event.kind)

@@ -174,11 +174,11 @@ class Playbook:
         clean: dict[str, Any] = {}
         errors: list[str] = []
         if not isinstance(params, Mapping):
-            return clean, ["Les paramètres de l'évènement doivent être un ensemble nom → valeur."]
+            return clean, ["Les paramètres de l'événement doivent être un ensemble nom → valeur."]
         known = {parameter.name for parameter in self.parameters}
         for name in params:
             if name not in known:
-                errors.append(f"Paramètre inconnu « {name} » pour ce type d'évènement.")
+                errors.append(f"Paramètre inconnu « {name} » pour ce type d'événement.")
         for parameter in self.parameters:
             given = parameter.name in params
             if partial and not given:

@@ -286,7 +286,7 @@ def gather(
     """
     event = events.get_event(db, event_id)
     if event is None:
-        raise ReportError("Évènement introuvable.", 404)
+        raise ReportError("Événement introuvable.", 404)
     previous = row(
         db,
         "SELECT generated_at FROM reports WHERE event_id = ? AND number < ?"
@@ -658,8 +658,8 @@ def _header_block(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flo
         trigger += f" (prévu à {local(ctx.due_at, '%H:%M')}, produit en rattrapage)"
     status = "ouvert" if e.is_open else f"clos le {local(e.closed_at)}"
     fields = [
-        ("Évènement", f"{e.title} (n°{e.id}, {ctx.playbook_title or e.kind})"),
-        ("Niveau", f"{e.level} — évènement {status}"),
+        ("Événement", f"{e.title} (n°{e.id}, {ctx.playbook_title or e.kind})"),
+        ("Niveau", f"{e.level} — événement {status}"),
         ("Date et heure", f"{when} (heure de Paris)"),
         ("Rédigé par", ctx.author),
         ("Déclenchement", trigger),
@@ -719,7 +719,7 @@ def _summary(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable
     nxt = (
         local(ctx.next_report_at, "%d/%m/%Y à %H:%M") + f" (cadence {e.report_cadence_min} min)"
         if ctx.next_report_at
-        else "aucun (évènement clos)"
+        else "aucun (événement clos)"
     )
     lines.append(("Prochain point", nxt))
     data = [[_p(k, st["cellb"]), _p(v, st["cell"])] for k, v in lines]
@@ -975,7 +975,7 @@ def _closures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowabl
             ]
         )
     out.append(_table(data, [25, 215, 70, 75, 130], align_right=(0,)))
-    out.append(_p("Direction : vue depuis la source de l'évènement.", st["small"]))
+    out.append(_p("Direction : vue depuis la source de l'événement.", st["small"]))
     return out
 
 
@@ -1080,7 +1080,7 @@ def _grants(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]
         Paragraph("Accès en vigueur (bris de glace)", st["h1"]),
     ]
     if not ctx.grants:
-        out.append(_empty("Aucun accès en vigueur sur cet évènement.", st))
+        out.append(_empty("Aucun accès en vigueur sur cet événement.", st))
         return out
     data: list[list[Any]] = [["Titulaire", "Données", "Sensibilité", "Depuis", "Jusqu'à"]]
     for g in ctx.grants:
@@ -1336,9 +1336,9 @@ def set_cadence(
     with transaction(db):
         event = events.get_event(db, event_id)
         if event is None:
-            raise ReportError("Évènement introuvable.", 404)
+            raise ReportError("Événement introuvable.", 404)
         if not event.is_open:
-            raise ReportError("L'évènement est clos : sa cadence ne change plus.", 409)
+            raise ReportError("L'événement est clos : sa cadence ne change plus.", 409)
         if event.report_cadence_min == value:
             raise ReportError(f"La cadence est déjà de {value} minutes.")
         db.execute("UPDATE events SET report_cadence_min = ? WHERE id = ?", [value, event_id])
@@ -1372,7 +1372,7 @@ def log_pdf(db: sqlite_utils.Database, now: datetime, event_id: int, printed_by:
     """The whole main courante as a PDF, for the paper log kept as a backup."""
     event = events.get_event(db, event_id)
     if event is None:
-        raise ReportError("Évènement introuvable.", 404)
+        raise ReportError("Événement introuvable.", 404)
     st = _styles()
     entries = events.log_entries(db, event_id)
     buf = BytesIO()
@@ -1386,7 +1386,7 @@ def log_pdf(db: sqlite_utils.Database, now: datetime, event_id: int, printed_by:
         _p(event.title, st["subtitle"]),
         Spacer(1, 4),
         _p(
-            f"Évènement n°{event.id}, niveau {event.level}, déclaré le {local(event.declared_at)}"
+            f"Événement n°{event.id}, niveau {event.level}, déclaré le {local(event.declared_at)}"
             f" — {event.place}. Imprimée le {local(now)} par {printed_by} : "
             f"{len(entries)} entrée(s), jusqu'à l'entrée n°{entries[-1].id if entries else 0}.",
             st["base"],

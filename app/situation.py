@@ -422,7 +422,7 @@ def event_map_spec(
     subtitle = " · ".join(
         x
         for x in (
-            f"Évènement n° {event.id}",
+            f"Événement n° {event.id}",
             place,
             f"niveau {event.level}",
             "EXERCICE" if event.is_drill else "",

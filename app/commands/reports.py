@@ -23,7 +23,7 @@ def _playbooks(app: Any) -> dict[str, Any]:
 def _event(db: Any, event_id: int) -> events.Event:
     event = events.get_event(db, event_id)
     if event is None:
-        bad_input(f"évènement {event_id} introuvable.")
+        bad_input(f"événement {event_id} introuvable.")
     return event
 
 

@@ -42,7 +42,7 @@ _COMPUTED_KEYS = frozenset({"id", "dataset", "distance_m", "length_m", "area_m2"
 def _event(event_id: int) -> events.Event:
     event = events.get_event(get_db(), event_id)
     if event is None:
-        fail(404, "Cet évènement n'existe pas.")
+        fail(404, "Cet événement n'existe pas.")
     return event
 
 

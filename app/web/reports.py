@@ -25,7 +25,7 @@ CADENCE_ROLES = events.COMMAND_ROLES
 def _event(event_id: int) -> events.Event:
     event = events.get_event(get_db(), event_id)
     if event is None:
-        fail(404, "Cet évènement n'existe pas.")
+        fail(404, "Cet événement n'existe pas.")
     return event
 
 
