@@ -99,7 +99,7 @@ def territory_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_app(tmp_path: Path, template: Path, **config: Any) -> Flask:
-    db_path = tmp_path / "crisis.db"
+    db_path = tmp_path / f"crisis-{template.stem}.db"  # app and territory_app never share a file
     shutil.copy(template, db_path)
     settings = {
         "TESTING": True,

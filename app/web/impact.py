@@ -193,13 +193,27 @@ def impact_api(event_id: int) -> Response:
 def map_features_api(event_id: int) -> Response:
     """Points for the interactive map: closure points and public establishments near the zones.
 
-    Public layers only: restricted and personal layers come as counts (``restricted``) with the
-    link to request access, never as features.
+    Restricted and personal layers come as counts (``restricted``) with the link to request
+    access; those the user holds a valid grant for come in ``opened``, read through
+    ``access.read_features`` (zone scope, field whitelist, an access record per read).
     """
     _event(event_id)
-    impact, data, _ = _analysis(event_id, "map")
+    impact, data, grants = _analysis(event_id, "map")
     collection = situation.event_map_features(get_db(), get_index(), event_id, impact)
-    collection["restricted"] = data["outer"]["restricted"]
+    opened = set(grants)
+    collection["restricted"] = [
+        r for r in data["outer"]["restricted"] if r["dataset"] not in opened
+    ]
+    collection["opened"] = [
+        {
+            "dataset": slug,
+            "title": grant.dataset_title,
+            "sensitivity": grant.sensitivity,
+            "expires_at": grant.expires_at,
+            "features": {"type": "FeatureCollection", "features": features},
+        }
+        for slug, (features, grant) in sorted(grants.items())
+    ]
     response = jsonify(collection)
     response.mimetype = "application/geo+json"
     return response

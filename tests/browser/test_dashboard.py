@@ -54,6 +54,10 @@ def test_dashboard_and_liaison_view(browser, territory_app, live_territory_serve
             assert "DIFFUSION RESTREINTE" in access_panel.inner_text()
             assert "Réseau" in access_panel.inner_text() or "gaz" in access_panel.inner_text()
             assert p.page.locator("#drill-banner").count() == 0
+            # The granted gas network is drawn on the interactive map, marked as restricted.
+            p.page.wait_for_selector("#event-map-opened", timeout=15000)
+            assert "DIFFUSION RESTREINTE" in p.page.inner_text("#event-map-opened")
+            assert p.page.locator("#event-map path.restricted-feature").count() > 0
             p.shot(f"dashboard-{size}")
             p.page.goto(f"/events/{event_id}/liaison")
             p.page.wait_for_selector(

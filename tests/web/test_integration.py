@@ -35,3 +35,31 @@ def test_closing_an_event_revokes_its_grants_and_signs_a_checkpoint(app, client,
     files = list(Path(app.config["CRISIS_CHECKPOINT_DIR"]).glob("*"))
     assert files, "no checkpoint written at close"
     assert audit.verify(db).ok
+
+
+def test_map_draws_granted_features_only_for_the_holder_and_records_the_read(territory_app):
+    from app.db import connect
+    from tests.browser.test_dashboard import declare_with_grant
+
+    db = connect(territory_app.config["CRISIS_DB"])
+    event_id = declare_with_grant(territory_app.test_client)
+    holder = territory_app.test_client()
+    holder.login("liaison")
+    data = holder.get(f"/api/v1/events/{event_id}/map-features").get_json()
+    opened = {o["dataset"]: o for o in data["opened"]}
+    assert set(opened) == {"gas-network"}
+    features = opened["gas-network"]["features"]["features"]
+    assert features, "the grant opens the gas network inside the zone"
+    grant = access.list_grants(db, event_id=event_id)[0]
+    allowed = set(grant.fields) | {"id"}
+    assert all(set(f["properties"]) <= allowed for f in features)
+    assert "gas-network" not in {r["dataset"] for r in data["restricted"]}
+    reads = db.execute(
+        "SELECT details FROM audit_log WHERE action = 'data.read' AND event_id = ?", [event_id]
+    ).fetchall()
+    assert any('"purpose": "map"' in r[0] or '"purpose":"map"' in r[0] for r in reads)
+    other = territory_app.test_client()
+    other.login("cell")
+    theirs = other.get(f"/api/v1/events/{event_id}/map-features").get_json()
+    assert theirs["opened"] == []
+    assert "gas-network" in {r["dataset"] for r in theirs["restricted"]}

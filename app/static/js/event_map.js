@@ -102,6 +102,40 @@
     container.hidden = false;
   }
 
+  function restrictedPopup(layer, p) {
+    var box = el("div");
+    box.appendChild(el("strong", "DIFFUSION RESTREINTE", "restricted-mark"));
+    box.appendChild(el("div", layer.title));
+    Object.keys(p).sort().forEach(function (k) {
+      if (p[k] !== null && p[k] !== undefined && p[k] !== "") {
+        box.appendChild(el("div", k + " : " + String(p[k])));
+      }
+    });
+    return box;
+  }
+
+  // Layers opened by a valid grant: drawn apart, marked, and said above the map.
+  function showOpened(map, node, opened) {
+    if (!opened || !opened.length) { return; }
+    var note = el("p", "", "map-opened");
+    note.id = "event-map-opened";
+    note.appendChild(el("strong", "DIFFUSION RESTREINTE", "restricted-mark"));
+    note.appendChild(document.createTextNode(" Affichées par bris de glace : " + opened.map(function (o) {
+      return o.title + " (" + fmtNumber(o.features.features.length) + ")";
+    }).join(" · ")));
+    node.parentNode.insertBefore(note, node);
+    opened.forEach(function (o) {
+      L.geoJSON(o.features, {
+        style: function () { return { className: "restricted-feature", color: "#6a1b9a", weight: 2.5, opacity: 0.9, dashArray: "6 3" }; },
+        pointToLayer: function (f, latlng) {
+          return L.circleMarker(latlng, { className: "restricted-feature", pane: "points", radius: 5, color: "#4a148c", weight: 1.5, fillColor: "#ce93d8", fillOpacity: 1 });
+        },
+        onEachFeature: function (f, l) { l.bindPopup(restrictedPopup(o, f.properties || {})); }
+      }).addTo(map);
+    });
+    node.setAttribute("data-opened", String(opened.length));
+  }
+
   function init(node) {
     if (!window.L || node.dataset.ready) { return; }
     node.dataset.ready = "1";
@@ -174,6 +208,7 @@
       node.setAttribute("data-closures", String(counts.closure));
       node.setAttribute("data-establishments", String(counts.establishment));
       showRestricted(document.getElementById("event-map-restricted"), fc.restricted);
+      showOpened(map, node, fc.opened);
     });
 
     Promise.all([zonesDone, pointsDone]).then(function () {
