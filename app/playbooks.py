@@ -17,10 +17,10 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -872,26 +872,36 @@ def load_playbooks(
     A broken file never stops the others from loading; a second file with an id already
     loaded is reported and skipped.
     """
-    playbooks: dict[str, Playbook] = {}
+    return _load_directory(
+        directory, "playbook", lambda path: load_playbook(path, known_datasets, roles)
+    )
+
+
+_Loaded = TypeVar("_Loaded", Playbook, "Scenario")
+
+
+def _load_directory(
+    directory: str | Path, kind: str, load_one: Callable[[Path], _Loaded]
+) -> tuple[dict[str, _Loaded], list[PlaybookError]]:
+    """Every ``*.yaml`` of a directory through ``load_one``: the valid ones by id, the errors."""
+    loaded: dict[str, _Loaded] = {}
     errors: list[PlaybookError] = []
     if not Path(directory).is_dir():
-        return playbooks, [PlaybookError(str(directory), "", "no such directory")]
+        return loaded, [PlaybookError(str(directory), "", "no such directory")]
     for path in sorted(Path(directory).glob("*.yaml")):
         try:
-            playbook = load_playbook(path, known_datasets, roles)
+            item = load_one(path)
         except PlaybookError as exc:
             errors.append(exc)
             continue
-        if playbook.id in playbooks:
-            first = playbooks[playbook.id].source_file
+        if item.id in loaded:
+            first = loaded[item.id].source_file
             errors.append(
-                PlaybookError(
-                    str(path), "id", f"duplicate playbook id {playbook.id!r} (also in {first})"
-                )
+                PlaybookError(str(path), "id", f"duplicate {kind} id {item.id!r} (also in {first})")
             )
             continue
-        playbooks[playbook.id] = playbook
-    return playbooks, errors
+        loaded[item.id] = item
+    return loaded, errors
 
 
 # --------------------------------------------------------------------------------------------
@@ -1111,23 +1121,6 @@ def load_scenarios(
     roles: Iterable[str] = ROLES,
 ) -> tuple[dict[str, Scenario], list[PlaybookError]]:
     """Load every ``*.yaml`` of a scenario directory: the valid scenarios by id, and the errors."""
-    scenarios: dict[str, Scenario] = {}
-    errors: list[PlaybookError] = []
-    if not Path(directory).is_dir():
-        return scenarios, [PlaybookError(str(directory), "", "no such directory")]
-    for path in sorted(Path(directory).glob("*.yaml")):
-        try:
-            scenario = load_scenario(path, playbooks, known_datasets, roles)
-        except PlaybookError as exc:
-            errors.append(exc)
-            continue
-        if scenario.id in scenarios:
-            first = scenarios[scenario.id].source_file
-            errors.append(
-                PlaybookError(
-                    str(path), "id", f"duplicate scenario id {scenario.id!r} (also in {first})"
-                )
-            )
-            continue
-        scenarios[scenario.id] = scenario
-    return scenarios, errors
+    return _load_directory(
+        directory, "scenario", lambda path: load_scenario(path, playbooks, known_datasets, roles)
+    )
