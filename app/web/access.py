@@ -627,6 +627,8 @@ def features_response(event_id: int, slug: str, purpose: str = "api") -> Any:
         type="FeatureCollection",
         features=features,
         classification="DIFFUSION RESTREINTE",
+        drill=g.is_drill,
+        marking="EXERCICE" if g.is_drill else None,  # a drill's exports say so, like its pages
         grant={"id": g.id, "expires_at": g.expires_at},
     )
 

@@ -63,3 +63,24 @@ def test_map_draws_granted_features_only_for_the_holder_and_records_the_read(ter
     theirs = other.get(f"/api/v1/events/{event_id}/map-features").get_json()
     assert theirs["opened"] == []
     assert "gas-network" in {r["dataset"] for r in theirs["restricted"]}
+
+
+def test_restricted_export_of_a_drill_is_marked_exercice(app, client, db, clock):
+    world = build_world(db, clock.now())
+    sign_gas(db, clock.now(), drills_allowed=True)
+    for event_id, marked in ((world.drill_id, True), (world.event_id, False)):
+        access.request_grant(
+            db,
+            clock.now(),
+            user(db, "liaison"),
+            event_id,
+            "gas-network",
+            reason_code="intervention_reseau",
+            justification="Vérifier les conduites de gaz dans la zone de l'exercice.",
+            duration_min=30,
+        )
+        client.login("liaison")
+        data = client.get(f"/api/v1/events/{event_id}/datasets/gas-network/features").get_json()
+        assert data["classification"] == "DIFFUSION RESTREINTE"
+        assert data["drill"] is marked
+        assert data["marking"] == ("EXERCICE" if marked else None)
