@@ -1186,6 +1186,7 @@ def after_action_pdf(report: AfterAction, now: datetime) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
+    from reportlab.pdfbase.pdfmetrics import stringWidth
     from reportlab.pdfgen import canvas as pdf_canvas
     from reportlab.platypus import (
         KeepTogether,
@@ -1427,7 +1428,8 @@ def after_action_pdf(report: AfterAction, now: datetime) -> bytes:
             self.rect(0, 0, w, 10 * mm, stroke=0, fill=1)
             self.setFillColor(colors.white)
             self.setFont(bold, 9)
-            self.drawString(15 * mm, h - 7.5 * mm, _fit(header_text, 95))
+            room = w - 30 * mm - stringWidth("EXERCICE", bold, 9) - 6 * mm
+            self.drawString(15 * mm, h - 7.5 * mm, _fit_width(header_text, bold, 9, room))
             self.drawRightString(w - 15 * mm, h - 7.5 * mm, "EXERCICE")
             self.setFont(bold, 8.5)
             self.drawString(
@@ -1458,8 +1460,15 @@ def after_action_pdf(report: AfterAction, now: datetime) -> bytes:
     return buffer.getvalue()
 
 
-def _fit(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _fit_width(text: str, font: str, size: float, width: float) -> str:
+    """The text, cut with an ellipsis so that it is at most ``width`` points wide."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    if stringWidth(text, font, size) <= width:
+        return text
+    while text and stringWidth(text + "…", font, size) > width:
+        text = text[:-1]
+    return text.rstrip() + "…"
 
 
 # --- CAP 1.2 export -----------------------------------------------------------------------------
