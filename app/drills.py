@@ -43,6 +43,7 @@ import sqlite_utils
 from . import audit, auth, events
 from .clock import iso, local, parse_iso
 from .db import row, rows, scalar, transaction
+from .pdf import FONT, FONT_BOLD, fit_width, register_fonts
 from .playbooks import CASUALTY_KEYS, Inject, Playbook, Scenario, load_playbooks, load_scenarios
 
 log = logging.getLogger(__name__)
@@ -1160,21 +1161,6 @@ def format_minutes(minutes: float | None) -> str:
 
 # --- after-action PDF ---------------------------------------------------------------------------
 
-DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
-
-
-def _fonts() -> tuple[str, str]:
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    regular, bold = DEJAVU / "DejaVuSans.ttf", DEJAVU / "DejaVuSans-Bold.ttf"
-    if not (regular.exists() and bold.exists()):
-        return "Helvetica", "Helvetica-Bold"
-    if "DejaVuSans" not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont("DejaVuSans", str(regular)))
-        pdfmetrics.registerFont(TTFont("DejaVuSans-Bold", str(bold)))
-    return "DejaVuSans", "DejaVuSans-Bold"
-
 
 def after_action_pdf(report: AfterAction, now: datetime) -> bytes:
     """The after-action report as an A4 PDF: EXERCICE in every header, footer and watermark."""
@@ -1197,7 +1183,8 @@ def after_action_pdf(report: AfterAction, now: datetime) -> bytes:
         TableStyle,
     )
 
-    regular, bold = _fonts()
+    register_fonts()
+    regular, bold = FONT, FONT_BOLD
     red = colors.HexColor("#b3001b")
     body = ParagraphStyle("body", fontName=regular, fontSize=9, leading=11.5)
     small = ParagraphStyle("small", parent=body, fontSize=7.5, leading=9.5)
@@ -1429,7 +1416,7 @@ def after_action_pdf(report: AfterAction, now: datetime) -> bytes:
             self.setFillColor(colors.white)
             self.setFont(bold, 9)
             room = w - 30 * mm - stringWidth("EXERCICE", bold, 9) - 6 * mm
-            self.drawString(15 * mm, h - 7.5 * mm, _fit_width(header_text, bold, 9, room))
+            self.drawString(15 * mm, h - 7.5 * mm, fit_width(header_text, bold, 9, room))
             self.drawRightString(w - 15 * mm, h - 7.5 * mm, "EXERCICE")
             self.setFont(bold, 8.5)
             self.drawString(
@@ -1458,17 +1445,6 @@ def after_action_pdf(report: AfterAction, now: datetime) -> bytes:
     )
     doc.build(story, canvasmaker=NumberedCanvas)
     return buffer.getvalue()
-
-
-def _fit_width(text: str, font: str, size: float, width: float) -> str:
-    """The text, cut with an ellipsis so that it is at most ``width`` points wide."""
-    from reportlab.pdfbase.pdfmetrics import stringWidth
-
-    if stringWidth(text, font, size) <= width:
-        return text
-    while text and stringWidth(text + "…", font, size) > width:
-        text = text[:-1]
-    return text.rstrip() + "…"
 
 
 # --- CAP 1.2 export -----------------------------------------------------------------------------

@@ -35,7 +35,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from io import BytesIO
-from pathlib import Path
 from typing import Any
 
 import sqlite_utils
@@ -45,7 +44,6 @@ from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     CondPageBreak,
@@ -63,6 +61,7 @@ from . import audit, events, layers, situation
 from .clock import iso, local, parse_iso
 from .db import row, rows, scalar, transaction
 from .geo.render import render_map
+from .pdf import FONT, FONT_BOLD, fit_width, register_fonts
 
 log = logging.getLogger(__name__)
 
@@ -75,31 +74,6 @@ DECISIONS_SHOWN = 8
 TEXT_SHOWN = 600  # characters of a log entry in the summary
 
 # --- fonts ------------------------------------------------------------------------------------
-
-DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")
-FONT = "CCSans"
-FONT_BOLD = "CCSans-Bold"
-_fonts_lock = threading.Lock()
-_fonts_ready = False
-
-
-def register_fonts() -> str:
-    """Register DejaVu Sans (else reportlab's Vera) as CCSans; return the file used."""
-    global _fonts_ready
-    with _fonts_lock:
-        regular, bold = DEJAVU_DIR / "DejaVuSans.ttf", DEJAVU_DIR / "DejaVuSans-Bold.ttf"
-        if not (regular.exists() and bold.exists()):
-            import reportlab
-
-            fonts = Path(reportlab.__file__).parent / "fonts"
-            regular, bold = fonts / "Vera.ttf", fonts / "VeraBd.ttf"
-        if not _fonts_ready:
-            pdfmetrics.registerFont(TTFont(FONT, str(regular)))
-            pdfmetrics.registerFont(TTFont(FONT_BOLD, str(bold)))
-            pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD)
-            _fonts_ready = True
-        return str(regular)
-
 
 # --- what a report shows -----------------------------------------------------------------------
 
@@ -561,7 +535,9 @@ class _Page:
         canvas.line(MARGIN, top - 6, w - MARGIN, top - 6)
         canvas.setFillColor(NAVY)
         canvas.setFont(FONT_BOLD, 8.5)
-        canvas.drawString(MARGIN, top, _fit(self.left, FONT_BOLD, 8.5, 330 if self.drill else 400))
+        canvas.drawString(
+            MARGIN, top, fit_width(self.left, FONT_BOLD, 8.5, 330 if self.drill else 400)
+        )
         marks = ([("EXERCICE", RED)] if self.drill else []) + (
             [(self.classification, RED if self.classification == RESTRICTED else MUTED)]
             if self.classification
@@ -579,20 +555,12 @@ class _Page:
         canvas.line(MARGIN, bottom + 10, w - MARGIN, bottom + 10)
         canvas.setFillColor(MUTED)
         canvas.setFont(FONT, 7)
-        canvas.drawString(MARGIN, bottom, _fit(self.stamp, FONT, 7, 330))
+        canvas.drawString(MARGIN, bottom, fit_width(self.stamp, FONT, 7, 330))
         if self.drill:
             canvas.setFillColor(RED)
             canvas.setFont(FONT_BOLD, 8.5)
             canvas.drawCentredString(w / 2 + 80, bottom, "EXERCICE")
         canvas.restoreState()
-
-
-def _fit(text: str, font: str, size: float, width: float) -> str:
-    if pdfmetrics.stringWidth(text, font, size) <= width:
-        return text
-    while text and pdfmetrics.stringWidth(text + "…", font, size) > width:
-        text = text[:-1]
-    return text.rstrip() + "…"
 
 
 def numbered_canvas(drill: bool) -> type[Canvas]:
