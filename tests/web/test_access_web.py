@@ -142,6 +142,17 @@ def test_grant_form_flow_and_countdown(client, world):
     assert "DIFFUSION RESTREINTE" in listing.get_data(as_text=True)
 
 
+def test_countdowns_show_the_time_left_not_a_clock_time(client, clock, world):
+    """A clock time after "reste" read as a duration; the server renders what the script shows."""
+    client.login("liaison")
+    r = client.post(f"/api/v1/events/{world.event_id}/grants", json=body(duration_min=90))
+    assert r.status_code == 201, r.json
+    clock.set(T0 + timedelta(minutes=5))
+    for url in ("/acces", f"/events/{world.event_id}/datasets/gas-network"):
+        text = client.get(url).get_data(as_text=True)
+        assert ">1 h 25 min 00 s</span>" in text, url
+
+
 def test_personal_data_form_asks_for_enrolment(client, world):
     client.login("cell")
     page = client.get(f"/events/{world.event_id}/grants/new?dataset=vulnerable-persons")
