@@ -26,7 +26,7 @@ from shapely.geometry import Point, box, shape
 from shapely.geometry.base import BaseGeometry
 
 from . import audit, auth
-from .clock import iso, parse_iso
+from .clock import iso, local, parse_iso
 from .db import dumps, row, rows, scalar, transaction
 
 # --- vocabulary ----------------------------------------------------------------------------
@@ -885,7 +885,7 @@ def request_grant(
                 gid,
                 event_id,
                 f"Bris de glace sans approbation préalable : {user.name} a ouvert"
-                f" « {d['title']} » sur « {event['title']} » jusqu'à {iso(expires)}"
+                f" « {d['title']} » sur « {event['title']} » jusqu'à {local(expires)}"
                 f" (motif : {REASON_CODES[reason_code]}). À revoir.",
             )
         else:
@@ -1040,7 +1040,7 @@ def approve_grant(
             grant_id,
             g.event_id,
             f"Accès approuvé par {director.name} : {g.user_name} lit « {g.dataset_title} »"
-            f" sur « {g.event_title} » jusqu'à {iso(expires)}.",
+            f" sur « {g.event_title} » jusqu'à {local(expires)}.",
         )
     r = row(db, _GRANT_SQL + " WHERE g.id = ?", [grant_id])
     assert r is not None

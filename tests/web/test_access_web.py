@@ -9,7 +9,7 @@ import pyotp
 import pytest
 
 from app import audit, auth
-from app.clock import parse_iso
+from app.clock import local, parse_iso
 from app.db import connect, row
 from tests.conftest import T0
 from tests.unit.test_access_support import JUSTIFICATION, MARKER, build_world, sign_gas, sign_vp
@@ -151,6 +151,20 @@ def test_countdowns_show_the_time_left_not_a_clock_time(client, clock, world):
     for url in ("/acces", f"/events/{world.event_id}/datasets/gas-network"):
         text = client.get(url).get_data(as_text=True)
         assert ">1 h 25 min 00 s</span>" in text, url
+
+
+def test_steward_inbox_shows_paris_time_and_no_read_link(client, world):
+    """The owner sees a grant on its data in local time, with no "Consulter" that would 403."""
+    client.login("liaison")
+    r = client.post(f"/api/v1/events/{world.event_id}/grants", json=body(duration_min=30))
+    assert r.status_code == 201, r.json
+    assert "Consulter" in client.get("/acces").get_data(as_text=True)
+    client.login("steward")
+    inbox = client.get("/acces").get_data(as_text=True)
+    assert "Bris de glace sans approbation" in inbox
+    assert f"{local(T0 + timedelta(minutes=30))} (motif" in inbox
+    assert "Z (motif" not in inbox
+    assert "Consulter" not in inbox and "Révoquer" in inbox
 
 
 def test_personal_data_form_asks_for_enrolment(client, world):
