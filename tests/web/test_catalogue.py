@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from html.parser import HTMLParser
 from typing import Any
 
@@ -97,6 +98,13 @@ def test_restricted_dataset_shows_metadata_not_features(tclient: Any) -> None:
     gas = next(d for d in meta if d["slug"] == "gas-network")
     assert gas["sensitivity"] == "restricted" and gas["feature_count"] > 0
     assert "features" not in gas
+
+
+def test_dataset_page_shows_revision_times_in_local_time(tclient: Any) -> None:
+    tclient.login("cell")
+    html = tclient.get("/catalogue/communes").get_data(as_text=True)
+    assert "Révision 1</strong> — " in html
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", html), "raw UTC timestamp shown"
 
 
 def test_api_features_geojson_with_ids_and_bbox(tclient: Any) -> None:
