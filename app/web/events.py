@@ -478,7 +478,10 @@ def add_log_entry(event_id: int) -> Response:
             return render("events/_log_form.html", status=422, **ctx)
         return _dashboard(event, 422, log_form=form, log_error=exc)
     if htmx:
-        ctx = _log_form_context(event, form={"category": form.get("category")}, compact=compact)
+        # Back to the default category: a sticky "décision" would misfile the next entries (and
+        # "Décisions prises" in the situation report is read from it).
+        fresh = {"category": "message reçu"} if compact else {}
+        ctx = _log_form_context(event, form=fresh, compact=compact)
         ctx["form"].pop("corrects_id", None)
         ctx["corrected"] = None
         return trigger(render("events/_log_form.html", **ctx), "log-changed")

@@ -448,3 +448,18 @@ def test_fact_time_in_the_future_is_refused(site_app: Flask, client: Any) -> Non
         data={"category": "information", "text": "x", "fact_at": future},
     )
     assert response.status_code == 422 and "futur" in response.get_data(as_text=True)
+
+
+def test_log_form_returns_to_the_default_category_after_an_entry(
+    site_app: Flask, client: Any
+) -> None:
+    event = declare(site_app)
+    client.login("cell")
+    r = client.post(
+        f"/events/{event.id}/log",
+        data={"category": "décision", "text": "Fermeture de la D982."},
+        headers={"HX-Request": "true"},
+    )
+    assert r.status_code == 200
+    selected = re.findall(r'<option value="([^"]+)" selected', r.get_data(as_text=True))
+    assert "décision" not in selected
