@@ -34,7 +34,13 @@ def login() -> Response | str:
     if request.method != "POST":  # GET or HEAD: never an attempt to sign in
         if current_user():
             return redirect(next_url)
-        return render("auth/login.html", next=next_url, error=None, login="")
+        return render(
+            "auth/login.html",
+            next=next_url,
+            error=None,
+            login="",
+            expired=request.args.get("expired") == "1",
+        )
     login_name = request.form.get("login", "").strip()
     password = request.form.get("password", "")
     client = request.remote_addr or "?"

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, g, jsonify, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
@@ -148,13 +149,28 @@ def _enforce() -> Response | None:
     if g.user is None:
         if is_api():
             abort(401)
-        target = url_for("auth.login", next=request.full_path.rstrip("?"))
+        target = url_for("auth.login", next=_return_to(), **_expired())
         if htmx:
             response = Response(status=204)
             response.headers["HX-Redirect"] = target
             return response
         return redirect(target)
     abort(403)
+
+
+def _return_to() -> str:
+    """Where to come back after signing in: the page, not the fragment an htmx poll asked for."""
+    current = request.headers.get("HX-Current-URL") if htmx else None
+    if current:
+        parts = urlsplit(current)
+        if parts.netloc in ("", request.host):
+            return parts.path + (f"?{parts.query}" if parts.query else "")
+    return request.full_path.rstrip("?")
+
+
+def _expired() -> dict[str, str]:
+    """Say so on the sign-in page when a session cookie came but its session has ended."""
+    return {"expired": "1"} if g.get("drop_session_cookie") else {}
 
 
 def _headers(response: Response) -> Response:

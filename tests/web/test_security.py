@@ -217,3 +217,22 @@ def test_menu_marks_only_the_current_section(client):
     assert current == ["/map"]
     html = client.get("/catalogue").get_data(as_text=True)
     assert re.findall(r'<a href="([^"]+)" aria-current="page">', html) == ["/catalogue"]
+
+
+def test_an_ended_session_says_so_and_returns_to_the_page_not_the_fragment(app, client, runner):
+    client.login("cell")
+    runner("user", "end-sessions", "cell")
+    poll = client.get(
+        "/admin/users?x=1",
+        headers={
+            "HX-Request": "true",
+            "HX-Current-URL": "http://localhost/catalogue?theme=network",
+        },
+    )
+    assert poll.status_code == 204
+    target = poll.headers["HX-Redirect"]
+    assert "expired=1" in target and "next=/catalogue?theme%3Dnetwork" in target
+    page = client.get(target)
+    assert "Votre session a expiré" in page.get_data(as_text=True)
+    fresh = app.test_client()
+    assert "expired=1" not in fresh.get("/").headers["Location"]
