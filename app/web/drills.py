@@ -15,9 +15,10 @@ from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
 from .. import auth, drills, events
-from ..playbooks import Playbook, Scenario, load_playbooks, load_scenarios
+from ..playbooks import Playbook, Scenario, load_scenarios
 from .context import get_db, now, require_user
 from .errors import fail
+from .events import load_app_playbooks
 from .htmx import render
 from .security import allow
 
@@ -37,11 +38,9 @@ def load_app_scenarios(app: Flask) -> dict[str, Scenario]:
 
 
 def _playbooks(app: Flask) -> dict[str, Playbook]:
+    """The app's validated playbooks (loaded once by the events blueprint's loader)."""
     found = app.extensions.get("playbooks")
-    if found is None:  # the events blueprint loads them; without it, load them here
-        found, _ = load_playbooks(app.config["CRISIS_PLAYBOOKS"])
-        app.extensions["playbooks"] = found
-    return found
+    return found if found is not None else load_app_playbooks(app)
 
 
 def _on_register(state: BlueprintSetupState) -> None:

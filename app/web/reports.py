@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from .. import audit, events, reports
 from .context import get_db, now, require_user
 from .errors import fail
+from .events import app_playbooks
 from .htmx import htmx, render, trigger
 from .security import allow
 
@@ -30,7 +31,7 @@ def _event(event_id: int) -> events.Event:
 
 
 def _playbook(event: events.Event) -> Any:
-    return (current_app.extensions.get("playbooks") or {}).get(event.kind)
+    return app_playbooks().get(event.kind)
 
 
 def _index() -> Any:
