@@ -28,6 +28,7 @@ from shapely.geometry.base import BaseGeometry
 from . import audit, auth
 from .clock import iso, local, parse_iso
 from .db import dumps, row, rows, scalar, transaction
+from .errors import DomainError
 
 # --- vocabulary ----------------------------------------------------------------------------
 
@@ -58,20 +59,26 @@ TOTP_MAX_FAILURES = 5
 TOTP_LOCK = timedelta(minutes=15)
 
 
-class AccessError(ValueError):
+class AccessError(DomainError):
     """A refused request, with a French message for the person at the keyboard (HTTP 422)."""
 
 
 class AccessDenied(AccessError):
     """No valid grant or agreement, or not allowed to act on this object (HTTP 403)."""
 
+    status = 403
+
 
 class TooManyAttempts(AccessDenied):
     """Too many wrong TOTP codes lately: the step-up is refused for a while (HTTP 429)."""
 
+    status = 429
+
 
 class NotFound(AccessError):
     """Unknown agreement, grant, event or dataset (HTTP 404)."""
+
+    status = 404
 
 
 class StepUpRequired(AccessError):
@@ -80,6 +87,9 @@ class StepUpRequired(AccessError):
     def __init__(self, message: str, enrol: bool = False):
         super().__init__(message)
         self.enrol = enrol
+
+    def api_fields(self) -> dict[str, Any]:
+        return {"totp_required": True, "enrol_required": self.enrol}
 
 
 # --- records -------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .clock import iso
+from .db import transaction
 
 GENESIS = "0" * 64
 
@@ -208,7 +209,7 @@ def checkpoint(
     """
     key = load_or_create_key(key_path)
     public = key.public_key()
-    with _transaction(db):
+    with transaction(db):
         seq, digest = head(db)
         unsigned = Checkpoint(
             origin=ORIGIN,
@@ -248,10 +249,30 @@ def checkpoint(
     return signed, path
 
 
-def _transaction(db: sqlite_utils.Database) -> Any:
-    from .db import transaction
+@dataclass(frozen=True)
+class Signer:
+    """Who signs checkpoints: the Ed25519 key file and the directory of the checkpoint files.
 
-    return transaction(db)
+    Built once from the settings (``CHECKPOINT_KEY``, ``CHECKPOINT_DIR``) by the web app, the CLI
+    and the scheduler, and handed to whatever signs (a report, an event's closure, a sweep).
+    """
+
+    key_path: str | Path
+    directory: str | Path
+
+    def sign(
+        self, db: sqlite_utils.Database, now: datetime, reason: str
+    ) -> tuple[Checkpoint, Path]:
+        """Sign the current head (:func:`checkpoint`)."""
+        return checkpoint(db, now, self.key_path, self.directory, reason)
+
+    def public_key(self) -> Ed25519PublicKey | None:
+        """The trusted public key (:func:`trusted_public_key`)."""
+        return trusted_public_key(self.key_path)
+
+    def latest_file(self) -> Path | None:
+        """The newest checkpoint file written (:func:`latest_checkpoint_file`)."""
+        return latest_checkpoint_file(self.directory)
 
 
 def latest_checkpoint_file(directory: str | Path) -> Path | None:

@@ -17,6 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from . import audit
 from .clock import iso, parse_iso
 from .db import row, rows, scalar, transaction
+from .errors import DomainError
 
 ROLES: dict[str, str] = {
     "director": "Directeur des opérations",
@@ -33,8 +34,14 @@ PASSWORD_MAX = 128
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
 
 
-class AuthError(ValueError):
+class AuthError(DomainError):
     """A refused user operation, with a French message for the person at the keyboard."""
+
+
+class UnknownUser(AuthError):
+    """No user with this login (HTTP 404)."""
+
+    status = 404
 
 
 @dataclass(frozen=True)
@@ -228,7 +235,7 @@ def set_password(
     """Change a password; every existing session of the user dies with the old one."""
     user = get_user_by_login(db, login)
     if not user:
-        raise AuthError(f"Utilisateur inconnu : {login}.")
+        raise UnknownUser(f"Utilisateur inconnu : {login}.")
     check_password_policy(password, user.login)
     pw_hash = hash_password(password)
     with transaction(db):
@@ -253,7 +260,7 @@ def set_disabled(
     """Disable (or re-enable) a user; disabling kills every session and token at once."""
     user = get_user_by_login(db, login)
     if not user:
-        raise AuthError(f"Utilisateur inconnu : {login}.")
+        raise UnknownUser(f"Utilisateur inconnu : {login}.")
     with transaction(db):
         db.execute(
             "UPDATE users SET disabled = ?, session_version = session_version + 1 WHERE id = ?",
@@ -280,7 +287,7 @@ def set_roles(
     """Replace a user's roles; sessions are renewed so menus and rights follow at once."""
     user = get_user_by_login(db, login)
     if not user:
-        raise AuthError(f"Utilisateur inconnu : {login}.")
+        raise UnknownUser(f"Utilisateur inconnu : {login}.")
     if not roles or any(r not in ROLES for r in roles):
         raise AuthError("Rôles invalides.")
     with transaction(db):
@@ -314,6 +321,8 @@ class LockoutPolicy:
 
 class LockedOut(AuthError):
     """Too many failures: the caller answers 429 with ``until``."""
+
+    status = 429
 
     def __init__(self, message: str, until: datetime):
         super().__init__(message)
@@ -489,7 +498,7 @@ def end_all_sessions(
 ) -> int:
     """End every session of one user, or of everyone (after a compromise); return how many."""
     if login is not None and get_user_by_login(db, login) is None:
-        raise AuthError(f"Utilisateur inconnu : {login}.")
+        raise UnknownUser(f"Utilisateur inconnu : {login}.")
     where, params = ("WHERE lower(login) = lower(?)", [login]) if login else ("", [])
     with transaction(db):
         ids = [r["id"] for r in rows(db, f"SELECT id FROM users {where}", params)]
@@ -525,7 +534,7 @@ def create_token(
     """Issue a revocable bearer token; only its hash is stored."""
     user = get_user_by_login(db, login)
     if not user:
-        raise AuthError(f"Utilisateur inconnu : {login}.")
+        raise UnknownUser(f"Utilisateur inconnu : {login}.")
     if user.disabled:
         raise AuthError(f"L'utilisateur {login} est désactivé.")
     token = "cc_" + secrets.token_urlsafe(32)
@@ -581,7 +590,7 @@ def enrol_totp(db: sqlite_utils.Database, now: datetime, login: str) -> str:
     """Give a user a new TOTP secret and return it (shown once, as a provisioning URI)."""
     user = get_user_by_login(db, login)
     if not user:
-        raise AuthError(f"Utilisateur inconnu : {login}.")
+        raise UnknownUser(f"Utilisateur inconnu : {login}.")
     secret = pyotp.random_base32()
     with transaction(db):
         db.execute(

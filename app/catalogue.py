@@ -21,6 +21,7 @@ import sqlite_utils
 from . import audit
 from .clock import iso
 from .db import dumps, row, rows, scalar, transaction
+from .errors import DomainError
 from .geo.index import LayerData
 
 THEMES: dict[str, str] = {
@@ -42,12 +43,14 @@ DEFAULT_EXTENT = (0.22, 49.30, 0.97, 49.79)
 EXTENT_MARGIN_DEG = 0.12
 
 
-class CatalogueError(ValueError):
+class CatalogueError(DomainError):
     """A refused catalogue operation, with a French message for the person at the keyboard."""
 
 
 class NotPublic(CatalogueError):
     """The dataset's features need a grant (restricted or personal)."""
+
+    status = 403
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -43,8 +42,9 @@ import sqlite_utils
 from . import audit, auth, events
 from .clock import iso, local, parse_iso
 from .db import row, rows, scalar, transaction
+from .errors import DomainError
 from .pdf import FONT, FONT_BOLD, fit_width, register_fonts
-from .playbooks import CASUALTY_KEYS, Inject, Playbook, Scenario, load_playbooks, load_scenarios
+from .playbooks import CASUALTY_KEYS, Inject, Playbook, Scenario
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +81,11 @@ SCHEDULER = "planificateur"
 TEXT_MAX = 4000
 
 
-class DrillError(ValueError):
-    """A refused drill operation, with a French message and an HTTP-like status."""
+class DrillError(DomainError):
+    """A refused drill operation, with a French message and an HTTP status."""
 
     def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+        super().__init__(message, status=status)
 
 
 @dataclass(frozen=True)
@@ -141,38 +139,6 @@ class Controller:
     login: str
     name: str = CONTROLLER_NAME
     roles: frozenset[str] = frozenset({"exercise"})
-
-
-# --- playbooks and scenarios ------------------------------------------------------------------
-
-
-def default_playbooks_dir() -> Path:
-    """``CRISIS_PLAYBOOKS`` (or the shipped ``playbooks/``)."""
-    from .config import from_environment
-
-    return Path(from_environment()["PLAYBOOKS"])
-
-
-def load_library(
-    playbooks_dir: str | Path | None = None,
-) -> tuple[dict[str, Playbook], dict[str, Scenario]]:
-    """The valid playbooks and scenarios (``<dir>/scenarios``); broken files are logged."""
-    directory = Path(playbooks_dir) if playbooks_dir else default_playbooks_dir()
-    playbooks, errors = load_playbooks(directory)
-    scenarios, scenario_errors = load_scenarios(directory / "scenarios", playbooks)
-    for error in [*errors, *scenario_errors]:
-        log.error("refused: %s", error)
-    return playbooks, scenarios
-
-
-def _library(
-    scenarios: Mapping[str, Scenario] | None, playbooks: Mapping[str, Playbook] | None
-) -> tuple[Mapping[str, Playbook], Mapping[str, Scenario]]:
-    if scenarios is None or playbooks is None:
-        found_playbooks, found_scenarios = load_library()
-        playbooks = found_playbooks if playbooks is None else playbooks
-        scenarios = found_scenarios if scenarios is None else scenarios
-    return playbooks, scenarios
 
 
 def inject_label(inject: Inject) -> str:
@@ -309,12 +275,10 @@ def start_drill(
     now: datetime,
     scenario: Scenario,
     user: events.Actor,
-    playbooks: Mapping[str, Playbook] | None = None,
+    playbooks: Mapping[str, Playbook],
 ) -> Drill:
     """Declare the drill event from the scenario, record the drill, fire the injects at 0 min."""
     _check_actor(user, DIRECT_ROLES, "lancer un exercice")
-    if playbooks is None:
-        playbooks, _ = load_library()
     playbook = playbooks.get(scenario.playbook)
     if playbook is None:
         raise DrillError(f"Guide « {scenario.playbook} » introuvable pour ce scénario.")
@@ -374,7 +338,7 @@ def fire_inject(
     event_id: int,
     inject: Inject,
     fired_by: str,
-    playbooks: Mapping[str, Playbook] | None = None,
+    playbooks: Mapping[str, Playbook],
 ) -> int:
     """Fire one inject now: its main-courante entry, its effect on the drill event; once only.
 
@@ -434,13 +398,11 @@ def _apply(
     event: events.Event,
     inject: Inject,
     controller: Controller,
-    playbooks: Mapping[str, Playbook] | None,
+    playbooks: Mapping[str, Playbook],
 ) -> str:
     """Apply the inject to the drill event as the real message would be; say what happened."""
     try:
         if inject.kind in ("wind_shift", "param_change"):
-            if playbooks is None:
-                playbooks, _ = load_library()
             playbook = playbooks.get(event.kind)
             if playbook is None:
                 raise events.EventError(f"guide « {event.kind} » introuvable")
@@ -524,7 +486,7 @@ def play_due(
     now: datetime,
     drill: Drill,
     scenario: Scenario,
-    playbooks: Mapping[str, Playbook] | None,
+    playbooks: Mapping[str, Playbook],
     fired_by: str = SCHEDULER,
 ) -> int:
     """Fire (or skip, for an unneeded backup) every due inject of one drill; return fired."""
@@ -552,18 +514,17 @@ def play_due(
 def sweep(
     db: sqlite_utils.Database,
     now: datetime,
-    scenarios: Mapping[str, Scenario] | None = None,
-    playbooks: Mapping[str, Playbook] | None = None,
+    scenarios: Mapping[str, Scenario],
+    playbooks: Mapping[str, Playbook],
 ) -> int:
     """Fire every due inject of every running drill, once and in order; return how many fired.
 
     Idempotent, for the scheduler (every 30 s): the database says what was already played.
-    Scenarios and playbooks are loaded from ``CRISIS_PLAYBOOKS`` when not given.
+    The scenarios and playbooks are the process's library (``app.playbooks``), loaded once.
     """
     running = [d for d in list_drills(db) if d.state == "running" and d.event_status == "open"]
     if not running:
         return 0
-    playbooks, scenarios = _library(scenarios, playbooks)
     fired = 0
     for drill in running:
         scenario = scenarios.get(drill.scenario_id)
@@ -973,13 +934,13 @@ def _grants(db: sqlite_utils.Database, event_id: int) -> list[dict[str, Any]]:
 
 
 def after_action(
-    db: sqlite_utils.Database, event_id: int, scenario: Scenario | None = None
+    db: sqlite_utils.Database, event_id: int, scenario: Scenario | None
 ) -> AfterAction:
-    """The after-action report of a drill: timeline, delays, checklist, injects, grants."""
+    """The after-action report of a drill: timeline, delays, checklist, injects, grants.
+
+    ``scenario`` is the drill's scenario from the library (None when it is gone: the report
+    then says so and does not detail the injects)."""
     event, drill = _drill_event(db, event_id)
-    if scenario is None:
-        _, scenarios = load_library()
-        scenario = scenarios.get(drill.scenario_id)
     notes: list[str] = []
     if scenario is None:
         notes.append(f"Scénario « {drill.scenario_id} » introuvable : injects non détaillés.")
@@ -1492,15 +1453,13 @@ def _cap_polygon(geometry: dict[str, Any]) -> str | None:
 def cap_alert(
     db: sqlite_utils.Database,
     event_id: int,
-    now: datetime | None = None,
-    playbooks: Mapping[str, Playbook] | None = None,
+    now: datetime | None,
+    playbooks: Mapping[str, Playbook],
 ) -> str:
     """The event's alert as CAP 1.2 XML: status ``Exercise`` for a drill, ``Actual`` otherwise."""
     event = events.get_event(db, event_id)
     if event is None:
         raise DrillError("Événement introuvable.", 404)
-    if playbooks is None:
-        playbooks, _ = load_library()
     playbook = playbooks.get(event.kind)
     hazard = playbook.hazard if playbook else ""
     zones = events.latest_zones(db, event_id)

@@ -27,6 +27,7 @@ import yaml
 from . import access, audit
 from .clock import PARIS, iso, local, parse_iso
 from .db import dumps, row, rows, scalar, transaction
+from .errors import DomainError
 from .playbooks import EVENT_LEVEL_MAX, EVENT_LEVEL_MIN, Playbook
 
 log = logging.getLogger(__name__)
@@ -58,14 +59,14 @@ TITLE_MAX = 200
 TEXT_MAX = 4000
 
 
-class EventError(ValueError):
+class EventError(DomainError):
     """A refused event operation, with a French message and the name of the field at fault."""
 
     def __init__(self, message: str, field: str | None = None, status: int = 422) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.status = status
+        super().__init__(message, status=status, field=field)
+
+    def api_fields(self) -> dict[str, Any]:
+        return {"field": self.field}  # the events API always names the field (null if none)
 
 
 class Actor(Protocol):

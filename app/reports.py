@@ -57,11 +57,14 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.flowables import Flowable
 
-from . import audit, events, layers, situation
+from . import audit, events, index_cache, situation
 from .clock import iso, local, parse_iso
 from .db import row, rows, scalar, transaction
+from .errors import DomainError
+from .geo.index import SpatialIndex
 from .geo.render import render_map
 from .pdf import FONT, FONT_BOLD, fit_width, register_fonts
+from .playbooks import Playbook
 
 log = logging.getLogger(__name__)
 
@@ -157,13 +160,11 @@ class Report:
         }
 
 
-class ReportError(ValueError):
+class ReportError(DomainError):
     """A refused report operation, with a French message."""
 
     def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+        super().__init__(message, status=status)
 
 
 # --- the map ---------------------------------------------------------------------------------
@@ -242,7 +243,7 @@ def _open_for_report(
 def gather(
     db: sqlite_utils.Database,
     now: datetime,
-    event_id: int,
+    event: events.Event,
     *,
     number: int,
     author: str,
@@ -258,9 +259,7 @@ def gather(
     ``reader`` (an ``auth.User``) is the author of a manual report: the restricted datasets they
     hold a valid grant for are opened (and the reads recorded); None for a scheduled report.
     """
-    event = events.get_event(db, event_id)
-    if event is None:
-        raise ReportError("Événement introuvable.", 404)
+    event_id = event.id
     previous = row(
         db,
         "SELECT generated_at FROM reports WHERE event_id = ? AND number < ?"
@@ -295,7 +294,7 @@ def gather(
     ctx.audit_seq, ctx.audit_hash = audit.head(db)
     ctx.checkpoint = audit.last_checkpoint(db)
     if index is None:
-        index = layers.index_for(db)
+        index = index_cache.index_for(db)
     impact_obj = None
     zones = events.latest_zones(db, event_id)
     try:
@@ -1191,7 +1190,7 @@ def _slot_done(db: sqlite_utils.Database, event_id: int, due_at: str) -> bool:
 def generate(
     db: sqlite_utils.Database,
     now: datetime,
-    event_id: int,
+    event: events.Event,
     *,
     trigger: str = "manual",
     author: str,
@@ -1213,6 +1212,7 @@ def generate(
 
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}")
+    event_id = event.id
     due = iso(due_at) if due_at is not None else None
     for _ in range(attempts):
         if due is not None and _slot_done(db, event_id, due):
@@ -1221,7 +1221,7 @@ def generate(
         ctx = gather(
             db,
             now,
-            event_id,
+            event,
             number=number,
             author=author,
             trigger=trigger,
@@ -1287,6 +1287,43 @@ def generate(
     raise ReportError("Numérotation du point de situation disputée : réessayez.", 409)
 
 
+def issue(
+    db: sqlite_utils.Database,
+    now: datetime,
+    event: events.Event,
+    signer: audit.Signer | None,
+    *,
+    trigger: str = "manual",
+    author: str,
+    actor: str | None = None,
+    reader: Any = None,
+    due_at: datetime | None = None,
+    playbook: Playbook | None = None,
+    index: SpatialIndex | None = None,
+) -> Report | None:
+    """Generate, number and store a report (:func:`generate`), then sign a checkpoint witnessing
+    it (``report:<event>:<number>``), for the web page, the CLI and the scheduler alike.
+
+    ``signer`` None: no checkpoint here (the scheduler's checkpoint sweep signs once after all
+    the reports of its run).
+    """
+    report = generate(
+        db,
+        now,
+        event,
+        trigger=trigger,
+        author=author,
+        actor=actor,
+        reader=reader,
+        due_at=due_at,
+        playbook=playbook,
+        index=index,
+    )
+    if report is not None and signer is not None:
+        signer.sign(db, now, f"report:{event.id}:{report.number}")
+    return report
+
+
 def set_cadence(
     db: sqlite_utils.Database, now: datetime, event_id: int, minutes: Any, *, actor: Any
 ) -> events.Event:
@@ -1336,13 +1373,12 @@ def set_cadence(
 # --- the printable main courante ---------------------------------------------------------------
 
 
-def log_pdf(db: sqlite_utils.Database, now: datetime, event_id: int, printed_by: str) -> bytes:
+def log_pdf(
+    db: sqlite_utils.Database, now: datetime, event: events.Event, printed_by: str
+) -> bytes:
     """The whole main courante as a PDF, for the paper log kept as a backup."""
-    event = events.get_event(db, event_id)
-    if event is None:
-        raise ReportError("Événement introuvable.", 404)
     st = _styles()
-    entries = events.log_entries(db, event_id)
+    entries = events.log_entries(db, event.id)
     buf = BytesIO()
     title = f"Main courante — {event.title}"
     doc = _doc(buf, title, printed_by, "Main courante" + (" — EXERCICE" if event.is_drill else ""))
@@ -1400,6 +1436,7 @@ __all__ = [
     "ReportError",
     "gather",
     "generate",
+    "issue",
     "get_report",
     "list_reports",
     "log_pdf",

@@ -13,7 +13,8 @@ The database is the truth, so a restart or a missed run loses nothing: the next 
 - :func:`expire_grants`: ``app.access.sweep`` (expired grants, timed-out requests).
 - :func:`sign_checkpoint`: signs the audit head (``app.audit.checkpoint``) when it moved, at most
   every :data:`CHECKPOINT_EVERY` or at once after a new report.
-- :func:`fire_drill_injects`: ``app.drills.sweep`` when the drills module provides it.
+- :func:`fire_drill_injects`: ``app.drills.sweep`` with the process's playbook library (loaded
+  once by the command that starts the scheduler, never re-read at each run).
 
 :func:`run_sweeps` runs them all, each in its own try/except: a failure is logged with its
 traceback and the sweep is simply retried at the next run, never silent, never blocking the others.
@@ -23,13 +24,13 @@ One process runs the sweeps: :class:`Scheduler` takes the row ``scheduler`` of
 at every run and skips the run when another live process holds it. ``UNIQUE(event_id, number)``
 on ``reports`` stays the final guard: two processes never store the same report.
 
-This module never imports Flask: the CLI gives it a database path, a clock and settings.
+This module never imports Flask: the CLI gives it a database path, a clock and settings (the
+checkpoint signer and the playbook library, built once).
 """
 
 from __future__ import annotations
 
 import atexit
-import importlib
 import logging
 import os
 import signal
@@ -46,9 +47,10 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from . import audit, events, reports
+from . import access, audit, drills, events, reports
 from .clock import iso, parse_iso
 from .db import connect, row, scalar, transaction
+from .playbooks import Library
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +68,10 @@ class Clock(Protocol):
 
 @dataclass
 class Settings:
-    """What the sweeps need beyond the database and the time."""
+    """What the sweeps need beyond the database and the time, built once per process."""
 
-    checkpoint_key: str | None = None
-    checkpoint_dir: str | None = None
-    playbooks: Mapping[str, Any] = field(default_factory=dict)
+    signer: audit.Signer | None = None
+    library: Library = field(default_factory=lambda: Library(directory=""))
 
 
 # --- reports ------------------------------------------------------------------------------------
@@ -114,15 +115,17 @@ def generate_due_reports(
     made: list[reports.Report] = []
     for event in events.list_events(db, status="open"):
         for slot in due_slots(event, now, _last_due(db, event.id)):
-            report = reports.generate(
+            # No signer here: the checkpoint sweep signs once after the run's reports.
+            report = reports.issue(
                 db,
                 now,
-                event.id,
+                event,
+                None,
                 trigger="schedule",
                 author=SCHEDULE_AUTHOR,
                 actor="scheduler",
                 due_at=slot,
-                playbook=settings.playbooks.get(event.kind),
+                playbook=settings.library.playbook(event.kind),
             )
             if report is not None:
                 log.info(
@@ -135,31 +138,19 @@ def generate_due_reports(
 # --- the other sweeps ---------------------------------------------------------------------------
 
 
-def _optional(module: str, name: str) -> Callable[..., Any] | None:
-    try:
-        found = importlib.import_module(f"app.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"app.{module}":
-            return None
-        raise
-    fn = getattr(found, name, None)
-    return fn if callable(fn) else None
-
-
 def expire_grants(
     db: sqlite_utils.Database, now: datetime, settings: Settings | None = None
 ) -> Any:
     """Tidy grant states with ``app.access.sweep`` (never decides access)."""
-    sweep = _optional("access", "sweep")
-    return sweep(db, now) if sweep else None
+    return access.sweep(db, now)
 
 
 def fire_drill_injects(
     db: sqlite_utils.Database, now: datetime, settings: Settings | None = None
 ) -> Any:
-    """Fire the drill injects that are due, with ``app.drills.sweep`` when it exists."""
-    sweep = _optional("drills", "sweep")
-    return sweep(db, now) if sweep else None
+    """Fire the drill injects that are due (``app.drills.sweep``) from the library's scenarios."""
+    library = (settings or Settings()).library
+    return drills.sweep(db, now, library.scenarios, library.playbooks)
 
 
 def sign_checkpoint(
@@ -167,9 +158,8 @@ def sign_checkpoint(
 ) -> Any:
     """Sign the audit head when it moved since the last checkpoint (then every 15 min at most,
     or at once after a new report). Returns the checkpoint, or None."""
-    settings = settings or Settings()
-    checkpoint = getattr(audit, "checkpoint", None)
-    if checkpoint is None or not settings.checkpoint_key or not settings.checkpoint_dir:
+    signer = (settings or Settings()).signer
+    if signer is None:
         return None
     seq, _ = audit.head(db)
     last = audit.last_checkpoint(db)
@@ -181,7 +171,7 @@ def sign_checkpoint(
         )
         if not new_report and now - parse_iso(last["signed_at"]) < CHECKPOINT_EVERY:
             return None
-    signed, path = checkpoint(db, now, settings.checkpoint_key, settings.checkpoint_dir, "schedule")
+    signed, path = signer.sign(db, now, "schedule")
     log.info("audit checkpoint %s signed: %s", signed.seq, path)
     return signed
 

@@ -1,1 +1,2 @@
-"""CLI commands by area; each module attaches its commands to app.cli.main."""
+"""CLI commands by area (``app.cli`` adds each one to ``crisis-console``); shared helpers in
+``context``."""

@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from .. import access, audit
-from ..cli import _app, _db, _now, bad_input, main
+from .context import Console, bad_input, pass_console
 
 
-@main.group("audit")
+@click.group("audit")
 def audit_group() -> None:
     """The tamper-evident audit log."""
 
@@ -24,20 +24,18 @@ def audit_group() -> None:
     help="A signed checkpoint file to check the log against (default: the newest one in"
     " CRISIS_CHECKPOINT_DIR, if any).",
 )
-def audit_verify(checkpoint_file: Path | None) -> None:
+@pass_console
+def audit_verify(console: Console, checkpoint_file: Path | None) -> None:
     """Recompute the chain and the signatures: exit 0 intact, 1 naming the first bad record."""
-    app = _app()
-    db = _db(app)
     if checkpoint_file is None:
-        checkpoint_file = audit.latest_checkpoint_file(app.config["CRISIS_CHECKPOINT_DIR"])
+        checkpoint_file = console.signer.latest_file()
     cp = None
     if checkpoint_file is not None:
         try:
             cp = audit.Checkpoint.from_file(checkpoint_file)
         except (OSError, ValueError) as exc:
             bad_input(f"point de contrôle illisible {checkpoint_file} : {exc}")
-    public = audit.trusted_public_key(app.config["CRISIS_CHECKPOINT_KEY"])
-    result = audit.verify(db, cp, public)
+    result = audit.verify(console.db, cp, console.signer.public_key())
     if cp is not None:
         click.echo(f"Point de contrôle : {checkpoint_file} (n° {cp.seq}, {cp.signed_at}).")
     if result.ok:
@@ -49,35 +47,32 @@ def audit_verify(checkpoint_file: Path | None) -> None:
 
 @audit_group.command("checkpoint")
 @click.option("--reason", default="manual", show_default=True)
-def audit_checkpoint(reason: str) -> None:
+@pass_console
+def audit_checkpoint(console: Console, reason: str) -> None:
     """Sign the current head (Ed25519) and write the checkpoint file."""
-    app = _app()
-    cp, path = audit.checkpoint(
-        _db(app),
-        _now(app),
-        app.config["CRISIS_CHECKPOINT_KEY"],
-        app.config["CRISIS_CHECKPOINT_DIR"],
-        reason,
-    )
+    cp, path = console.signer.sign(console.db, console.now(), reason)
     click.echo(f"Point de contrôle n° {cp.seq} ({cp.hash}) écrit dans {path}.")
 
 
 @audit_group.command("head")
-def audit_head() -> None:
+@pass_console
+def audit_head(console: Console) -> None:
     """Print the head: sequence number and hash."""
-    app = _app()
-    seq, digest = audit.head(_db(app))
+    seq, digest = audit.head(console.db)
     click.echo(f"{seq} {digest}")
 
 
-@main.group("access")
+@click.group("access")
 def access_group() -> None:
     """Break-glass grants."""
 
 
 @access_group.command("sweep")
-def access_sweep() -> None:
+@pass_console
+def access_sweep(console: Console) -> None:
     """Tidy grant states (expired, timed-out requests); idempotent, never decides access."""
-    app = _app()
-    n = access.sweep(_db(app), _now(app))
+    n = access.sweep(console.db, console.now())
     click.echo(f"{n} accès mis à jour.")
+
+
+COMMANDS: tuple[click.Command, ...] = (audit_group, access_group)

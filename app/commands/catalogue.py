@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from .. import catalogue, imports
-from ..cli import _app, _db, _now, bad_input, main
+from .context import Console, bad_input, pass_console
 
 
-@main.command("import")
+@click.command("import")
 @click.argument("dataset")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(imports.FORMATS), help="Default: from the file.")
@@ -19,7 +19,9 @@ from ..cli import _app, _db, _now, bad_input, main
 @click.option("--encoding", help="Text encoding (default UTF-8; ICPE exports: ISO-8859-1).")
 @click.option("--replace", is_flag=True, help="Replace every feature of the dataset atomically.")
 @click.option("--actor", default="cli", show_default=True, help="Who imports (audit log).")
+@pass_console
 def import_command(
+    console: Console,
     dataset: str,
     file: Path,
     fmt: str | None,
@@ -29,8 +31,7 @@ def import_command(
     actor: str,
 ) -> None:
     """Import FILE into DATASET (nothing is written if any feature is refused)."""
-    app = _app()
-    db = _db(app)
+    db = console.db
     size = file.stat().st_size if file.exists() else 0
     with click.progressbar(
         length=max(size, 1), label=f"Vérification de {file.name}", file=sys.stderr
@@ -38,7 +39,7 @@ def import_command(
         try:
             result = imports.import_file(
                 db,
-                _now(app),
+                console.now(),
                 dataset,
                 file,
                 actor=actor,
@@ -63,14 +64,14 @@ def import_command(
     )
 
 
-@main.command("export")
+@click.command("export")
 @click.argument("dataset")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["geojson", "csv"]), help="Default: from OUT.")
-def export_command(dataset: str, out: Path, fmt: str | None) -> None:
+@pass_console
+def export_command(console: Console, dataset: str, out: Path, fmt: str | None) -> None:
     """Export a public DATASET to OUT (GeoJSON in WGS84 or CSV)."""
-    app = _app()
-    db = _db(app)
+    db = console.db
     fmt = fmt or ("csv" if out.suffix.lower() == ".csv" else "geojson")
     try:
         ds = catalogue.require_dataset(db, dataset)
@@ -84,12 +85,15 @@ def export_command(dataset: str, out: Path, fmt: str | None) -> None:
     click.echo(f"{dataset} : {n} entité(s) exportée(s) vers {out}.")
 
 
-@main.command("datasets")
-def datasets_command() -> None:
+@click.command("datasets")
+@pass_console
+def datasets_command(console: Console) -> None:
     """List the catalogue."""
-    db = _db(_app())
-    for d in catalogue.list_datasets(db):
+    for d in catalogue.list_datasets(console.db):
         click.echo(
             f"{d.slug:<20} {d.sensitivity:<10} {d.feature_count:>7} rév. {d.revision:<3}"
             f" {d.owner_slug:<16} {d.title}"
         )
+
+
+COMMANDS: tuple[click.Command, ...] = (import_command, export_command, datasets_command)

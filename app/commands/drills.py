@@ -16,16 +16,16 @@ from typing import Any
 import click
 
 from .. import auth, demo, drills, schema
-from ..cli import _app, bad_input, main
 from ..clock import FixedClock, parse_iso
 from ..db import connect
-from ..playbooks import Scenario
+from ..playbooks import Library, Scenario
+from .context import Console, bad_input, pass_console
 
 STEP_MIN = 1  # the rehearsal clock moves a minute at a time, like a sweep every minute
 AFTER_LAST_MIN = 10  # keep playing this long after the last inject before ending
 
 
-@main.group("drill")
+@click.group("drill")
 def drill_group() -> None:
     """Drills (exercices)."""
 
@@ -34,12 +34,12 @@ def rehearse(
     scenario: Scenario,
     out: Path,
     data_dir: Path,
-    playbooks_dir: Path | None = None,
+    library: Library,
     start: datetime | None = None,
     echo: Callable[[str], Any] = lambda _text: None,
 ) -> drills.AfterAction:
     """Play ``scenario`` with nobody answering in a temporary database; write the PDF."""
-    playbooks, _ = drills.load_library(playbooks_dir)
+    playbooks = library.playbooks
     clock = FixedClock(start or datetime(2026, 1, 1, 9, 0, tzinfo=UTC))
     with tempfile.TemporaryDirectory(prefix="crisis-rehearsal-") as tmp:
         db = connect(Path(tmp) / "rehearsal.db")
@@ -70,20 +70,17 @@ def rehearse(
 @drill_group.command("rehearse")
 @click.argument("scenario_id")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-def drill_rehearse(scenario_id: str, out: Path) -> None:
+@pass_console
+def drill_rehearse(console: Console, scenario_id: str, out: Path) -> None:
     """Play SCENARIO end to end on a simulated clock, nobody answering; write the RETEX PDF."""
-    app = _app()
-    playbooks_dir = Path(app.config["CRISIS_PLAYBOOKS"])
-    _, scenarios = drills.load_library(playbooks_dir)
-    scenario = scenarios.get(scenario_id)
+    library = console.library
+    scenario = library.scenario(scenario_id)
     if scenario is None:
-        known = ", ".join(sorted(scenarios)) or "aucun"
+        known = ", ".join(sorted(library.scenarios)) or "aucun"
         bad_input(f"scénario inconnu « {scenario_id} » (scénarios valides : {known}).")
     if out.parent and not out.parent.exists():
         bad_input(f"dossier inexistant : {out.parent}")
-    report = rehearse(
-        scenario, out, Path(app.config["CRISIS_DATA"]), playbooks_dir, echo=click.echo
-    )
+    report = rehearse(scenario, out, Path(console.settings["DATA"]), library, echo=click.echo)
     fired = [i for i in report.injects if i.outcome == "fired"]
     click.echo(
         f"Répétition de « {scenario.title} » : {len(fired)}/{len(report.injects)} injects joués"
@@ -93,3 +90,6 @@ def drill_rehearse(scenario_id: str, out: Path) -> None:
         mark = "joué" if i.outcome == "fired" else "NON JOUÉ"
         click.echo(f"  H+{i.offset_min:>4} min  {mark:<9} {i.title}")
     click.echo(f"Rapport de fin d'exercice : {out}")
+
+
+COMMANDS: tuple[click.Command, ...] = (drill_group,)

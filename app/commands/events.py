@@ -7,32 +7,25 @@ from pathlib import Path
 
 import click
 
-from .. import events
-from ..cli import _app, main
-from ..db import connect
-from ..playbooks import load_playbooks
+from .. import playbooks as library
+from .context import Console, pass_console
 
 
-@main.group()
+@click.group()
 def playbooks() -> None:
     """Risk playbooks (YAML)."""
 
 
 @playbooks.command("check")
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
-def check(directory: Path | None) -> None:
+@pass_console
+def check(console: Console, directory: Path | None) -> None:
     """Check every playbook of DIRECTORY (default: CRISIS_PLAYBOOKS); print OK or the error."""
-    app = _app()
-    folder = directory or Path(app.config["CRISIS_PLAYBOOKS"])
-    known = events.known_datasets(None, app.config["CRISIS_DATA"])
-    db_path = str(app.config["CRISIS_DB"])
-    if known is None and Path(db_path).exists():
-        db = connect(db_path)
-        try:
-            known = events.known_datasets(db, app.config["CRISIS_DATA"])
-        finally:
-            db.conn.close()
-    found, errors = load_playbooks(folder, known_datasets=known)
+    folder = directory or Path(console.settings["PLAYBOOKS"])
+    known = library.known_datasets(None, console.settings["DATA"])
+    if known is None and Path(console.db_path).exists():
+        known = library.known_datasets(console.db, None)
+    found, errors = library.load_playbooks(folder, known_datasets=set(known) if known else None)
     failed = {Path(e.file).name for e in errors}
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
         if path.name not in failed:
@@ -45,3 +38,6 @@ def check(directory: Path | None) -> None:
     click.echo(f"{len(found)} guide(s) valide(s), {len(errors)} erreur(s).")
     if errors or not found:
         sys.exit(2)
+
+
+COMMANDS: tuple[click.Command, ...] = (playbooks,)

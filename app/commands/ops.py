@@ -1,4 +1,4 @@
-"""`crisis-console backup PATH` and `crisis-console restore PATH`."""
+"""`crisis-console init`, `demo`, `serve`, `backup PATH` and `restore PATH`."""
 
 from __future__ import annotations
 
@@ -6,12 +6,62 @@ from pathlib import Path
 
 import click
 
-from .. import audit
+from .. import audit, schema
 from .. import backup as backup_module
-from ..cli import _app, bad_input, main
+from .. import demo as demo_module
+from .context import Console, bad_input, pass_console
 
 
-@main.command("backup")
+@click.command()
+@pass_console
+def init(console: Console) -> None:
+    """Create or upgrade the database (idempotent)."""
+    applied = schema.migrate(console.db)
+    click.echo(
+        f"Base {console.db_path} : "
+        + (f"{len(applied)} migration(s) appliquée(s)." if applied else "à jour.")
+    )
+
+
+@click.command()
+@click.option("--quiet", is_flag=True, help="Do not print the accounts.")
+@pass_console
+def demo(console: Console, quiet: bool) -> None:
+    """Load the demo territory, organisations and accounts (idempotent)."""
+    db = console.db
+    schema.migrate(db)
+    data_dir = Path(console.settings["DATA"])
+    accounts = demo_module.load_accounts(db, console.now(), data_dir)
+    counts = demo_module.load_territory(db, console.now(), data_dir)
+    click.echo(f"Territoire : {len(counts)} jeux de données, {sum(counts.values())} entités.")
+    agreements = demo_module.load_agreements(db, console.now())
+    click.echo(f"Conventions de démonstration signées : {agreements}.")
+    if not quiet:
+        click.echo("\nComptes de démonstration (démo uniquement) :")
+        click.echo(f"  {'identifiant':<16} {'mot de passe':<28} rôles")
+        for acc in accounts:
+            click.echo(f"  {acc.login:<16} {acc.password:<28} {', '.join(acc.roles)}")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@pass_console
+def serve(console: Console, host: str, port: int) -> None:
+    """Serve the console with gunicorn (one process, threads)."""
+    from .. import create_app  # the only command that builds the web app
+    from ..scheduler import spawn_process
+    from ..server import run_gunicorn
+
+    schema.migrate(console.db)
+    console.close()
+    app = create_app()
+    if str(console.settings["SCHEDULER"]) == "1":  # its own process, behind the lock
+        spawn_process()
+    run_gunicorn(app, host, port, threads=int(console.settings["THREADS"]))
+
+
+@click.command("backup")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option(
     "--keep",
@@ -19,16 +69,16 @@ from ..cli import _app, bad_input, main
     default=None,
     help="When PATH is a directory: keep only the N newest backups in it.",
 )
-def backup_command(path: Path, keep: int | None) -> None:
+@pass_console
+def backup_command(console: Console, path: Path, keep: int | None) -> None:
     """Write an online, consistent backup of the database to PATH (a file or a directory).
 
     A directory (existing, ending with "/", or with --keep) gets a time-stamped file name.
     """
-    app = _app()
     if keep:
         path.mkdir(parents=True, exist_ok=True)
     try:
-        done = backup_module.backup(app.config["CRISIS_DB"], path, app.config["CLOCK"].now())
+        done = backup_module.backup(console.db_path, path, console.now())
         removed = backup_module.prune(path, keep) if keep and path.is_dir() else []
     except backup_module.BackupError as exc:
         bad_input(str(exc))
@@ -40,19 +90,19 @@ def backup_command(path: Path, keep: int | None) -> None:
         click.echo(f"{len(removed)} ancienne(s) sauvegarde(s) supprimée(s).")
 
 
-@main.command("restore")
+@click.command("restore")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option(
     "--check", "check_only", is_flag=True, help="Only check PATH (e.g. a replica); change nothing."
 )
-def restore_command(path: Path, check_only: bool) -> None:
+@pass_console
+def restore_command(console: Console, path: Path, check_only: bool) -> None:
     """Replace the database by the backup PATH, after checking it (stop the console first).
 
     Refuses (exit 2) a file that is not SQLite, is corrupt, is not a console database or whose
     audit chain does not verify. The replaced database is kept as <db>.before-restore-<time>.
     """
-    app = _app()
-    cp_file = audit.latest_checkpoint_file(app.config["CRISIS_CHECKPOINT_DIR"])
+    cp_file = console.signer.latest_file()
     cp = None
     if cp_file is not None:
         try:
@@ -60,7 +110,7 @@ def restore_command(path: Path, check_only: bool) -> None:
         except (OSError, ValueError):
             click.echo(f"Attention : point de contrôle illisible ignoré : {cp_file}", err=True)
     try:
-        public = audit.trusted_public_key(app.config["CRISIS_CHECKPOINT_KEY"])
+        public = console.signer.public_key()
     except ValueError:
         public = None
     if check_only:
@@ -78,8 +128,8 @@ def restore_command(path: Path, check_only: bool) -> None:
     try:
         done = backup_module.restore(
             path,
-            app.config["CRISIS_DB"],
-            app.config["CLOCK"].now(),
+            console.db_path,
+            console.now(),
             cp,
             public,
             on_progress=click.echo,
@@ -95,3 +145,6 @@ def restore_command(path: Path, check_only: bool) -> None:
     if done.pending_migrations:
         click.echo("Sauvegarde d'une version antérieure : lancez `crisis-console init`.")
     click.echo("Redémarrez la console (systemctl restart crisis-console crisis-console-scheduler).")
+
+
+COMMANDS: tuple[click.Command, ...] = (init, demo, serve, backup_command, restore_command)

@@ -2,61 +2,44 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-from typing import Any
 
 import click
 
-from .. import audit, events, reports, schema
-from ..cli import _app, _db, _now, bad_input, main
-from ..playbooks import load_playbooks
+from .. import events, reports, schema
+from ..index_cache import index_for
+from .context import Console, bad_input, pass_console
 
 
-def _playbooks(app: Any) -> dict[str, Any]:
-    found, errors = load_playbooks(app.config["CRISIS_PLAYBOOKS"])
-    for error in errors:
-        logging.getLogger(__name__).error("playbook refused: %s", error)
-    return found
-
-
-def _event(db: Any, event_id: int) -> events.Event:
-    event = events.get_event(db, event_id)
+def _event(console: Console, event_id: int) -> events.Event:
+    event = events.get_event(console.db, event_id)
     if event is None:
         bad_input(f"événement {event_id} introuvable.")
     return event
 
 
-@main.command("report")
+@click.command("report")
 @click.argument("event_id", type=int)
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--author", default="crisis-console (ligne de commande)", show_default=True)
-def report_command(event_id: int, out: Path, author: str) -> None:
+@pass_console
+def report_command(console: Console, event_id: int, out: Path, author: str) -> None:
     """Generate a situation report now (manual, stored and numbered) and write it to OUT."""
-    app = _app()
-    db = _db(app)
+    db = console.db
     schema.migrate(db)
-    event = _event(db, event_id)
-    try:
-        report = reports.generate(
-            db,
-            _now(app),
-            event.id,
-            trigger="manual",
-            author=author,
-            actor="cli",
-            playbook=_playbooks(app).get(event.kind),
-        )
-    except reports.ReportError as exc:
-        bad_input(exc.message)
-    assert report is not None
-    audit.checkpoint(
+    event = _event(console, event_id)
+    report = reports.issue(
         db,
-        _now(app),
-        app.config["CRISIS_CHECKPOINT_KEY"],
-        app.config["CRISIS_CHECKPOINT_DIR"],
-        f"report:{event.id}:{report.number}",
+        console.now(),
+        event,
+        console.signer,
+        trigger="manual",
+        author=author,
+        actor="cli",
+        playbook=console.library.playbook(event.kind),
+        index=index_for(db),
     )
+    assert report is not None
     pdf = reports.report_pdf(db, report.id)
     assert pdf is not None
     out.write_bytes(pdf)
@@ -66,40 +49,34 @@ def report_command(event_id: int, out: Path, author: str) -> None:
     )
 
 
-@main.command("log-pdf")
+@click.command("log-pdf")
 @click.argument("event_id", type=int)
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-def log_pdf_command(event_id: int, out: Path) -> None:
+@pass_console
+def log_pdf_command(console: Console, event_id: int, out: Path) -> None:
     """Write the event's main courante as a printable PDF."""
-    app = _app()
-    db = _db(app)
-    event = _event(db, event_id)
-    pdf = reports.log_pdf(db, _now(app), event.id, "crisis-console (ligne de commande)")
+    event = _event(console, event_id)
+    pdf = reports.log_pdf(console.db, console.now(), event, "crisis-console (ligne de commande)")
     out.write_bytes(pdf)
     click.echo(f"Main courante de « {event.title} » écrite dans {out} ({len(pdf)} octets).")
 
 
-@main.command("scheduler")
+@click.command("scheduler")
 @click.option("--interval", default=30, show_default=True, type=float, help="Seconds.")
 @click.option("--once", is_flag=True, help="Run the sweeps once (behind the lock) and exit.")
 @click.option("--parent-pid", type=int, hidden=True)
-def scheduler_command(interval: float, once: bool, parent_pid: int | None) -> None:
+@pass_console
+def scheduler_command(
+    console: Console, interval: float, once: bool, parent_pid: int | None
+) -> None:
     """Run the scheduler: due reports, grant expiry, drill injects, audit checkpoints."""
     from ..scheduler import Scheduler, Settings
 
-    app = _app()
-    schema.migrate(_db(app))
-    settings = Settings(
-        checkpoint_key=app.config["CRISIS_CHECKPOINT_KEY"],
-        checkpoint_dir=app.config["CRISIS_CHECKPOINT_DIR"],
-        playbooks=_playbooks(app),
-    )
+    schema.migrate(console.db)
+    settings = Settings(signer=console.signer, library=console.library)
+    console.close()  # each run opens its own connection
     sched = Scheduler(
-        app.config["CRISIS_DB"],
-        app.config["CLOCK"],
-        settings,
-        interval_s=interval,
-        parent_pid=parent_pid,
+        console.db_path, console.clock, settings, interval_s=interval, parent_pid=parent_pid
     )
     if once:
         result = sched.tick()
@@ -116,3 +93,6 @@ def scheduler_command(interval: float, once: bool, parent_pid: int | None) -> No
         return
     click.echo(f"Planificateur démarré ({sched.holder}), toutes les {interval:g} s.")
     sched.run_forever()
+
+
+COMMANDS: tuple[click.Command, ...] = (report_command, log_pdf_command, scheduler_command)

@@ -7,8 +7,6 @@ restricted data by any route.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, make_response, redirect, request, url_for
@@ -32,27 +30,6 @@ APPROVAL_LABELS = {
     "second_person": "second directeur",
 }
 SCOPE_LABELS = {"zone": "zone de l'événement", "territory": "tout le territoire"}
-
-
-def _status_code(exc: access.AccessError) -> int:
-    if isinstance(exc, access.NotFound):
-        return 404
-    if isinstance(exc, access.TooManyAttempts):
-        return 429
-    if isinstance(exc, access.AccessDenied):
-        return 403
-    return 422
-
-
-@contextmanager
-def _domain() -> Iterator[None]:
-    """Turn domain refusals into HTTP errors with their French message."""
-    try:
-        yield
-    except access.AccessError as exc:
-        fail(_status_code(exc), str(exc))
-    except auth.AuthError as exc:
-        fail(422, str(exc))
 
 
 def request_id() -> str:
@@ -190,8 +167,7 @@ def _agreement_form(
 
 def _own_dataset(slug: str) -> dict[str, Any]:
     user = require_user()
-    with _domain():
-        d = access.dataset(get_db(), slug)
+    d = access.dataset(get_db(), slug)
     if d["owner_org_id"] != user.org_id:
         fail(403, "Ce jeu de données appartient à une autre organisation.")
     return d
@@ -229,8 +205,7 @@ def create_agreement() -> Response:
 
 
 def _own_agreement(agreement_id: int) -> tuple[access.Agreement, dict[str, Any]]:
-    with _domain():
-        a = access.get_agreement(get_db(), agreement_id)
+    a = access.get_agreement(get_db(), agreement_id)
     return a, _own_dataset(a.dataset_slug)
 
 
@@ -269,8 +244,7 @@ def update_agreement(agreement_id: int) -> Response:
 @allow("steward")
 def withdraw_agreement(agreement_id: int) -> Response:
     _own_agreement(agreement_id)
-    with _domain():
-        access.withdraw_agreement(get_db(), now(), require_user(), agreement_id)
+    access.withdraw_agreement(get_db(), now(), require_user(), agreement_id)
     return redirect(url_for("access.list_agreements"))
 
 
@@ -285,8 +259,7 @@ def _grant_form(
     event = row(db, "SELECT * FROM events WHERE id = ?", [event_id])
     if event is None:
         fail(404, "Événement inconnu.")
-    with _domain():
-        d = access.dataset(db, slug)
+    d = access.dataset(db, slug)
     if d["sensitivity"] == "public":
         fail(422, "Ce jeu de données est public : aucun accès à ouvrir.")
     candidates = access.matching_agreements(db, t, user, event, d["id"])
@@ -339,10 +312,10 @@ def create_grant(event_id: int) -> Response:
             duration_min=form["duration_min"],  # type: ignore[arg-type]
             totp=request.form.get("totp"),
         )
-    except access.NotFound as exc:
-        fail(404, str(exc))
+    except access.NotFound:
+        raise
     except access.AccessError as exc:
-        return _grant_form(event_id, slug, form, str(exc), status=_status_code(exc))
+        return _grant_form(event_id, slug, form, str(exc), status=exc.status)
     return redirect(url_for("access.index", grant=g.id))
 
 
@@ -351,12 +324,11 @@ def _decide(grant_id: int, action: str) -> access.Grant:
     db, t = get_db(), now()
     reason = (request.get_json(silent=True) or {}).get("reason") if request.is_json else None
     reason = str(reason or request.form.get("reason", ""))
-    with _domain():
-        if action == "approve":
-            return access.approve_grant(db, t, user, grant_id)
-        if action == "deny":
-            return access.deny_grant(db, t, user, grant_id, reason)
-        return access.revoke_grant(db, t, user, grant_id, reason)
+    if action == "approve":
+        return access.approve_grant(db, t, user, grant_id)
+    if action == "deny":
+        return access.deny_grant(db, t, user, grant_id, reason)
+    return access.revoke_grant(db, t, user, grant_id, reason)
 
 
 @bp.post("/acces/grants/<int:grant_id>/approve")
@@ -405,8 +377,8 @@ def enrol_totp() -> Response:
                 request.remote_addr or "?",
                 lockout_policy(current_app),
             )
-        except auth.LockedOut as exc:
-            fail(429, str(exc))
+        except auth.LockedOut:
+            raise
         except auth.AuthError:
             return render(
                 "access/totp.html",
@@ -426,11 +398,8 @@ def enrol_totp() -> Response:
 @allow(*HOLDERS)
 def show_features(event_id: int, slug: str) -> Response:
     user = require_user()
-    with _domain():
-        features, g = access.read_features(
-            get_db(), now(), user, event_id, slug, "view", request_id()
-        )
-        d = access.dataset(get_db(), slug)
+    features, g = access.read_features(get_db(), now(), user, event_id, slug, "view", request_id())
+    d = access.dataset(get_db(), slug)
     columns = [c for c in (d["field_names"] or []) if c in g.fields or c == d["id_field"]]
     if not columns:
         columns = sorted({k for f in features for k in f["properties"]})
@@ -461,8 +430,7 @@ def _review() -> access.Review:
     event_id = request.args.get("event", type=int)
     if event_id is None:
         fail(422, "Choisissez un événement.")
-    with _domain():
-        return access.owner_review(db, now(), org["id"], event_id)
+    return access.owner_review(db, now(), org["id"], event_id)
 
 
 @bp.get("/acces/revue")
@@ -528,52 +496,37 @@ def grant_json(g: access.Grant) -> dict[str, Any]:
     }
 
 
-def _api_error(exc: access.AccessError) -> tuple[Response, int]:
-    body: dict[str, Any] = {"error": str(exc), "status": _status_code(exc)}
-    if isinstance(exc, access.StepUpRequired):
-        body["totp_required"] = True
-        body["enrol_required"] = exc.enrol
-        body["enrol_url"] = url_for("access.totp")
-    return jsonify(body), _status_code(exc)
-
-
 @bp.post("/api/v1/events/<int:event_id>/grants")
 @allow(*HOLDERS)
 def api_create_grant(event_id: int) -> Any:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         fail(400, "Corps JSON attendu.")
-    try:
-        g = access.request_grant(
-            get_db(),
-            now(),
-            require_user(),
-            event_id,
-            str(data.get("dataset", "")),
-            reason_code=str(data.get("reason_code", "")),
-            justification=str(data.get("justification", "")),
-            duration_min=data.get("duration_min"),  # type: ignore[arg-type]
-            totp=str(data["totp"]) if data.get("totp") is not None else None,
-        )
-    except access.AccessError as exc:
-        return _api_error(exc)
+    g = access.request_grant(
+        get_db(),
+        now(),
+        require_user(),
+        event_id,
+        str(data.get("dataset", "")),
+        reason_code=str(data.get("reason_code", "")),
+        justification=str(data.get("justification", "")),
+        duration_min=data.get("duration_min"),  # type: ignore[arg-type]
+        totp=str(data["totp"]) if data.get("totp") is not None else None,
+    )
     return jsonify(grant_json(g)), 201
 
 
 def _api_decide(grant_id: int, action: str) -> Any:
-    try:
-        user = require_user()
-        db, t = get_db(), now()
-        data = request.get_json(silent=True) or {}
-        reason = str(data.get("reason", "")) if isinstance(data, dict) else ""
-        if action == "approve":
-            g = access.approve_grant(db, t, user, grant_id)
-        elif action == "deny":
-            g = access.deny_grant(db, t, user, grant_id, reason)
-        else:
-            g = access.revoke_grant(db, t, user, grant_id, reason)
-    except access.AccessError as exc:
-        return _api_error(exc)
+    user = require_user()
+    db, t = get_db(), now()
+    data = request.get_json(silent=True) or {}
+    reason = str(data.get("reason", "")) if isinstance(data, dict) else ""
+    if action == "approve":
+        g = access.approve_grant(db, t, user, grant_id)
+    elif action == "deny":
+        g = access.deny_grant(db, t, user, grant_id, reason)
+    else:
+        g = access.revoke_grant(db, t, user, grant_id, reason)
     return jsonify(grant_json(g))
 
 
@@ -617,12 +570,9 @@ def features_response(event_id: int, slug: str, purpose: str = "api") -> Any:
             fail(400, "bbox invalide : minx,miny,maxx,maxy attendus.")
         if len(bbox) != 4:
             fail(400, "bbox invalide : minx,miny,maxx,maxy attendus.")
-    try:
-        features, g = access.read_features(
-            get_db(), now(), require_user(), event_id, slug, purpose, request_id(), bbox
-        )
-    except access.AccessError as exc:
-        return _api_error(exc)
+    features, g = access.read_features(
+        get_db(), now(), require_user(), event_id, slug, purpose, request_id(), bbox
+    )
     return jsonify(
         type="FeatureCollection",
         features=features,

@@ -8,7 +8,6 @@ from werkzeug.wrappers import Response
 from .. import auth
 from ..db import rows
 from .context import get_db, now, require_user
-from .errors import fail
 from .htmx import render
 from .security import allow
 
@@ -69,12 +68,9 @@ def add_user() -> Response:
 @bp.post("/users/<login>/password")
 @allow("admin")
 def change_password(login: str) -> Response:
-    try:
-        auth.set_password(
-            get_db(), now(), login, request.form.get("password", ""), actor=require_user().login
-        )
-    except auth.AuthError as exc:
-        fail(422, str(exc))
+    auth.set_password(
+        get_db(), now(), login, request.form.get("password", ""), actor=require_user().login
+    )
     return redirect(url_for("admin.list_users"))
 
 
@@ -82,10 +78,7 @@ def change_password(login: str) -> Response:
 @allow("admin")
 def disable_user(login: str) -> Response:
     if login == require_user().login:
-        fail(422, "Vous ne pouvez pas désactiver votre propre compte.")
-    try:
-        disabled = request.form.get("disabled", "1") == "1"
-        auth.set_disabled(get_db(), now(), login, disabled, actor=require_user().login)
-    except auth.AuthError as exc:
-        fail(404, str(exc))
+        raise auth.AuthError("Vous ne pouvez pas désactiver votre propre compte.")
+    disabled = request.form.get("disabled", "1") == "1"
+    auth.set_disabled(get_db(), now(), login, disabled, actor=require_user().login)
     return redirect(url_for("admin.list_users"))

@@ -8,35 +8,17 @@ from flask import Blueprint, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
 from .. import events
-from .context import get_db, now, require_user
-from .events import app_playbooks
+from .context import event_or_404, get_db, library, now, require_user
 from .security import allow
 
 bp = Blueprint("api_events", __name__, url_prefix="/api/v1/events")
 
 
-def _error(status: int, message: str, field: str | None = None) -> Response:
-    response = jsonify(error=message, field=field, status=status)
-    response.status_code = status
-    return response
-
-
-def _refused(exc: events.EventError) -> Response:
-    return _error(exc.status, exc.message, exc.field)
-
-
-def _body() -> dict[str, Any] | Response:
+def _body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        return _error(400, "Corps JSON attendu (un objet).", "body")
+        raise events.EventError("Corps JSON attendu (un objet).", "body", status=400)
     return body
-
-
-def _event(event_id: int) -> events.Event | Response:
-    event = events.get_event(get_db(), event_id)
-    if event is None:
-        return _error(404, "Cet événement n'existe pas.", "event")
-    return event
 
 
 def _full(event: events.Event) -> dict[str, Any]:
@@ -59,7 +41,7 @@ def _full(event: events.Event) -> dict[str, Any]:
 def list_events() -> Response:
     status = request.args.get("status") or None
     if status not in (None, "open", "closed"):
-        return _error(400, "status : open ou closed.", "status")
+        raise events.EventError("status : open ou closed.", "status", status=400)
     return jsonify(events=[e.to_dict() for e in events.list_events(get_db(), status)])
 
 
@@ -67,38 +49,33 @@ def list_events() -> Response:
 @allow(*events.DECLARE_ROLES)
 def create_event() -> Response:
     body = _body()
-    if isinstance(body, Response):
-        return body
     unknown = sorted(set(body) - {"playbook", "title", "site", "point", "params", "drill", "level"})
     if unknown:
-        return _error(400, f"Champ inconnu : {', '.join(unknown)}.", unknown[0])
-    playbook = app_playbooks().get(str(body.get("playbook") or ""))
+        raise events.EventError(f"Champ inconnu : {', '.join(unknown)}.", unknown[0], status=400)
+    playbook = library().playbooks.get(str(body.get("playbook") or ""))
     if playbook is None:
-        known = ", ".join(sorted(app_playbooks()))
-        return _error(
-            422, f"Guide inconnu « {body.get('playbook')} » (connus : {known}).", "playbook"
+        known = ", ".join(sorted(library().playbooks))
+        raise events.EventError(
+            f"Guide inconnu « {body.get('playbook')} » (connus : {known}).", "playbook"
         )
     params = body.get("params") or {}
     if not isinstance(params, dict):
-        return _error(422, "« params » doit être un objet nom → valeur.", "params")
+        raise events.EventError("« params » doit être un objet nom → valeur.", "params")
     site = body.get("site")
     if site is not None and not isinstance(site, str):
-        return _error(422, "« site » doit être l'identifiant d'un site (texte).", "site")
-    try:
-        event = events.declare(
-            get_db(),
-            now(),
-            playbook,
-            actor=require_user(),
-            title=body.get("title"),
-            params=params,
-            site=site,
-            point=body.get("point"),
-            drill=body.get("drill", False),
-            level=body.get("level"),
-        )
-    except events.EventError as exc:
-        return _refused(exc)
+        raise events.EventError("« site » doit être l'identifiant d'un site (texte).", "site")
+    event = events.declare(
+        get_db(),
+        now(),
+        playbook,
+        actor=require_user(),
+        title=body.get("title"),
+        params=params,
+        site=site,
+        point=body.get("point"),
+        drill=body.get("drill", False),
+        level=body.get("level"),
+    )
     response = jsonify(_full(event))
     response.status_code = 201
     response.headers["Location"] = url_for("api_events.get_event", event_id=event.id)
@@ -108,22 +85,18 @@ def create_event() -> Response:
 @bp.get("/<int:event_id>")
 @allow(*events.READ_ROLES)
 def get_event(event_id: int) -> Response:
-    event = _event(event_id)
-    if isinstance(event, Response):
-        return event
+    event = event_or_404(event_id)
     return jsonify(_full(event))
 
 
 @bp.get("/<int:event_id>/log")
 @allow(*events.READ_ROLES)
 def get_log(event_id: int) -> Response:
-    event = _event(event_id)
-    if isinstance(event, Response):
-        return event
+    event = event_or_404(event_id)
     since = request.args.get("since", default=0, type=int)
     category = request.args.get("category") or None
     if category is not None and category not in events.CATEGORIES:
-        return _error(400, f"Catégorie inconnue « {category} ».", "category")
+        raise events.EventError(f"Catégorie inconnue « {category} ».", "category", status=400)
     entries = events.log_entries(get_db(), event.id, since=since, category=category)
     return jsonify(
         entries=[e.to_dict() for e in entries], last_id=events.last_log_id(get_db(), event.id)
@@ -133,25 +106,18 @@ def get_log(event_id: int) -> Response:
 @bp.post("/<int:event_id>/log")
 @allow(*events.LOG_ROLES)
 def add_log_entry(event_id: int) -> Response:
-    event = _event(event_id)
-    if isinstance(event, Response):
-        return event
+    event = event_or_404(event_id)
     body = _body()
-    if isinstance(body, Response):
-        return body
-    try:
-        entry = events.add_log(
-            get_db(),
-            now(),
-            event.id,
-            actor=require_user(),
-            category=body.get("category", "information"),
-            text=body.get("text"),
-            fact_at=body.get("fact_at"),
-            corrects_id=body.get("corrects"),
-        )
-    except events.EventError as exc:
-        return _refused(exc)
+    entry = events.add_log(
+        get_db(),
+        now(),
+        event.id,
+        actor=require_user(),
+        category=body.get("category", "information"),
+        text=body.get("text"),
+        fact_at=body.get("fact_at"),
+        corrects_id=body.get("corrects"),
+    )
     response = jsonify(entry.to_dict())
     response.status_code = 201
     return response
@@ -161,15 +127,13 @@ def add_log_entry(event_id: int) -> Response:
 @allow(*events.CHECKLIST_ROLES)
 def tick_item(event_id: int, item: str) -> Response:
     """Mark an item done; ``item`` is its id or its playbook key (e.g. ``sirenes-fr-alert``)."""
-    event = _event(event_id)
-    if isinstance(event, Response):
-        return event
+    event = event_or_404(event_id)
     body = request.get_json(silent=True) or {}
     if not isinstance(body, dict):
-        return _error(400, "Corps JSON attendu (un objet).", "body")
+        raise events.EventError("Corps JSON attendu (un objet).", "body", status=400)
     note = body.get("note") or ""
     if not isinstance(note, str):
-        return _error(422, "« note » doit être un texte.", "note")
+        raise events.EventError("« note » doit être un texte.", "note")
     found = next(
         (
             i
@@ -179,11 +143,8 @@ def tick_item(event_id: int, item: str) -> Response:
         None,
     )
     if found is None:
-        return _error(404, f"Action « {item} » introuvable dans cette liste.", "item")
-    try:
-        done = events.tick_item(
-            get_db(), now(), event.id, found.id, actor=require_user(), note=note
+        raise events.EventError(
+            f"Action « {item} » introuvable dans cette liste.", "item", status=404
         )
-    except events.EventError as exc:
-        return _refused(exc)
+    done = events.tick_item(get_db(), now(), event.id, found.id, actor=require_user(), note=note)
     return jsonify(done.to_dict(now()))

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, redirect, request, url_for
+from flask import Blueprint, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from .. import audit
 from ..db import rows
-from .context import get_db, now, require_user
+from .context import get_db, now, require_user, signer
 from .htmx import render
 from .security import allow
 
@@ -61,16 +61,14 @@ def visible_records(limit: int = PAGE, before: int | None = None) -> list[dict[s
 
 
 def _verification() -> tuple[audit.Verification, str | None]:
-    cfg = current_app.config
-    path = audit.latest_checkpoint_file(cfg["CRISIS_CHECKPOINT_DIR"])
+    path = signer().latest_file()
     cp = None
     if path is not None:
         try:
             cp = audit.Checkpoint.from_file(path)
         except (OSError, ValueError):
             cp = None
-    public = audit.trusted_public_key(cfg["CRISIS_CHECKPOINT_KEY"])
-    return audit.verify(get_db(), cp, public), (path.name if path else None)
+    return audit.verify(get_db(), cp, signer().public_key()), (path.name if path else None)
 
 
 def _page(result: audit.Verification | None = None, checkpoint_file: str | None = None) -> Response:
@@ -104,14 +102,7 @@ def verify_chain() -> Response:
 @bp.post("/audit/checkpoint")
 @allow("director", "admin")
 def sign_checkpoint() -> Response:
-    cfg = current_app.config
-    audit.checkpoint(
-        get_db(),
-        now(),
-        cfg["CRISIS_CHECKPOINT_KEY"],
-        cfg["CRISIS_CHECKPOINT_DIR"],
-        f"manual:{require_user().login}",
-    )
+    signer().sign(get_db(), now(), f"manual:{require_user().login}")
     return redirect(url_for("audit.index"))
 
 

@@ -60,10 +60,7 @@ def _stream(
 
 def _check_public(slug: str) -> catalogue.Dataset:
     dataset = _dataset_or_404(slug)
-    try:
-        catalogue.public_features(get_db(), slug)
-    except catalogue.NotPublic as exc:
-        fail(403, str(exc))
+    catalogue.public_features(get_db(), slug)  # NotPublic (403) for a restricted dataset
     return dataset
 
 

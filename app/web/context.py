@@ -1,4 +1,5 @@
-"""Per-request context: one database connection on g, the clock, the signed-in user."""
+"""Per-request context: one database connection on g, the clock, the signed-in user, the
+playbook library of the app, and the one lookup of an event by id (``event_or_404``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 import sqlite_utils
 from flask import current_app, g
 
-from .. import auth
+from .. import audit, auth, events, playbooks
 from ..db import connect
 
 
@@ -40,3 +41,27 @@ def require_user() -> auth.User:
     if user is None:
         raise RuntimeError("route without a signed-in user")
     return user
+
+
+def library() -> playbooks.Library:
+    """The app's playbook library (built once per process by the factory)."""
+    found: playbooks.Library = current_app.extensions["library"]
+    return found
+
+
+def event_or_404(event_id: int) -> events.Event:
+    """The event, read once per request; a 404 with a French message when there is none."""
+    cache: dict[int, events.Event] = g.setdefault("events", {})
+    event = cache.get(event_id)
+    if event is None:
+        event = events.get_event(get_db(), event_id)
+        if event is None:
+            raise events.EventError("Cet événement n'existe pas.", "event", status=404)
+        cache[event_id] = event
+    return event
+
+
+def signer() -> audit.Signer:
+    """Who signs the app's audit checkpoints (``CRISIS_CHECKPOINT_KEY`` and ``_DIR``)."""
+    cfg = current_app.config
+    return audit.Signer(cfg["CRISIS_CHECKPOINT_KEY"], cfg["CRISIS_CHECKPOINT_DIR"])

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, make_response, redirect, request, url_for
-from flask.blueprints import BlueprintSetupState
+from flask import Blueprint, current_app, make_response, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from .. import auth, drills, events
-from ..playbooks import Playbook, Scenario, load_scenarios
-from .context import get_db, now, require_user
-from .errors import fail
-from .events import load_app_playbooks
+from ..playbooks import Scenario
+from .context import get_db, library, now, require_user
 from .htmx import render
 from .security import allow
 
@@ -27,66 +24,28 @@ bp = Blueprint("drills", __name__, url_prefix="/drills")
 POLL_SECONDS = 10
 
 
-def load_app_scenarios(app: Flask) -> dict[str, Scenario]:
-    """Load the scenarios into ``app.extensions`` once; the broken ones are logged."""
-    playbooks = _playbooks(app)
-    found, errors = load_scenarios(f"{app.config['CRISIS_PLAYBOOKS']}/scenarios", playbooks)
-    for error in errors:
-        app.logger.error("scenario refused: %s", error)
-    app.extensions["drill_scenarios"] = found
-    return found
-
-
-def _playbooks(app: Flask) -> dict[str, Playbook]:
-    """The app's validated playbooks (loaded once by the events blueprint's loader)."""
-    found = app.extensions.get("playbooks")
-    return found if found is not None else load_app_playbooks(app)
-
-
-def _on_register(state: BlueprintSetupState) -> None:
-    state.app.extensions.pop("drill_scenarios", None)
-
-
-bp.record_once(_on_register)
-
-
-def scenarios() -> dict[str, Scenario]:
-    found = current_app.extensions.get("drill_scenarios")
-    if found is None:
-        found = load_app_scenarios(current_app)
-    return found
-
-
-def playbooks() -> dict[str, Playbook]:
-    return _playbooks(current_app)
-
-
 # --- helpers ------------------------------------------------------------------------------------
 
 
 def _drill(event_id: int) -> drills.Drill:
     found = drills.get_drill(get_db(), event_id)
     if found is None:
-        fail(404, "Cet exercice n'existe pas.")
+        raise drills.DrillError("Cet exercice n'existe pas.", 404)
     return found
 
 
 def _scenario(drill: drills.Drill) -> Scenario:
-    found = scenarios().get(drill.scenario_id)
+    found = library().scenario(drill.scenario_id)
     if found is None:
-        fail(404, f"Le scénario « {drill.scenario_id} » n'est plus disponible.")
+        raise drills.DrillError(f"Le scénario « {drill.scenario_id} » n'est plus disponible.", 404)
     return found
 
 
 def _inject(scenario: Scenario, inject_id: str) -> Any:
     found = scenario.inject(inject_id)
     if found is None:
-        fail(404, "Cet inject n'existe pas dans le scénario.")
+        raise drills.DrillError("Cet inject n'existe pas dans le scénario.", 404)
     return found
-
-
-def _refuse(exc: drills.DrillError) -> Any:
-    fail(exc.status if exc.status in (403, 404, 409) else 422, exc.message)
 
 
 def _back(event_id: int) -> Response:
@@ -144,7 +103,7 @@ def list_drills(error: str | None = None, status: int = 200) -> Response:
         "drills/list.html",
         status=status,
         drills=drills.list_drills(get_db()),
-        scenarios=sorted(scenarios().values(), key=lambda s: s.title),
+        scenarios=sorted(library().scenarios.values(), key=lambda s: s.title),
         can_start=require_user().has(*drills.DIRECT_ROLES),
         form_error=error,
         drill_banner=False,
@@ -154,11 +113,11 @@ def list_drills(error: str | None = None, status: int = 200) -> Response:
 @bp.post("/")
 @allow(*drills.DIRECT_ROLES)
 def start_drill() -> Response:
-    scenario = scenarios().get(request.form.get("scenario", ""))
+    scenario = library().scenario(request.form.get("scenario", ""))
     if scenario is None:
         return list_drills(error="Choisissez un scénario.", status=422)
     try:
-        drill = drills.start_drill(get_db(), now(), scenario, require_user(), playbooks())
+        drill = drills.start_drill(get_db(), now(), scenario, require_user(), library().playbooks)
     except drills.DrillError as exc:
         return list_drills(error=exc.message, status=422)
     return _back(drill.event_id)
@@ -191,10 +150,7 @@ def show_drill(event_id: int) -> Response:
 def fire_inject(event_id: int, inject_id: str) -> Response:
     drill = _drill(event_id)
     inject = _inject(_scenario(drill), inject_id)
-    try:
-        drills.fire_inject(get_db(), now(), event_id, inject, require_user().login, playbooks())
-    except drills.DrillError as exc:
-        _refuse(exc)
+    drills.fire_inject(get_db(), now(), event_id, inject, require_user().login, library().playbooks)
     return _back(event_id)
 
 
@@ -203,21 +159,15 @@ def fire_inject(event_id: int, inject_id: str) -> Response:
 def acknowledge_inject(event_id: int, inject_id: str) -> Response:
     drill = _drill(event_id)
     inject = _inject(_scenario(drill), inject_id)
-    try:
-        drills.acknowledge_inject(
-            get_db(), now(), event_id, inject, require_user(), request.form.get("note", "")
-        )
-    except drills.DrillError as exc:
-        _refuse(exc)
+    drills.acknowledge_inject(
+        get_db(), now(), event_id, inject, require_user(), request.form.get("note", "")
+    )
     return _back(event_id)
 
 
 def _control(event_id: int, action: Any) -> Response:
     _drill(event_id)
-    try:
-        action(get_db(), now(), event_id, require_user())
-    except drills.DrillError as exc:
-        _refuse(exc)
+    action(get_db(), now(), event_id, require_user())
     return _back(event_id)
 
 
@@ -244,12 +194,7 @@ def end_drill(event_id: int) -> Response:
 @allow(*drills.STOP_ROLES)
 def stop_drill(event_id: int) -> Response:
     _drill(event_id)
-    try:
-        drills.real_emergency(
-            get_db(), now(), event_id, require_user(), request.form.get("reason", "")
-        )
-    except drills.DrillError as exc:
-        _refuse(exc)
+    drills.real_emergency(get_db(), now(), event_id, require_user(), request.form.get("reason", ""))
     return _back(event_id)
 
 
@@ -260,7 +205,7 @@ def stop_drill(event_id: int) -> Response:
 @allow(*drills.REPORT_ROLES)
 def show_after_action(event_id: int, error: str | None = None, status: int = 200) -> Response:
     drill = _drill(event_id)
-    report = drills.after_action(get_db(), event_id, scenarios().get(drill.scenario_id))
+    report = drills.after_action(get_db(), event_id, library().scenario(drill.scenario_id))
     return render(
         "drills/after_action.html",
         "drills/_debrief_form.html",
@@ -297,7 +242,7 @@ def save_debrief(event_id: int) -> Response:
 @allow(*drills.REPORT_ROLES)
 def after_action_pdf(event_id: int) -> Response:
     drill = _drill(event_id)
-    report = drills.after_action(get_db(), event_id, scenarios().get(drill.scenario_id))
+    report = drills.after_action(get_db(), event_id, library().scenario(drill.scenario_id))
     response = make_response(drills.after_action_pdf(report, now()))
     response.headers["Content-Type"] = "application/pdf"
     response.headers["Content-Disposition"] = (
@@ -309,10 +254,7 @@ def after_action_pdf(event_id: int) -> Response:
 @bp.get("/<int:event_id>/cap.xml")
 @allow(*drills.READ_ROLES)
 def cap_alert(event_id: int) -> Response:
-    try:
-        body = drills.cap_alert(get_db(), event_id, now(), playbooks())
-    except drills.DrillError as exc:
-        _refuse(exc)
+    body = drills.cap_alert(get_db(), event_id, now(), library().playbooks)
     response = make_response(body)
     response.headers["Content-Type"] = "application/xml; charset=utf-8"
     event = events.get_event(get_db(), event_id)

@@ -6,10 +6,11 @@ import logging
 import sqlite3
 from typing import Any, NoReturn
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, default_exceptions
 
+from ..errors import DomainError
 from .htmx import htmx
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,12 @@ STORAGE_IO = "Erreur d'accès au disque : rien n'a été enregistré. Prévenez 
 STORAGE_BUSY = "La base de données est momentanément occupée : réessayez dans quelques secondes."
 
 
-def error_response(code: int, detail: str | None = None) -> Any:
-    """Render an error as JSON for the API, as a fragment for htmx, as a page otherwise."""
+def error_response(
+    code: int, detail: str | None = None, fields: dict[str, Any] | None = None
+) -> Any:
+    """Render an error as JSON for the API, as a fragment for htmx, as a page otherwise.
+
+    ``fields`` are extra members of the JSON body (e.g. the field at fault)."""
     title, message = MESSAGES.get(code, ("Erreur", "Une erreur s'est produite."))
     if code == 413 and not detail:
         limit = current_app.config.get("CRISIS_MAX_UPLOAD_MB")
@@ -50,7 +55,7 @@ def error_response(code: int, detail: str | None = None) -> Any:
     if detail:
         message = detail
     if request.path.startswith("/api/"):
-        return jsonify(error=message, status=code), code
+        return jsonify(error=message, status=code, **(fields or {})), code
     if htmx:
         body = render_template("errors/_error.html", code=code, title=title, message=message)
         resp = (body, code, {"HX-Retarget": "#main", "HX-Reswap": "innerHTML"})
@@ -59,6 +64,14 @@ def error_response(code: int, detail: str | None = None) -> Any:
 
 
 def init_app(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(e: DomainError) -> Any:
+        """The one handler of domain refusals: their status and French message, everywhere."""
+        fields = e.api_fields()
+        if fields.get("totp_required"):
+            fields["enrol_url"] = url_for("access.totp")
+        return error_response(e.status, e.message, fields)
+
     @app.errorhandler(CSRFError)
     def _csrf(e: CSRFError) -> Any:
         return error_response(

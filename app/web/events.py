@@ -1,30 +1,23 @@
 """Event pages: list, declaration, desk dashboard, main courante, checklist, liaison view.
 
-Playbooks are loaded once per app when this blueprint is registered (start-up): the valid ones
-go to ``app.extensions["playbooks"]``, the broken ones are logged and kept in
-``app.extensions["playbook_errors"]``; the console starts with the valid ones.
+The playbooks come from the app's library (``context.library()``, loaded once per process);
+a broken playbook file is logged at start-up and the console starts with the valid ones.
 """
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, make_response, redirect, request, url_for
-from flask.blueprints import BlueprintSetupState
+from flask import Blueprint, make_response, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from .. import access, audit, catalogue, events
-from ..db import connect
-from ..playbooks import EVENT_LEVEL_MAX, EVENT_LEVEL_MIN, Playbook, load_playbooks
+from .. import access, catalogue, events
+from ..playbooks import EVENT_LEVEL_MAX, EVENT_LEVEL_MIN, Playbook
 from . import access as access_web
-from .context import get_db, now, require_user
+from .context import event_or_404, get_db, library, now, require_user, signer
 from .errors import fail
 from .htmx import htmx, render, trigger
 from .security import allow
-
-log = logging.getLogger(__name__)
 
 bp = Blueprint("events", __name__, url_prefix="/events")
 
@@ -33,60 +26,11 @@ LIAISON_LOG_PAGE = 15  # small pages for weak networks
 POLL_SECONDS = 5
 
 
-# --- playbooks, loaded once per app -------------------------------------------------------------
-
-
-def load_app_playbooks(app: Flask) -> dict[str, Playbook]:
-    """Load and validate the playbooks into ``app.extensions``; log the broken ones."""
-    data_dir = app.config.get("CRISIS_DATA", "")
-    known = events.known_datasets(None, data_dir) if data_dir else None
-    db_path = str(app.config.get("CRISIS_DB", ""))
-    if known is None and db_path not in ("", ":memory:") and Path(db_path).exists():
-        db = connect(db_path)
-        try:
-            known = events.known_datasets(db, data_dir)
-        finally:
-            db.conn.close()
-    found, errors = load_playbooks(app.config["CRISIS_PLAYBOOKS"], known_datasets=known)
-    for error in errors:
-        log.error("playbook refused: %s", error)
-    log.info("%d playbook(s) loaded: %s", len(found), ", ".join(sorted(found)))
-    app.extensions["playbooks"] = found
-    app.extensions["playbook_errors"] = errors
-    return found
-
-
-def _on_register(state: BlueprintSetupState) -> None:
-    load_app_playbooks(state.app)
-
-
-bp.record_once(_on_register)
-
-
-def app_playbooks() -> dict[str, Playbook]:
-    """The valid playbooks of the running app."""
-    found = current_app.extensions.get("playbooks")
-    if found is None:
-        found = load_app_playbooks(current_app)
-    return found
-
-
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _event(event_id: int) -> events.Event:
-    event = events.get_event(get_db(), event_id)
-    if event is None:
-        fail(404, "Cet événement n'existe pas.")
-    return event
-
-
-def _refuse(exc: events.EventError) -> Any:
-    fail(exc.status if exc.status in (403, 404, 409) else 422, exc.message)
-
-
 def _playbook_of(event: events.Event) -> Playbook | None:
-    return app_playbooks().get(event.kind)
+    return library().playbook(event.kind)
 
 
 def _can(*roles: str) -> bool:
@@ -247,7 +191,7 @@ def list_events() -> Response:
         "events/list.html",
         open_events=events.list_events(db, "open"),
         closed_events=events.list_events(db, "closed"),
-        playbooks=app_playbooks(),
+        playbooks=library().playbooks,
         can_declare=_can(*events.DECLARE_ROLES),
     )
 
@@ -262,7 +206,7 @@ def open_events() -> Response:
         "events/_open_events.html",
         open_events=events.list_events(db, "open"),
         closed_events=[],
-        playbooks=app_playbooks(),
+        playbooks=library().playbooks,
         can_declare=_can(*events.DECLARE_ROLES),
     )
 
@@ -273,7 +217,7 @@ def open_events() -> Response:
 def _declare_form(
     values: dict[str, Any], error: events.EventError | None = None, status: int = 200
 ) -> Response:
-    playbooks = app_playbooks()
+    playbooks = library().playbooks
     playbook = playbooks.get(str(values.get("playbook") or "")) or (
         playbooks.get("toxic-release") or next(iter(playbooks.values()), None)
     )
@@ -308,7 +252,7 @@ def _number(text: str, field: str, label: str) -> float:
 @allow(*events.DECLARE_ROLES)
 def declare_event() -> Response:
     values = request.form.to_dict()
-    playbook = app_playbooks().get(values.get("playbook", ""))
+    playbook = library().playbooks.get(values.get("playbook", ""))
     try:
         if playbook is None:
             raise events.EventError("Choisissez un type d'événement (guide).", "playbook")
@@ -347,13 +291,13 @@ def declare_event() -> Response:
 @bp.get("/<int:event_id>")
 @allow(*events.READ_ROLES)
 def show_event(event_id: int) -> Response:
-    return _dashboard(_event(event_id))
+    return _dashboard(event_or_404(event_id))
 
 
 @bp.post("/<int:event_id>/level")
 @allow(*events.COMMAND_ROLES)
 def change_level(event_id: int) -> Response:
-    event = _event(event_id)
+    event = event_or_404(event_id)
     try:
         events.change_level(
             get_db(),
@@ -365,7 +309,7 @@ def change_level(event_id: int) -> Response:
         )
     except events.EventError as exc:
         if exc.status in (404, 409):
-            _refuse(exc)
+            raise
         return _dashboard(event, 422, errors={"level": exc.message})
     return redirect(url_for("events.show_event", event_id=event.id))
 
@@ -373,7 +317,7 @@ def change_level(event_id: int) -> Response:
 @bp.post("/<int:event_id>/params")
 @allow(*events.PARAMS_ROLES)
 def change_params(event_id: int) -> Response:
-    event = _event(event_id)
+    event = event_or_404(event_id)
     playbook = _playbook_of(event)
     if playbook is None:
         fail(409, "Le guide de cet événement n'est plus chargé : paramètres non modifiables.")
@@ -386,7 +330,7 @@ def change_params(event_id: int) -> Response:
         events.change_params(get_db(), now(), event.id, playbook, changes, actor=require_user())
     except events.EventError as exc:
         if exc.status in (404, 409):
-            _refuse(exc)
+            raise
         return _dashboard(event, 422, errors={"params": exc.message})
     return redirect(url_for("events.show_event", event_id=event.id))
 
@@ -394,23 +338,17 @@ def change_params(event_id: int) -> Response:
 @bp.post("/<int:event_id>/close")
 @allow(*events.COMMAND_ROLES)
 def close_event(event_id: int) -> Response:
-    event = _event(event_id)
+    event = event_or_404(event_id)
     try:
         events.close(
             get_db(), now(), event.id, request.form.get("statement", ""), actor=require_user()
         )
     except events.EventError as exc:
         if exc.status in (404, 409):
-            _refuse(exc)
+            raise
         return _dashboard(event, 422, errors={"close": exc.message})
     # A signed checkpoint at each close: copies outside the system witness the chain's head.
-    audit.checkpoint(
-        get_db(),
-        now(),
-        current_app.config["CRISIS_CHECKPOINT_KEY"],
-        current_app.config["CRISIS_CHECKPOINT_DIR"],
-        f"event-close:{event.id}",
-    )
+    signer().sign(get_db(), now(), f"event-close:{event.id}")
     return redirect(url_for("events.show_event", event_id=event.id))
 
 
@@ -421,7 +359,7 @@ def close_event(event_id: int) -> Response:
 @allow(*events.READ_ROLES)
 def show_log(event_id: int) -> Response:
     """The log: the page, its fragment (filters), or only the entries after ``since`` (polling)."""
-    event = _event(event_id)
+    event = event_or_404(event_id)
     category, author = _log_filters()
     compact = request.args.get("compact") == "1"
     since = request.args.get("since", type=int)
@@ -456,7 +394,7 @@ def _new_entries(
 @bp.post("/<int:event_id>/log")
 @allow(*events.LOG_ROLES)
 def add_log_entry(event_id: int) -> Response:
-    event = _event(event_id)
+    event = event_or_404(event_id)
     form = request.form.to_dict()
     compact = form.get("compact") == "1"
     try:
@@ -472,7 +410,7 @@ def add_log_entry(event_id: int) -> Response:
         )
     except events.EventError as exc:
         if exc.status in (404, 409):
-            _refuse(exc)
+            raise
         if htmx:
             ctx = _log_form_context(event, form=form, error=exc, compact=compact)
             return render("events/_log_form.html", status=422, **ctx)
@@ -495,7 +433,7 @@ def add_log_entry(event_id: int) -> Response:
 @bp.get("/<int:event_id>/checklist")
 @allow(*events.READ_ROLES)
 def show_checklist(event_id: int) -> Response:
-    event = _event(event_id)
+    event = event_or_404(event_id)
     return render(
         "events/checklist.html",
         "events/_checklist.html",
@@ -507,7 +445,7 @@ def show_checklist(event_id: int) -> Response:
 @bp.get("/<int:event_id>/upcoming")
 @allow(*events.READ_ROLES)
 def show_upcoming(event_id: int) -> Response:
-    event = _event(event_id)
+    event = event_or_404(event_id)
     ctx = {**_checklist_context(event), **_upcoming_context(event)}
     return render(
         "events/checklist.html", "events/_upcoming.html", drill_banner=event.is_drill, **ctx
@@ -517,7 +455,7 @@ def show_upcoming(event_id: int) -> Response:
 @bp.post("/<int:event_id>/checklist/<int:item_id>")
 @allow(*events.CHECKLIST_ROLES)
 def tick_item(event_id: int, item_id: int) -> Response:
-    event = _event(event_id)
+    event = event_or_404(event_id)
     try:
         events.tick_item(
             get_db(),
@@ -529,11 +467,11 @@ def tick_item(event_id: int, item_id: int) -> Response:
         )
     except events.EventError as exc:
         if exc.status == 404 or (exc.status == 409 and not event.is_open):
-            _refuse(exc)
+            raise
         if htmx:
             ctx = _checklist_context(event, error=exc.message)
             return render("events/_checklist.html", status=exc.status, **ctx)
-        _refuse(exc)
+        raise
     if htmx:
         response = render("events/_checklist.html", **_checklist_context(event))
         return trigger(response, "log-changed", "checklist-changed")
@@ -547,7 +485,7 @@ def tick_item(event_id: int, item_id: int) -> Response:
 @allow(*events.READ_ROLES)
 def show_liaison(event_id: int) -> Response:
     """The essentials for a tablet in the field: large type, live log, small pages."""
-    event = _event(event_id)
+    event = event_or_404(event_id)
     playbook = _playbook_of(event)
     ctx: dict[str, Any] = {}
     ctx.update(_log_context(event, compact=True))

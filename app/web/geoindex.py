@@ -1,11 +1,11 @@
-"""The application's spatial index: the process-wide one of its database (app.layers)."""
+"""The application's spatial index: the process-wide one of its database (app.index_cache)."""
 
 from __future__ import annotations
 
 from flask import Flask, current_app
 
 from ..geo.index import SpatialIndex
-from ..layers import index_for_path
+from ..index_cache import index_for_path
 
 
 def get_index(app: Flask | None = None) -> SpatialIndex:

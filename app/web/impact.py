@@ -18,7 +18,7 @@ from ..clock import local
 from ..geo import render
 from ..geo.impact import Impact
 from .access import request_id
-from .context import get_db, now, require_user
+from .context import event_or_404, get_db, now, require_user
 from .errors import fail
 from .geoindex import get_index
 from .htmx import render as render_page
@@ -37,13 +37,6 @@ _COMPUTED_KEYS = frozenset({"id", "dataset", "distance_m", "length_m", "area_m2"
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _event(event_id: int) -> events.Event:
-    event = events.get_event(get_db(), event_id)
-    if event is None:
-        fail(404, "Cet événement n'existe pas.")
-    return event
 
 
 def _grants(event_id: int, purpose: str) -> dict[str, tuple[list[dict[str, Any]], Any]]:
@@ -169,7 +162,7 @@ def _figures_context(event: events.Event, zone: str | None, sort: str | None) ->
 @allow(*READ_ROLES)
 def zones_api(event_id: int) -> Response:
     """The event's current zones: GeoJSON FeatureCollection in WGS84."""
-    _event(event_id)
+    event_or_404(event_id)
     response = jsonify(situation.zones_collection(get_db(), event_id))
     response.mimetype = "application/geo+json"
     return response
@@ -179,7 +172,7 @@ def zones_api(event_id: int) -> Response:
 @allow(*READ_ROLES)
 def impact_api(event_id: int) -> Response:
     """Per zone: population, establishments, networks, closure points, restricted counts."""
-    event = _event(event_id)
+    event = event_or_404(event_id)
     _, data, _ = _analysis(event_id, "api")
     latest = events.latest_zones(get_db(), event_id)
     data["event"] = event.id
@@ -197,7 +190,7 @@ def map_features_api(event_id: int) -> Response:
     access; those the user holds a valid grant for come in ``opened``, read through
     ``access.read_features`` (zone scope, field whitelist, an access record per read).
     """
-    _event(event_id)
+    event_or_404(event_id)
     impact, data, grants = _analysis(event_id, "map")
     collection = situation.event_map_features(get_db(), get_index(), event_id, impact)
     opened = set(grants)
@@ -226,7 +219,7 @@ def map_features_api(event_id: int) -> Response:
 @allow(*READ_ROLES)
 def map_svg(event_id: int) -> Response:
     """The event's map as a standalone SVG (the same drawing as the printable extract)."""
-    _event(event_id)
+    event_or_404(event_id)
     spec = _map_spec(event_id, "map")
     svg = render.drawing_to_svg(render.render_map(spec, *SVG_SIZE))
     response = make_response(svg)
@@ -241,7 +234,7 @@ def map_svg(event_id: int) -> Response:
 @allow(*READ_ROLES)
 def map_extract(event_id: int) -> Response:
     """The printable landscape extract (``?paper=A4`` or ``A3``)."""
-    _event(event_id)
+    event_or_404(event_id)
     paper = request.args.get("paper", "A4").upper()
     if paper not in render.PAPER_SIZES:
         fail(400, "Format de papier attendu : A4 ou A3.")
@@ -261,7 +254,7 @@ def map_extract(event_id: int) -> Response:
 @allow(*READ_ROLES)
 def show_impact(event_id: int) -> Response:
     """The figures per zone and the sortable lists (a fragment for htmx, a page otherwise)."""
-    event = _event(event_id)
+    event = event_or_404(event_id)
     ctx = _figures_context(event, request.args.get("zone"), request.args.get("sort"))
     return render_page(
         "impact/page.html",

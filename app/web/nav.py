@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from flask import current_app, request, url_for
+from flask import Flask, current_app, g, request, url_for
+from flask_wtf.csrf import generate_csrf
 
 from .. import auth
+from .rules import rule_for
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,6 @@ NAV: tuple[NavItem, ...] = (
 
 def menu_for(user: auth.User | None) -> list[tuple[str, str, bool]]:
     """(label, url, is_current) of the entries this user may open."""
-    from .security import rule_for
-
     if user is None:
         return []
     out = []
@@ -44,3 +45,12 @@ def menu_for(user: auth.User | None) -> list[tuple[str, str, bool]]:
             current = request.path == url if url == "/" else request.path.startswith(section)
             out.append((item.label, url, current))
     return out
+
+
+def init_app(app: Flask) -> None:
+    """Give every template the signed-in user, the menu and the CSRF token."""
+
+    @app.context_processor
+    def _inject() -> dict[str, Any]:
+        user = g.get("user")
+        return {"current_user": user, "menu": menu_for(user), "csrf_token": generate_csrf}

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, make_response, redirect, request, url_for
+from flask import Blueprint, make_response, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from .. import audit, events, reports
-from .context import get_db, now, require_user
-from .errors import fail
-from .events import app_playbooks
+from .. import events, reports
+from .context import event_or_404, get_db, library, now, require_user, signer
+from .geoindex import get_index
 from .htmx import htmx, render, trigger
 from .security import allow
 
@@ -23,23 +22,8 @@ GENERATE_ROLES: tuple[str, ...] = ("director", "cell")
 CADENCE_ROLES = events.COMMAND_ROLES
 
 
-def _event(event_id: int) -> events.Event:
-    event = events.get_event(get_db(), event_id)
-    if event is None:
-        fail(404, "Cet événement n'existe pas.")
-    return event
-
-
 def _playbook(event: events.Event) -> Any:
-    return app_playbooks().get(event.kind)
-
-
-def _index() -> Any:
-    try:
-        from .geoindex import get_index
-    except ImportError:  # pragma: no cover - the catalogue ships the shared index
-        return None
-    return get_index()
+    return library().playbook(event.kind)
 
 
 def _context(event: events.Event, error: str | None = None) -> dict[str, Any]:
@@ -59,26 +43,27 @@ def _context(event: events.Event, error: str | None = None) -> dict[str, Any]:
 @bp.get("/events/<int:event_id>/reports")
 @allow(*READ_ROLES)
 def list_reports(event_id: int) -> Response:
-    event = _event(event_id)
+    event = event_or_404(event_id)
     return render("reports/list.html", "reports/_list.html", **_context(event))
 
 
 @bp.post("/events/<int:event_id>/reports")
 @allow(*GENERATE_ROLES)
 def generate_report(event_id: int) -> Response:
-    event = _event(event_id)
+    event = event_or_404(event_id)
     user = require_user()
     try:
-        report = reports.generate(
+        reports.issue(
             get_db(),
             now(),
-            event.id,
+            event,
+            signer(),
             trigger="manual",
             author=user.name,
             actor=user.login,
             reader=user,
             playbook=_playbook(event),
-            index=_index(),
+            index=get_index(),
         )
     except reports.ReportError as exc:
         return render(
@@ -86,14 +71,6 @@ def generate_report(event_id: int) -> Response:
             "reports/_list.html",
             status=exc.status,
             **_context(event, exc.message),
-        )
-    if report is not None:  # each report is witnessed by a signed checkpoint (DESIGN §2)
-        audit.checkpoint(
-            get_db(),
-            now(),
-            current_app.config["CRISIS_CHECKPOINT_KEY"],
-            current_app.config["CRISIS_CHECKPOINT_DIR"],
-            f"report:{event.id}:{report.number}",
         )
     if htmx:
         response = render("reports/list.html", "reports/_list.html", **_context(event))
@@ -104,14 +81,14 @@ def generate_report(event_id: int) -> Response:
 @bp.post("/events/<int:event_id>/reports/cadence")
 @allow(*CADENCE_ROLES)
 def change_cadence(event_id: int) -> Response:
-    event = _event(event_id)
+    event = event_or_404(event_id)
     try:
         event = reports.set_cadence(
             get_db(), now(), event.id, request.form.get("cadence"), actor=require_user()
         )
     except reports.ReportError as exc:
         if exc.status in (404, 409):
-            fail(exc.status, exc.message)
+            raise
         return render(
             "reports/list.html", "reports/_list.html", status=422, **_context(event, exc.message)
         )
@@ -133,8 +110,8 @@ def download_report(report_id: int) -> Response:
     db = get_db()
     report = reports.get_report(db, report_id)
     if report is None:
-        fail(404, "Ce point de situation n'existe pas.")
-    _event(report.event_id)
+        raise reports.ReportError("Ce point de situation n'existe pas.", 404)
+    event_or_404(report.event_id)
     body = reports.report_pdf(db, report_id)
     assert body is not None
     response = _pdf(body, report.filename)
@@ -145,6 +122,6 @@ def download_report(report_id: int) -> Response:
 @bp.get("/events/<int:event_id>/log.pdf")
 @allow(*READ_ROLES)
 def log_pdf(event_id: int) -> Response:
-    event = _event(event_id)
-    body = reports.log_pdf(get_db(), now(), event.id, require_user().name)
+    event = event_or_404(event_id)
+    body = reports.log_pdf(get_db(), now(), event, require_user().name)
     return _pdf(body, f"main-courante-evenement-{event.id}.pdf")

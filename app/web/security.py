@@ -1,27 +1,26 @@
-"""Access rules as data, authentication of every request, CSRF, rate limits and headers.
+"""Authentication of every request, CSRF, rate limits and headers.
 
-Every view declares who may use it with ``@allow(...)``; a request to a view without a rule is
-refused (fail closed) and ``tests/web/test_access_rules.py`` fails for it.
+Every view declares who may use it with ``@allow(...)`` (``rules``); a request to a view without a
+rule is refused here (fail closed).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, g, jsonify, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_wtf.csrf import CSRFProtect, generate_csrf
+from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .. import auth
 from .context import close_db, get_db, now
 from .htmx import htmx
+from .rules import Rule, allow, rule_for
 
 log = logging.getLogger(__name__)
 
@@ -29,52 +28,6 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
 SESSION_COOKIE = "cc_session"
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass(frozen=True)
-class Rule:
-    """Who may call a view: nobody signed in needed (public), any signed-in user, or roles."""
-
-    public: bool = False
-    roles: frozenset[str] | None = None
-
-    def allows(self, user: auth.User | None) -> bool:
-        if self.public:
-            return True
-        if user is None:
-            return False
-        return self.roles is None or bool(user.roles & self.roles)
-
-    def describe(self) -> str:
-        if self.public:
-            return "public"
-        return "signed-in" if self.roles is None else "roles: " + ", ".join(sorted(self.roles))
-
-
-def allow(*roles: str, public: bool = False) -> Callable[[F], F]:
-    """Declare the access rule of a view. ``allow()`` means any signed-in user."""
-    unknown = set(roles) - set(auth.ROLES)
-    if unknown:
-        raise ValueError(f"unknown roles in access rule: {sorted(unknown)}")
-    rule = Rule(public=public, roles=frozenset(roles) if roles else None)
-
-    def mark(view: F) -> F:
-        view.access_rule = rule  # type: ignore[attr-defined]
-        return view
-
-    return mark
-
-
-def rule_for(app: Flask, endpoint: str | None) -> Rule | None:
-    """The rule of an endpoint (static files are public)."""
-    if endpoint is None:
-        return None
-    if endpoint == "static":
-        return Rule(public=True)
-    view = app.view_functions.get(endpoint)
-    return getattr(view, "access_rule", None)
 
 
 class _SessionInterface(SecureCookieSessionInterface):
@@ -223,13 +176,9 @@ def init_app(app: Flask) -> None:
     app.after_request(_headers)
     app.teardown_appcontext(close_db)
 
-    @app.context_processor
-    def _inject() -> dict[str, Any]:
-        from .nav import menu_for
-
-        user = g.get("user")
-        return {"current_user": user, "menu": menu_for(user), "csrf_token": generate_csrf}
-
     @app.errorhandler(401)
     def _unauthorised(_e: Exception) -> Any:
         return jsonify(error="authentification requise"), 401
+
+
+__all__ = ["Rule", "allow", "csrf", "init_app", "limiter", "rule_for", "set_session_cookie"]

@@ -86,7 +86,7 @@ def _populate(app: Flask) -> events.Event:
         db,
         clock.now(),
         event.id,
-        app.extensions["playbooks"]["toxic-release"],
+        app.extensions["library"].playbooks["toxic-release"],
         {"wind_from_deg": 290},
         actor=director,
     )

@@ -134,7 +134,7 @@ def _client(app: Flask, login: str) -> Client:
 @pytest.fixture
 def poisoned(app: Flask, sdb: Any, world: support.World, runner: Any) -> dict[str, Any]:
     """Payloads in every field, each set through its form (or the CLI, or an upload)."""
-    playbook = app.extensions["playbooks"]["toxic-release"]
+    playbook = app.extensions["library"].playbooks["toxic-release"]
     director = support.user(sdb, "director")
     event = events.declare(
         sdb,

@@ -20,6 +20,7 @@ from app import access, audit, auth, drills, events
 from app.clock import FixedClock, iso
 from app.db import connect, rows, scalar, transaction
 from app.playbooks import Playbook, Scenario
+from app.playbooks.library import load as load_library
 from tests.conftest import PROJECT
 
 TOXIC = "toxic-fictif-port-jerome"
@@ -28,7 +29,8 @@ FLOOD = "seine-flood-rising"
 
 @pytest.fixture(scope="module")
 def library() -> tuple[dict[str, Playbook], dict[str, Scenario]]:
-    playbooks, scenarios = drills.load_library(PROJECT / "playbooks")
+    loaded = load_library(PROJECT / "playbooks")
+    playbooks, scenarios = dict(loaded.playbooks), dict(loaded.scenarios)
     assert {TOXIC, FLOOD} <= set(scenarios)
     return playbooks, scenarios
 
@@ -353,7 +355,8 @@ def test_every_page_of_the_after_action_pdf_says_exercice(tdb, tclock, library, 
     drill = start(tdb, tclock, library)
     play(tdb, tclock, library, 125)
     drills.end(tdb, tclock.now(), drill.event_id, user(tdb, "exercise"))
-    pdf = drills.after_action_pdf(drills.after_action(tdb, drill.event_id), tclock.now())
+    scenario = library[1][TOXIC]
+    pdf = drills.after_action_pdf(drills.after_action(tdb, drill.event_id, scenario), tclock.now())
     pages = _pages_text(pdf, tmp_path)
     assert len(pages) >= 2
     for n, text in enumerate(pages, start=1):

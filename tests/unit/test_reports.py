@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app import audit, auth, events, layers, reports, situation
+from app import audit, auth, events, index_cache, reports, situation
 from app.db import scalar
 from app.playbooks import Playbook, load_playbooks
 from tests.conftest import PROJECT
@@ -79,7 +79,7 @@ def test_report_shows_event_number_and_impact_figures(
     report = reports.generate(
         tdb,
         now + timedelta(minutes=5),
-        event.id,
+        event,
         author="Claire Morel",
         playbook=playbooks["toxic-release"],
     )
@@ -90,7 +90,7 @@ def test_report_shows_event_number_and_impact_figures(
     text = flat(pdf_text(pdf, tmp_path))
     assert "Nuage d'ammoniac — Lillebonne-Est « unité n°2 »" in text
     assert "Point de situation n°1" in text
-    impact = situation.event_impact(tdb, layers.index_for(tdb), event.id).to_json()
+    impact = situation.event_impact(tdb, index_cache.index_for(tdb), event.id).to_json()
     people = impact["outer"]["population"]["rounded"]
     assert people > 0
     assert f"{people:,}".replace(",", " ") + " personnes" in text
@@ -118,7 +118,7 @@ def test_drill_report_is_marked_exercice_on_every_page(
             category="information",
             text=f"Message {i} : évacuation de l'école Jean-Jaurès envisagée, à confirmer.",
         )
-    report = reports.generate(tdb, now, event.id, author="Claire Morel")
+    report = reports.generate(tdb, now, event, author="Claire Morel")
     assert report is not None
     pdf = reports.report_pdf(tdb, report.id)
     assert pdf is not None
@@ -134,8 +134,8 @@ def test_report_is_stored_immutable_and_audited(
     now = app.config["CLOCK"].now()
     event = declare(db, now, playbooks)
     head_before = audit.head(db)
-    first = reports.generate(db, now, event.id, author="A", actor="director")
-    second = reports.generate(db, now + timedelta(minutes=1), event.id, author="B")
+    first = reports.generate(db, now, event, author="A", actor="director")
+    second = reports.generate(db, now + timedelta(minutes=1), event, author="B")
     assert first is not None and second is not None
     assert (first.number, second.number) == (1, 2)
     assert (first.audit_seq, first.audit_hash) == head_before
@@ -161,7 +161,7 @@ def test_empty_sections_render_without_zones_or_data(
 ) -> None:
     now = app.config["CLOCK"].now()
     event = declare(db, now, playbooks)
-    ctx = reports.gather(db, now, event.id, number=1, author="X", with_map=False)
+    ctx = reports.gather(db, now, event, number=1, author="X", with_map=False)
     ctx.impact = None
     ctx.log = []
     ctx.checklist = []
@@ -176,7 +176,7 @@ def test_grants_in_force_make_the_report_restricted(
 ) -> None:
     now = app.config["CLOCK"].now()
     event = declare(db, now, playbooks)
-    ctx = reports.gather(db, now, event.id, number=1, author="X", with_map=False)
+    ctx = reports.gather(db, now, event, number=1, author="X", with_map=False)
     ctx.grants = [
         {
             "user": "Julien Lefebvre",
@@ -206,7 +206,7 @@ def test_log_pdf_lists_every_entry(
         events.add_log(
             db, now, event.id, actor=director, category="action", text=f"Action n°{i} réalisée."
         )
-    pdf = reports.log_pdf(db, now, event.id, "Claire Morel")
+    pdf = reports.log_pdf(db, now, event, "Claire Morel")
     text = flat(pdf_text(pdf, tmp_path))
     assert "Action n°0 réalisée." in text and "Action n°79 réalisée." in text
     n = pages(pdf, tmp_path)

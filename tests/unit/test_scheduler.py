@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from app import auth, events, reports, scheduler
+from app import audit, auth, events, reports, scheduler
 from app.clock import FixedClock, iso
 from app.db import connect, rows
 from app.playbooks import Playbook, load_playbooks
@@ -116,7 +116,7 @@ def test_manual_reports_take_the_next_number_and_schedule_continues(
     s = make(app, clock)
     s.tick()
     clock.advance(minutes=10)
-    reports.generate(db, clock.now(), event.id, author="Claire Morel")
+    reports.generate(db, clock.now(), event, author="Claire Morel")
     clock.advance(minutes=25)  # t = 35
     s.tick()
     assert [(n, t) for n, t, _ in numbers(db, event.id)] == [
@@ -264,9 +264,7 @@ def test_sweeps_call_grant_expiry_and_sign_checkpoints(
     app: Any, db: Any, clock: FixedClock, playbooks: Any, tmp_path: Path
 ) -> None:
     declare(db, clock, playbooks)
-    settings = scheduler.Settings(
-        checkpoint_key=str(tmp_path / "k.key"), checkpoint_dir=str(tmp_path / "cp")
-    )
+    settings = scheduler.Settings(signer=audit.Signer(tmp_path / "k.key", tmp_path / "cp"))
     result = scheduler.run_sweeps(db, clock.now(), settings)
     assert result.ok, result.errors
     assert result.results["expire_grants"] == 0

@@ -62,7 +62,10 @@ def declare(app: Flask, **kw: Any) -> events.Event:
         }
         args.update(kw)
         return events.declare(
-            db, app.config["CLOCK"].now(), app.extensions["playbooks"]["toxic-release"], **args
+            db,
+            app.config["CLOCK"].now(),
+            app.extensions["library"].playbooks["toxic-release"],
+            **args,
         )
     finally:
         db.conn.close()
@@ -435,8 +438,8 @@ def test_broken_playbook_does_not_stop_the_app(tmp_path: Any, base_template: Any
     folder.mkdir()
     (folder / "bad.yaml").write_text("id: bad\n")
     app = make_app(tmp_path, base_template, CRISIS_PLAYBOOKS=str(folder))
-    assert app.extensions["playbooks"] == {}
-    assert "bad.yaml" in str(app.extensions["playbook_errors"][0])
+    assert app.extensions["library"].playbooks == {}
+    assert "bad.yaml" in str(app.extensions["library"].errors[0])
 
 
 def test_fact_time_in_the_future_is_refused(site_app: Flask, client: Any) -> None:

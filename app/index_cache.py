@@ -1,4 +1,4 @@
-"""The process-wide spatial index over a database's datasets (one per database file).
+"""The process-wide spatial-index cache: one ``SpatialIndex`` per database file.
 
 The web server, the scheduler and the CLI all analyse impact through one index per database, so
 the territory is projected and indexed once per process (DESIGN §6b). Layers are rebuilt when a

@@ -1,0 +1,56 @@
+"""Access rules as data: every view declares who may use it with ``@allow(...)``.
+
+A request to a view without a rule is refused (fail closed, ``security``) and
+``tests/web/test_access_rules.py`` fails for it; the menu (``nav``) shows what the rules allow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import Flask
+
+from .. import auth
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call a view: nobody signed in needed (public), any signed-in user, or roles."""
+
+    public: bool = False
+    roles: frozenset[str] | None = None
+
+    def allows(self, user: auth.User | None) -> bool:
+        if self.public:
+            return True
+        if user is None:
+            return False
+        return self.roles is None or bool(user.roles & self.roles)
+
+
+def allow(*roles: str, public: bool = False) -> Callable[[F], F]:
+    """Declare the access rule of a view. ``allow()`` means any signed-in user."""
+    unknown = set(roles) - set(auth.ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles in access rule: {sorted(unknown)}")
+    rule = Rule(public=public, roles=frozenset(roles) if roles else None)
+
+    def mark(view: F) -> F:
+        view.access_rule = rule  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def rule_for(app: Flask, endpoint: str | None) -> Rule | None:
+    """The rule of an endpoint (static files are public)."""
+    if endpoint is None:
+        return None
+    if endpoint == "static":
+        return Rule(public=True)
+    view = app.view_functions.get(endpoint)
+    return getattr(view, "access_rule", None)
