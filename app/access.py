@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +29,24 @@ from . import audit, auth
 from .clock import iso, local, parse_iso
 from .db import dumps, row, rows, scalar, transaction
 from .errors import DomainError
+from .records import (
+    AGREEMENT_SQL,
+    DATASET_SQL,
+    EVENT_SQL,
+    GRANT_SQL,
+    STATUS_LABELS,
+    Agreement,
+    Dataset,
+    Event,
+    Grant,
+    agreement_from_row,
+    dataset_from_row,
+    event_from_row,
+    get_dataset,
+    get_event,
+    grant_from_row,
+    latest_zones,
+)
 
 # --- vocabulary ----------------------------------------------------------------------------
 
@@ -95,196 +113,30 @@ class StepUpRequired(AccessError):
 # --- records -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Agreement:
-    """One version of a convention de pré-autorisation."""
-
-    id: int
-    key: str
-    version: int
-    dataset_id: int
-    dataset_slug: str
-    dataset_title: str
-    sensitivity: str
-    owner_org_id: int
-    roles: tuple[str, ...]
-    event_kinds: tuple[str, ...]
-    drills_allowed: bool
-    max_duration_min: int
-    approval: str
-    scope: str
-    margin_m: float
-    fields: tuple[str, ...]
-    valid_from: str
-    valid_to: str | None
-    signed_by: int
-    signed_by_name: str
-    signed_at: str
-    status: str
-    withdrawn_at: str | None
-
-    def covers_kind(self, kind: str) -> bool:
-        return "*" in self.event_kinds or kind in self.event_kinds
-
-    def in_force(self, now: datetime) -> bool:
-        """Active, and ``now`` within its validity dates."""
-        return (
-            self.status == "active"
-            and parse_iso(self.valid_from) <= now
-            and (self.valid_to is None or parse_iso(self.valid_to) > now)
-        )
-
-
-@dataclass(frozen=True)
-class Grant:
-    """A break-glass grant (bris de glace)."""
-
-    id: int
-    event_id: int
-    event_title: str
-    event_status: str
-    is_drill: bool
-    user_id: int
-    user_login: str
-    user_name: str
-    dataset_id: int
-    dataset_slug: str
-    dataset_title: str
-    sensitivity: str
-    owner_org_id: int
-    agreement_id: int
-    agreement_key: str
-    agreement_version: int
-    reason_code: str
-    justification: str
-    duration_min: int
-    requested_at: str
-    status: str
-    pending_until: str | None
-    decided_by: int | None
-    decided_by_name: str | None
-    decided_at: str | None
-    activated_at: str | None
-    expires_at: str | None
-    ended_at: str | None
-    ended_by_name: str | None
-    end_reason: str | None
-    flagged_for_review: bool
-    agreement_withdrawn: bool
-    # Set on the object returned by request/approve: the expiry was cut below the duration asked.
-    clamped: bool = False
-    clamp_reason: str = ""
-    fields: tuple[str, ...] = field(default_factory=tuple)
-
-    def valid_at(self, now: datetime) -> bool:
-        """The one validity test used at every read."""
-        return (
-            self.status == "active"
-            and self.expires_at is not None
-            and parse_iso(self.expires_at) > now
-            and self.event_status == "open"
-            and not self.agreement_withdrawn
-        )
-
-    def effective_status(self, now: datetime) -> str:
-        """The status as it is right now, even if no sweep has run yet."""
-        if self.status == "active" and not self.valid_at(now):
-            if self.event_status != "open" or self.agreement_withdrawn:
-                return "revoked"
-            return "expired"
-        if self.status == "pending" and self.pending_until and parse_iso(self.pending_until) <= now:
-            return "expired"
-        return self.status
-
-
-STATUS_LABELS = {
-    "pending": "en attente d'approbation",
-    "active": "actif",
-    "expired": "expiré",
-    "revoked": "révoqué",
-    "denied": "refusé",
-}
-
-
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _field_names(raw: str | None) -> list[str]:
-    try:
-        items = json.loads(raw or "[]")
-    except ValueError:
-        return []
-    out = []
-    for f in items:
-        if isinstance(f, str):
-            out.append(f)
-        elif isinstance(f, dict) and f.get("name"):
-            out.append(str(f["name"]))
-    return out
-
-
-def dataset(db: sqlite_utils.Database, slug: str) -> dict[str, Any]:
-    """A dataset row with its owner's slug and field names; NotFound if unknown."""
-    d = row(
-        db,
-        "SELECT d.*, o.slug AS owner_slug, o.name AS owner_name FROM datasets d"
-        " JOIN organisations o ON o.id = d.owner_org_id WHERE d.slug = ?",
-        [slug],
-    )
-    if d is None:
+def dataset(db: sqlite_utils.Database, slug: str) -> Dataset:
+    """The dataset ``slug`` (with its owner); NotFound if unknown."""
+    found = get_dataset(db, slug)
+    if found is None:
         raise NotFound(f"Jeu de données inconnu : {slug}.")
-    d["field_names"] = _field_names(d["fields"])
-    return d
+    return found
 
 
-def _event(db: sqlite_utils.Database, event_id: int) -> dict[str, Any]:
-    e = row(db, "SELECT * FROM events WHERE id = ?", [event_id])
-    if e is None:
+def _event(db: sqlite_utils.Database, event_id: int) -> Event:
+    found = get_event(db, event_id)
+    if found is None:
         raise NotFound(f"Événement inconnu : {event_id}.")
-    return e
-
-
-_AGREEMENT_SQL = (
-    "SELECT a.*, d.slug AS dataset_slug, d.title AS dataset_title, d.sensitivity,"
-    " d.owner_org_id, u.name AS signed_by_name FROM agreements a"
-    " JOIN datasets d ON d.id = a.dataset_id JOIN users u ON u.id = a.signed_by"
-)
-
-
-def _agreement(r: dict[str, Any]) -> Agreement:
-    return Agreement(
-        id=r["id"],
-        key=r["agreement_key"],
-        version=r["version"],
-        dataset_id=r["dataset_id"],
-        dataset_slug=r["dataset_slug"],
-        dataset_title=r["dataset_title"],
-        sensitivity=r["sensitivity"],
-        owner_org_id=r["owner_org_id"],
-        roles=tuple(json.loads(r["roles"])),
-        event_kinds=tuple(json.loads(r["event_kinds"])),
-        drills_allowed=bool(r["drills_allowed"]),
-        max_duration_min=r["max_duration_min"],
-        approval=r["approval"],
-        scope=r["scope"],
-        margin_m=float(r["margin_m"]),
-        fields=tuple(json.loads(r["fields"])),
-        valid_from=r["valid_from"],
-        valid_to=r["valid_to"],
-        signed_by=r["signed_by"],
-        signed_by_name=r["signed_by_name"],
-        signed_at=r["signed_at"],
-        status=r["status"],
-        withdrawn_at=r["withdrawn_at"],
-    )
+    return found
 
 
 def get_agreement(db: sqlite_utils.Database, agreement_id: int) -> Agreement:
     """One agreement version by id; NotFound if unknown."""
-    r = row(db, _AGREEMENT_SQL + " WHERE a.id = ?", [agreement_id])
+    r = row(db, AGREEMENT_SQL + " WHERE a.id = ?", [agreement_id])
     if r is None:
         raise NotFound(f"Convention inconnue : {agreement_id}.")
-    return _agreement(r)
+    return agreement_from_row(r)
 
 
 def list_agreements(
@@ -305,71 +157,17 @@ def list_agreements(
         params.append(dataset_slug)
     if not include_history:
         where.append("a.status != 'superseded'")
-    sql = _AGREEMENT_SQL + (" WHERE " + " AND ".join(where) if where else "")
+    sql = AGREEMENT_SQL + (" WHERE " + " AND ".join(where) if where else "")
     sql += " ORDER BY d.slug, a.agreement_key, a.version DESC"
-    return [_agreement(r) for r in rows(db, sql, params)]
-
-
-_GRANT_SQL = (
-    "SELECT g.*, e.title AS event_title, e.status AS event_status, e.is_drill,"
-    " u.login AS user_login, u.name AS user_name, d.slug AS dataset_slug,"
-    " d.title AS dataset_title, d.sensitivity, d.owner_org_id, a.agreement_key,"
-    " a.version AS agreement_version, a.fields AS agreement_fields,"
-    " EXISTS (SELECT 1 FROM agreements w WHERE w.agreement_key = a.agreement_key"
-    "   AND w.status = 'withdrawn') AS agreement_withdrawn,"
-    " dec.name AS decided_by_name, endu.name AS ended_by_name"
-    " FROM grants g JOIN events e ON e.id = g.event_id JOIN users u ON u.id = g.user_id"
-    " JOIN datasets d ON d.id = g.dataset_id JOIN agreements a ON a.id = g.agreement_id"
-    " LEFT JOIN users dec ON dec.id = g.decided_by LEFT JOIN users endu ON endu.id = g.ended_by"
-)
-
-
-def _grant(r: dict[str, Any], clamped: bool = False, clamp_reason: str = "") -> Grant:
-    return Grant(
-        id=r["id"],
-        event_id=r["event_id"],
-        event_title=r["event_title"],
-        event_status=r["event_status"],
-        is_drill=bool(r["is_drill"]),
-        user_id=r["user_id"],
-        user_login=r["user_login"],
-        user_name=r["user_name"],
-        dataset_id=r["dataset_id"],
-        dataset_slug=r["dataset_slug"],
-        dataset_title=r["dataset_title"],
-        sensitivity=r["sensitivity"],
-        owner_org_id=r["owner_org_id"],
-        agreement_id=r["agreement_id"],
-        agreement_key=r["agreement_key"],
-        agreement_version=r["agreement_version"],
-        reason_code=r["reason_code"],
-        justification=r["justification"],
-        duration_min=r["duration_min"],
-        requested_at=r["requested_at"],
-        status=r["status"],
-        pending_until=r["pending_until"],
-        decided_by=r["decided_by"],
-        decided_by_name=r["decided_by_name"],
-        decided_at=r["decided_at"],
-        activated_at=r["activated_at"],
-        expires_at=r["expires_at"],
-        ended_at=r["ended_at"],
-        ended_by_name=r["ended_by_name"],
-        end_reason=r["end_reason"],
-        flagged_for_review=bool(r["flagged_for_review"]),
-        agreement_withdrawn=bool(r["agreement_withdrawn"]),
-        clamped=clamped,
-        clamp_reason=clamp_reason,
-        fields=tuple(json.loads(r["agreement_fields"] or "[]")),
-    )
+    return [agreement_from_row(r) for r in rows(db, sql, params)]
 
 
 def get_grant(db: sqlite_utils.Database, grant_id: int) -> Grant:
     """One grant by id; NotFound if unknown."""
-    r = row(db, _GRANT_SQL + " WHERE g.id = ?", [grant_id])
+    r = row(db, GRANT_SQL + " WHERE g.id = ?", [grant_id])
     if r is None:
         raise NotFound(f"Accès inconnu : {grant_id}.")
-    return _grant(r)
+    return grant_from_row(r)
 
 
 def list_grants(
@@ -396,8 +194,8 @@ def list_grants(
     if statuses:
         where.append("g.status IN (" + ",".join("?" * len(statuses)) + ")")
         params.extend(statuses)
-    sql = _GRANT_SQL + (" WHERE " + " AND ".join(where) if where else "")
-    return [_grant(r) for r in rows(db, sql + " ORDER BY g.id DESC", params)]
+    sql = GRANT_SQL + (" WHERE " + " AND ".join(where) if where else "")
+    return [grant_from_row(r) for r in rows(db, sql + " ORDER BY g.id DESC", params)]
 
 
 def _is_owner_steward(user: auth.User, owner_org_id: int) -> bool:
@@ -408,7 +206,7 @@ def _is_owner_steward(user: auth.User, owner_org_id: int) -> bool:
 
 
 def _clean_terms(
-    d: dict[str, Any],
+    d: Dataset,
     *,
     roles: Iterable[str],
     event_kinds: Iterable[str],
@@ -455,16 +253,16 @@ def _clean_terms(
         raise AccessError("Marge invalide.") from exc
     if not 0 <= margin <= MARGIN_MAX_M:
         raise AccessError(f"Marge entre 0 et {int(MARGIN_MAX_M)} m.")
-    if d["sensitivity"] == "personal" and (approval != "second_person" or scope != "zone"):
+    if d.sensitivity == "personal" and (approval != "second_person" or scope != "zone"):
         raise AccessError(
             "Données personnelles : la convention exige l'approbation d'un second directeur"
             " et le périmètre limité à la zone."
         )
-    if d["sensitivity"] == "public":
+    if d.sensitivity == "public":
         raise AccessError("Ce jeu de données est public : aucune convention n'est nécessaire.")
     field_l = [f.strip() for f in fields if f and f.strip()]
     field_l = list(dict.fromkeys(field_l))
-    known = d["field_names"]
+    known = d.field_names
     unknown = [f for f in field_l if known and f not in known]
     if unknown:
         raise AccessError("Champs inconnus : " + ", ".join(unknown) + ".")
@@ -514,9 +312,9 @@ def sign_agreement(
 ) -> Agreement:
     """A steward of the dataset's owner signs a new agreement (version 1 of a new key)."""
     d = dataset(db, dataset_slug)
-    if not _is_owner_steward(steward, d["owner_org_id"]):
+    if not _is_owner_steward(steward, d.owner_org_id):
         raise AccessDenied(
-            f"Seul un gestionnaire de données de {d['owner_name']} peut signer cette convention."
+            f"Seul un gestionnaire de données de {d.owner_name} peut signer cette convention."
         )
     terms = _clean_terms(
         d,
@@ -536,7 +334,7 @@ def sign_agreement(
         n = scalar(
             db,
             "SELECT count(DISTINCT agreement_key) FROM agreements WHERE dataset_id = ?",
-            [d["id"]],
+            [d.id],
         )
         key = f"{dataset_slug}-{int(n or 0) + 1}"
         while scalar(db, "SELECT 1 FROM agreements WHERE agreement_key = ?", [key]):
@@ -549,7 +347,7 @@ def _insert_agreement(
     db: sqlite_utils.Database,
     now: datetime,
     steward: auth.User,
-    d: dict[str, Any],
+    d: Dataset,
     key: str,
     version: int,
     terms: dict[str, Any],
@@ -561,7 +359,7 @@ def _insert_agreement(
         [
             key,
             version,
-            d["id"],
+            d.id,
             dumps(terms["roles"]),
             dumps(terms["event_kinds"]),
             1 if terms["drills_allowed"] else 0,
@@ -584,7 +382,7 @@ def _insert_agreement(
         actor=steward.login,
         object_type="agreement",
         object_id=agreement_id,
-        details={"key": key, "version": version, "dataset": d["slug"], **terms},
+        details={"key": key, "version": version, "dataset": d.slug, **terms},
     )
     return agreement_id
 
@@ -699,23 +497,23 @@ def check_justification(text: str) -> str:
 
 
 def matching_agreements(
-    db: sqlite_utils.Database, now: datetime, user: auth.User, event: dict[str, Any], d_id: int
+    db: sqlite_utils.Database, now: datetime, user: auth.User, event: Event, d_id: int
 ) -> list[Agreement]:
     """Agreements in force for this dataset that allow this user's role, event kind and drill."""
     out = []
     for r in rows(
         db,
-        _AGREEMENT_SQL + " WHERE a.dataset_id = ? AND a.status = 'active' ORDER BY a.id",
+        AGREEMENT_SQL + " WHERE a.dataset_id = ? AND a.status = 'active' ORDER BY a.id",
         [d_id],
     ):
-        a = _agreement(r)
+        a = agreement_from_row(r)
         if not a.in_force(now):
             continue
         if not user.roles.intersection(a.roles):
             continue
-        if not a.covers_kind(event["kind"]):
+        if not a.covers_kind(event.kind):
             continue
-        if event["is_drill"] and not a.drills_allowed:
+        if event.is_drill and not a.drills_allowed:
             continue
         out.append(a)
     # Least friction first (no approval), then the longest duration, then the newest.
@@ -757,7 +555,7 @@ def request_grant(
     """
     event = _event(db, event_id)
     d = dataset(db, dataset_slug)
-    if d["sensitivity"] == "public":
+    if d.sensitivity == "public":
         raise AccessError("Ce jeu de données est public : aucun accès à ouvrir.")
     if reason_code not in REASON_CODES:
         raise AccessError("Motif invalide : choisissez un motif dans la liste.")
@@ -790,16 +588,16 @@ def request_grant(
             ),
             "admin",
         )
-    if event["status"] != "open":
+    if not event.is_open:
         raise refuse(
             AccessDenied("L'événement est clos : aucun accès ne peut être ouvert."), "closed"
         )
-    candidates = matching_agreements(db, now, user, event, d["id"])
+    candidates = matching_agreements(db, now, user, event, d.id)
     if not candidates:
         raise refuse(
             AccessDenied(
                 "Aucune convention en vigueur ne permet à vos rôles d'ouvrir ce jeu de données"
-                + (" pendant un exercice." if event["is_drill"] else " pour ce type d'événement.")
+                + (" pendant un exercice." if event.is_drill else " pour ce type d'événement.")
             ),
             "no_agreement",
         )
@@ -809,15 +607,15 @@ def request_grant(
         "SELECT id FROM grants WHERE user_id = ? AND event_id = ? AND dataset_id = ?"
         " AND ((status = 'active' AND expires_at > ?)"
         " OR (status = 'pending' AND pending_until > ?))",
-        [user.id, event_id, d["id"], iso(now), iso(now)],
+        [user.id, event_id, d.id, iso(now), iso(now)],
     )
     if existing:
         raise AccessError("Vous avez déjà un accès en cours ou en attente pour ces données.")
-    if d["sensitivity"] == "personal" and not user.totp_enrolled:
+    if d.sensitivity == "personal" and not user.totp_enrolled:
         raise StepUpRequired(
             "Données personnelles : enrôlez d'abord un code à usage unique (TOTP).", enrol=True
         )
-    if user.totp_enrolled or d["sensitivity"] == "personal":
+    if user.totp_enrolled or d.sensitivity == "personal":
         if not totp:
             raise StepUpRequired("Saisissez un code TOTP à 6 chiffres (confirmation renforcée).")
         failures = scalar(
@@ -850,7 +648,7 @@ def request_grant(
             [
                 event_id,
                 user.id,
-                d["id"],
+                d.id,
                 a.id,
                 reason_code,
                 text,
@@ -873,7 +671,7 @@ def request_grant(
             "justification": text,
             "duration_min": minutes,
             "approval": a.approval,
-            "totp": bool(user.totp_enrolled or d["sensitivity"] == "personal"),
+            "totp": bool(user.totp_enrolled or d.sensitivity == "personal"),
         }
         if a.approval == "none":
             details.update(expires_at=iso(expires), clamped=clamped, flagged_for_review=flagged)
@@ -890,12 +688,12 @@ def request_grant(
             _notify(
                 db,
                 now,
-                d["owner_org_id"],
+                d.owner_org_id,
                 "break_glass",
                 gid,
                 event_id,
                 f"Bris de glace sans approbation préalable : {user.name} a ouvert"
-                f" « {d['title']} » sur « {event['title']} » jusqu'à {local(expires)}"
+                f" « {d.title} » sur « {event.title} » jusqu'à {local(expires)}"
                 f" (motif : {REASON_CODES[reason_code]}). À revoir.",
             )
         else:
@@ -913,17 +711,17 @@ def request_grant(
             _notify(
                 db,
                 now,
-                d["owner_org_id"],
+                d.owner_org_id,
                 "grant_requested",
                 gid,
                 event_id,
                 f"Demande d'accès en attente d'un second directeur : {user.name} demande"
-                f" « {d['title']} » sur « {event['title']} »"
+                f" « {d.title} » sur « {event.title} »"
                 f" (motif : {REASON_CODES[reason_code]}).",
             )
-    r = row(db, _GRANT_SQL + " WHERE g.id = ?", [gid])
+    r = row(db, GRANT_SQL + " WHERE g.id = ?", [gid])
     assert r is not None
-    return _grant(r, clamped=clamped, clamp_reason=clamp_reason)
+    return grant_from_row(r, clamped=clamped, clamp_reason=clamp_reason)
 
 
 def _notify(
@@ -1052,9 +850,9 @@ def approve_grant(
             f"Accès approuvé par {director.name} : {g.user_name} lit « {g.dataset_title} »"
             f" sur « {g.event_title} » jusqu'à {local(expires)}.",
         )
-    r = row(db, _GRANT_SQL + " WHERE g.id = ?", [grant_id])
+    r = row(db, GRANT_SQL + " WHERE g.id = ?", [grant_id])
     assert r is not None
-    return _grant(r, clamped=clamped, clamp_reason=clamp_reason)
+    return grant_from_row(r, clamped=clamped, clamp_reason=clamp_reason)
 
 
 def deny_grant(
@@ -1176,39 +974,32 @@ def valid_grant(
     return None
 
 
-def scope_geometry(db: sqlite_utils.Database, event_id: int, margin_m: float) -> BaseGeometry:
+def scope_geometry(db: sqlite_utils.Database, event: Event, margin_m: float) -> BaseGeometry:
     """The event's outer zone (Lambert-93) buffered by the margin (fallback: a 2 km circle)."""
     from .geo import proj
 
-    z = row(
-        db,
-        "SELECT geojson FROM event_zones WHERE event_id = ? ORDER BY version DESC LIMIT 1",
-        [event_id],
-    )
+    zones = latest_zones(db, event.id)
     geoms: list[BaseGeometry] = []
-    if z is not None:
-        collection = json.loads(z["geojson"])
-        for f in collection.get("features", []):
-            if f.get("geometry"):
-                geoms.append(proj.to_l93(shape(f["geometry"])))
+    for f in (zones["geojson"] if zones else {}).get("features", []):
+        if f.get("geometry"):
+            geoms.append(proj.to_l93(shape(f["geometry"])))
     if geoms:
         outer = shapely.union_all([shapely.make_valid(g) for g in geoms])
         return outer.buffer(margin_m) if margin_m > 0 else outer
-    e = _event(db, event_id)
-    x, y = proj.lonlat_to_l93(e["lon"], e["lat"])
+    x, y = proj.lonlat_to_l93(event.lon, event.lat)
     return Point(float(x), float(y)).buffer(FALLBACK_RADIUS_M + margin_m, quad_segs=32)
 
 
 def _select_features(
     db: sqlite_utils.Database,
-    d: dict[str, Any],
+    d: Dataset,
     scope: BaseGeometry | None,
     bbox: Sequence[float] | None,
 ) -> list[dict[str, Any]]:
     from .geo import proj
 
     where = ["dataset_id = ?"]
-    params: list[Any] = [d["id"]]
+    params: list[Any] = [d.id]
     windows: list[tuple[float, float, float, float]] = []
     if scope is not None:
         windows.append(tuple(proj.to_wgs84(box(*scope.bounds)).bounds))  # type: ignore[arg-type]
@@ -1258,11 +1049,13 @@ def read_features(
     d = dataset(db, dataset_slug)
     with transaction(db):
         g = valid_grant(db, now, user, event_id, dataset_slug)
-        if g is not None and d["sensitivity"] != "public":
+        if g is not None and d.sensitivity != "public":
             a = get_agreement(db, g.agreement_id)
-            scope = scope_geometry(db, event_id, a.margin_m) if a.scope == "zone" else None
+            scope = (
+                scope_geometry(db, _event(db, event_id), a.margin_m) if a.scope == "zone" else None
+            )
             selected = _select_features(db, d, scope, bbox)
-            keep = set(a.fields) | {d["id_field"], "id"}
+            keep = set(a.fields) | {d.id_field, "id"}
             features = []
             for f in selected:
                 props = json.loads(f["properties"])
@@ -1382,7 +1175,7 @@ class Review:
     """Everything an owner needs to check an event against its agreements."""
 
     org: dict[str, Any]
-    event: dict[str, Any]
+    event: Event
     grants: list[Grant]
     reads: list[dict[str, Any]]
     refusals: list[dict[str, Any]]
@@ -1429,16 +1222,42 @@ def owner_review(db: sqlite_utils.Database, now: datetime, org_id: int, event_id
     )
 
 
-def review_events(db: sqlite_utils.Database, org_id: int | None) -> list[dict[str, Any]]:
+def review_events(db: sqlite_utils.Database, org_id: int | None) -> list[Event]:
     """Events with at least one grant on the organisation's data (all events if org is None)."""
-    if org_id is None:
-        return rows(db, "SELECT * FROM events ORDER BY id DESC")
-    return rows(
+    sql = EVENT_SQL
+    params: list[Any] = []
+    if org_id is not None:
+        sql += (
+            " WHERE e.id IN (SELECT g.event_id FROM grants g JOIN datasets d"
+            " ON d.id = g.dataset_id WHERE d.owner_org_id = ?)"
+        )
+        params.append(org_id)
+    return [event_from_row(r) for r in rows(db, sql + " ORDER BY e.id DESC", params)]
+
+
+def organisations(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Every organisation (slug, name), by name."""
+    return rows(db, "SELECT id, slug, name FROM organisations ORDER BY name")
+
+
+def reviewable_org(db: sqlite_utils.Database, user: auth.User, org_slug: str) -> dict[str, Any]:
+    """The organisation whose accesses ``user`` may review: their own, or any for a director."""
+    org = row(db, "SELECT * FROM organisations WHERE slug = ?", [org_slug])
+    if org is None:
+        raise NotFound("Organisation inconnue.")
+    if not user.has("director") and org["id"] != user.org_id:
+        raise AccessDenied("Vous ne pouvez revoir que les accès aux données de votre organisation.")
+    return org
+
+
+def owned_restricted_datasets(db: sqlite_utils.Database, org_id: int) -> list[Dataset]:
+    """The organisation's non-public datasets (a steward's agreements page), by title."""
+    found = rows(
         db,
-        "SELECT * FROM events WHERE id IN (SELECT g.event_id FROM grants g JOIN datasets d"
-        " ON d.id = g.dataset_id WHERE d.owner_org_id = ?) ORDER BY id DESC",
+        DATASET_SQL + " WHERE d.owner_org_id = ? AND d.sensitivity != 'public' ORDER BY d.title",
         [org_id],
     )
+    return [dataset_from_row(r) for r in found]
 
 
 # --- demo ----------------------------------------------------------------------------------
@@ -1507,7 +1326,7 @@ def demo_agreements(db: sqlite_utils.Database, now: datetime) -> list[Agreement]
         if list_agreements(db, dataset_slug=spec["dataset"]):
             continue
         terms = {k: v for k, v in spec.items() if k not in ("steward", "dataset")}
-        known = dataset(db, spec["dataset"])["field_names"]
+        known = dataset(db, spec["dataset"]).field_names
         if known:
             terms["fields"] = [f for f in terms["fields"] if f in known]
         out.append(sign_agreement(db, now, steward, spec["dataset"], **terms))

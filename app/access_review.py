@@ -41,7 +41,7 @@ def review_pdf(review: Review) -> bytes:
     buf = io.BytesIO()
     styles = getSampleStyleSheet()
     small = styles["BodyText"].clone("small", fontSize=7.5, leading=9)
-    marking = "DIFFUSION RESTREINTE" + (" — EXERCICE" if review.event["is_drill"] else "")
+    marking = "DIFFUSION RESTREINTE" + (" — EXERCICE" if review.event.is_drill else "")
 
     def on_page(canvas: Any, doc: Any) -> None:
         canvas.saveState()
@@ -68,8 +68,8 @@ def review_pdf(review: Review) -> bytes:
     story: list[Any] = [
         Paragraph(f"Revue des accès — {review.org['name']}", styles["Title"]),
         _p(
-            f"Événement n° {ev['id']} : {ev['title']} — déclaré le {local(ev['declared_at'])}"
-            + (f", clos le {local(ev['closed_at'])}" if ev.get("closed_at") else ", en cours"),
+            f"Événement n° {ev.id} : {ev.title} — déclaré le {local(ev.declared_at)}"
+            + (f", clos le {local(ev.closed_at)}" if ev.closed_at else ", en cours"),
             styles["BodyText"],
         ),
         _p(f"Revue générée le {local(review.generated_at)}.", styles["BodyText"]),

@@ -14,7 +14,7 @@ import os
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlite_utils
 from cryptography.exceptions import InvalidSignature
@@ -419,3 +419,58 @@ def verify(
 
 def _bad(result: Verification, seq: int, problem: str) -> Verification:
     return Verification(False, result.count, result.head_seq, result.head_hash, seq, problem)
+
+
+# --- who sees which records ----------------------------------------------------------------
+
+ADMIN_PREFIXES = ("user.", "session.", "token.", "org.", "audit.", "backup.")
+
+
+class Reader(Protocol):
+    """Who reads the audit page (an ``auth.User``)."""
+
+    org_id: int
+
+    def has(self, *roles: str) -> bool: ...
+
+
+def visible_records(
+    db: sqlite_utils.Database, user: Reader, limit: int = 200, before: int | None = None
+) -> list[dict[str, Any]]:
+    """The newest audit records ``user`` may see, newest first.
+
+    Directors see every record; stewards the records about their organisation's datasets
+    (grants, reads, agreements); the admin the administrative actions (users, sessions, tokens,
+    organisations, checkpoints, backups) but no access record (docs/decisions.md).
+    """
+    where: list[str] = []
+    params: list[Any] = []
+    if before:
+        where.append("seq < ?")
+        params.append(before)
+    if user.has("director"):
+        pass
+    elif user.has("steward"):
+        slugs = [
+            r[0]
+            for r in db.execute(
+                "SELECT slug FROM datasets WHERE owner_org_id = ?", [user.org_id]
+            ).fetchall()
+        ]
+        if not slugs:
+            return []
+        marks = ",".join("?" * len(slugs))
+        where.append(f"json_extract(details, '$.dataset') IN ({marks})")
+        params.extend(slugs)
+    else:  # admin
+        where.append("(" + " OR ".join("action LIKE ?" for _ in ADMIN_PREFIXES) + ")")
+        params.extend(p + "%" for p in ADMIN_PREFIXES)
+    sql = "SELECT seq, at, actor, action, object_type, object_id, event_id, details, hash"
+    sql += " FROM audit_log" + (" WHERE " + " AND ".join(where) if where else "")
+    out = list(db.query(sql + " ORDER BY seq DESC LIMIT ?", [*params, limit]))
+    for r in out:
+        details = json.loads(r["details"])
+        if isinstance(details.get("ids"), list) and len(details["ids"]) > 10:
+            details["ids"] = details["ids"][:10] + [f"… (+{len(details['ids']) - 10})"]
+        r["details"] = details
+    return out

@@ -129,6 +129,11 @@ def ensure_org(
     return int(cur.lastrowid or 0)
 
 
+def list_organisations(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Every organisation (slug, name, kind), by name."""
+    return rows(db, "SELECT slug, name, kind FROM organisations ORDER BY name")
+
+
 def _user_from_row(db: sqlite_utils.Database, r: dict[str, Any]) -> User:
     roles = frozenset(
         x["role"] for x in rows(db, "SELECT role FROM user_roles WHERE user_id = ?", [r["id"]])
@@ -281,31 +286,6 @@ def set_disabled(
         )
 
 
-def set_roles(
-    db: sqlite_utils.Database, now: datetime, login: str, roles: list[str], actor: str | None
-) -> None:
-    """Replace a user's roles; sessions are renewed so menus and rights follow at once."""
-    user = get_user_by_login(db, login)
-    if not user:
-        raise UnknownUser(f"Utilisateur inconnu : {login}.")
-    if not roles or any(r not in ROLES for r in roles):
-        raise AuthError("Rôles invalides.")
-    with transaction(db):
-        db.execute("DELETE FROM user_roles WHERE user_id = ?", [user.id])
-        for role in sorted(set(roles)):
-            db.execute("INSERT INTO user_roles (user_id, role) VALUES (?,?)", [user.id, role])
-        db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = ?", [user.id])
-        audit.append(
-            db,
-            now,
-            "user.roles_changed",
-            actor=actor,
-            object_type="user",
-            object_id=user.login,
-            details={"roles": sorted(set(roles))},
-        )
-
-
 # --- sign-in, lock-out ---------------------------------------------------------------------
 
 
@@ -368,7 +348,7 @@ def authenticate(
     else:
         # Spend the same time on unknown logins so they cannot be told apart.
         try:
-            _hasher.verify(_DUMMY_HASH, password)
+            _hasher.verify(_dummy_hash(), password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             pass
     if not ok:
@@ -411,7 +391,15 @@ def authenticate(
     return user
 
 
-_DUMMY_HASH = _hasher.hash("dummy password for timing")
+_dummy: tuple[PasswordHasher, str] | None = None
+
+
+def _dummy_hash() -> str:
+    """A hash made with the current hasher, on first use (not at import: the CLI starts fast)."""
+    global _dummy
+    if _dummy is None or _dummy[0] is not _hasher:
+        _dummy = (_hasher, _hasher.hash("dummy password for timing"))
+    return _dummy[1]
 
 
 def _hhmm(dt: datetime) -> str:

@@ -12,7 +12,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
@@ -23,18 +23,16 @@ from .clock import iso
 from .db import dumps, row, rows, scalar, transaction
 from .errors import DomainError
 from .geo.index import LayerData
+from .records import (
+    DATASET_SQL,
+    SENSITIVITIES,
+    THEMES,
+    Dataset,
+    Field,
+    dataset_from_row,
+    get_dataset,
+)
 
-THEMES: dict[str, str] = {
-    "industrial": "Industriel",
-    "network": "Réseaux",
-    "population": "Population",
-    "reference": "Référence",
-}
-SENSITIVITIES: dict[str, str] = {
-    "public": "Public",
-    "restricted": "Restreint",
-    "personal": "Données personnelles",
-}
 FIELD_TYPES = ("str", "int", "float", "bool", "json")
 GEOMETRY_TYPES = ("Point", "LineString", "Polygon", "MultiLineString", "MultiPolygon")
 # Extent of the Caux Seine territory (lon/lat) with a margin of roughly 10 km; used when the
@@ -51,87 +49,6 @@ class NotPublic(CatalogueError):
     """The dataset's features need a grant (restricted or personal)."""
 
     status = 403
-
-
-@dataclass(frozen=True)
-class Field:
-    """One property of a dataset's features."""
-
-    name: str
-    type: str = "str"
-    required: bool = False
-    label: str = ""
-    values: tuple[Any, ...] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "name": self.name,
-            "type": self.type,
-            "required": self.required,
-            "label": self.label or self.name,
-        }
-        if self.values is not None:
-            out["values"] = list(self.values)
-        return out
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A layer of features owned by an organisation."""
-
-    id: int
-    slug: str
-    title: str
-    description: str
-    owner_org_id: int
-    owner_slug: str
-    owner_name: str
-    theme: str
-    geometry_type: str
-    sensitivity: str
-    id_field: str
-    fields: tuple[Field, ...]
-    source: str
-    revision: int
-    feature_count: int
-    bbox: tuple[float, float, float, float] | None
-    created_at: str
-    updated_at: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_public(self) -> bool:
-        return self.sensitivity == "public"
-
-    @property
-    def theme_label(self) -> str:
-        return THEMES.get(self.theme, self.theme)
-
-    @property
-    def sensitivity_label(self) -> str:
-        return SENSITIVITIES.get(self.sensitivity, self.sensitivity)
-
-    def field(self, name: str) -> Field | None:
-        return next((f for f in self.fields if f.name == name), None)
-
-    def as_json(self) -> dict[str, Any]:
-        """The dataset's metadata, as the API shows it (never features)."""
-        return {
-            "slug": self.slug,
-            "title": self.title,
-            "description": self.description,
-            "owner": {"slug": self.owner_slug, "name": self.owner_name},
-            "theme": self.theme,
-            "geometry_type": self.geometry_type,
-            "sensitivity": self.sensitivity,
-            "id_field": self.id_field,
-            "fields": [f.as_dict() for f in self.fields],
-            "source": self.source,
-            "revision": self.revision,
-            "feature_count": self.feature_count,
-            "bbox": list(self.bbox) if self.bbox else None,
-            "updated_at": self.updated_at,
-        }
 
 
 def parse_fields(raw: Iterable[dict[str, Any]], where: str = "fields") -> tuple[Field, ...]:
@@ -161,42 +78,6 @@ def parse_fields(raw: Iterable[dict[str, Any]], where: str = "fields") -> tuple[
             )
         )
     return tuple(out)
-
-
-_SELECT = """
-SELECT d.*, o.slug AS owner_slug, o.name AS owner_name
-FROM datasets d JOIN organisations o ON o.id = d.owner_org_id
-"""
-
-
-def _from_row(r: dict[str, Any]) -> Dataset:
-    bbox = json.loads(r["bbox"]) if r["bbox"] else None
-    return Dataset(
-        id=r["id"],
-        slug=r["slug"],
-        title=r["title"],
-        description=r["description"],
-        owner_org_id=r["owner_org_id"],
-        owner_slug=r["owner_slug"],
-        owner_name=r["owner_name"],
-        theme=r["theme"],
-        geometry_type=r["geometry_type"],
-        sensitivity=r["sensitivity"],
-        id_field=r["id_field"],
-        fields=parse_fields(json.loads(r["fields"])),
-        source=r["source"],
-        revision=r["revision"],
-        feature_count=r["feature_count"],
-        bbox=tuple(bbox) if bbox else None,
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-    )
-
-
-def get_dataset(db: sqlite_utils.Database, slug: str) -> Dataset | None:
-    """The dataset ``slug``, or None."""
-    r = row(db, _SELECT + " WHERE d.slug = ?", [slug])
-    return _from_row(r) if r else None
 
 
 def require_dataset(db: sqlite_utils.Database, slug: str) -> Dataset:
@@ -231,9 +112,11 @@ def list_datasets(
         where.append("(d.title LIKE ? OR d.slug LIKE ? OR d.description LIKE ?)")
         params += [f"%{q}%"] * 3
     sql = (
-        _SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY d.theme, d.title"
+        DATASET_SQL
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY d.theme, d.title"
     )
-    return [_from_row(r) for r in rows(db, sql, params)]
+    return [dataset_from_row(r) for r in rows(db, sql, params)]
 
 
 def owners(db: sqlite_utils.Database) -> list[dict[str, Any]]:

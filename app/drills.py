@@ -752,34 +752,6 @@ def real_emergency(
     return _get(db, event_id)
 
 
-def link_real_event(
-    db: sqlite_utils.Database, now: datetime, event_id: int, real_event_id: int, actor: events.Actor
-) -> Drill:
-    """Record which real event took over from a drill stopped by a real emergency."""
-    _check_actor(actor, STOP_ROLES, "rattacher l'événement réel")
-    with transaction(db):
-        _, drill = _drill_event(db, event_id)
-        if drill.state != "stopped":
-            raise DrillError("Seul un exercice arrêté pour urgence réelle a un événement réel.")
-        real = events.get_event(db, real_event_id)
-        if real is None or real.is_drill:
-            raise DrillError("Choisissez un événement réel.", 422)
-        db.execute(
-            "UPDATE drills SET real_event_id = ? WHERE event_id = ?", [real_event_id, event_id]
-        )
-        audit.append(
-            db,
-            now,
-            "drill.real_event_linked",
-            actor=actor.login,
-            object_type="drill",
-            object_id=event_id,
-            event_id=event_id,
-            details={"real_event": real_event_id},
-        )
-    return _get(db, event_id)
-
-
 def _close_event(
     db: sqlite_utils.Database, now: datetime, event_id: int, actor: events.Actor, statement: str
 ) -> None:
@@ -909,10 +881,6 @@ class AfterAction:
     casualties: dict[str, Any] | None
     closed_at: str | None = None
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def late_items(self) -> list[ChecklistReview]:
-        return [c for c in self.checklist if c.late]
 
     def delay(self, label_start: str) -> Delay | None:
         """The delay whose label starts with ``label_start``."""

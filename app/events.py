@@ -29,6 +29,11 @@ from .clock import PARIS, iso, local, parse_iso
 from .db import dumps, row, rows, scalar, transaction
 from .errors import DomainError
 from .playbooks import EVENT_LEVEL_MAX, EVENT_LEVEL_MIN, Playbook
+from .records import EVENT_SQL, event_from_row
+from .records import Event as Event  # re-exported: events.Event, events.get_event, …
+from .records import Zones as Zones
+from .records import get_event as get_event
+from .records import latest_zones as latest_zones
 
 log = logging.getLogger(__name__)
 
@@ -76,54 +81,6 @@ class Actor(Protocol):
     login: str
     name: str
     roles: frozenset[str]
-
-
-@dataclass(frozen=True)
-class Event:
-    """One event (real or drill) as stored."""
-
-    id: int
-    kind: str
-    title: str
-    is_drill: bool
-    level: int
-    status: str
-    declared_by: int
-    declared_by_name: str
-    declared_at: str
-    closed_by: int | None
-    closed_at: str | None
-    closing_statement: str | None
-    site_fid: str | None
-    lon: float
-    lat: float
-    place: str
-    params: dict[str, Any]
-    report_cadence_min: int
-
-    @property
-    def is_open(self) -> bool:
-        return self.status == "open"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The event as the JSON API shows it."""
-        return {
-            "id": self.id,
-            "playbook": self.kind,
-            "title": self.title,
-            "drill": self.is_drill,
-            "level": self.level,
-            "status": self.status,
-            "declared_by": self.declared_by_name,
-            "declared_at": self.declared_at,
-            "closed_at": self.closed_at,
-            "closing_statement": self.closing_statement,
-            "site": self.site_fid,
-            "point": [self.lon, self.lat],
-            "place": self.place,
-            "params": self.params,
-            "report_cadence_min": self.report_cadence_min,
-        }
 
 
 @dataclass(frozen=True)
@@ -279,48 +236,14 @@ def check_point(point: Any) -> tuple[float, float]:
 
 # --- reading ------------------------------------------------------------------------------------
 
-_EVENT_SQL = (
-    "SELECT e.*, COALESCE(u.name, '') AS declared_by_name FROM events e"
-    " LEFT JOIN users u ON u.id = e.declared_by"
-)
-
-
-def _event(r: dict[str, Any]) -> Event:
-    return Event(
-        id=r["id"],
-        kind=r["kind"],
-        title=r["title"],
-        is_drill=bool(r["is_drill"]),
-        level=r["level"],
-        status=r["status"],
-        declared_by=r["declared_by"],
-        declared_by_name=r["declared_by_name"],
-        declared_at=r["declared_at"],
-        closed_by=r["closed_by"],
-        closed_at=r["closed_at"],
-        closing_statement=r["closing_statement"],
-        site_fid=r["site_fid"],
-        lon=r["lon"],
-        lat=r["lat"],
-        place=r["place"],
-        params=json.loads(r["params"] or "{}"),
-        report_cadence_min=r["report_cadence_min"],
-    )
-
-
-def get_event(db: sqlite_utils.Database, event_id: int) -> Event | None:
-    """An event by id, or None."""
-    r = row(db, _EVENT_SQL + " WHERE e.id = ?", [event_id])
-    return _event(r) if r else None
-
 
 def list_events(db: sqlite_utils.Database, status: str | None = None) -> list[Event]:
     """Events, open ones first, then the most recent."""
     if status is not None:
-        found = rows(db, _EVENT_SQL + " WHERE e.status = ? ORDER BY e.id DESC", [status])
+        found = rows(db, EVENT_SQL + " WHERE e.status = ? ORDER BY e.id DESC", [status])
     else:
-        found = rows(db, _EVENT_SQL + " ORDER BY e.status = 'closed', e.id DESC")
-    return [_event(r) for r in found]
+        found = rows(db, EVENT_SQL + " ORDER BY e.status = 'closed', e.id DESC")
+    return [event_from_row(r) for r in found]
 
 
 def _entry(r: dict[str, Any]) -> LogEntry:
@@ -432,23 +355,6 @@ def next_report_at(event: Event, now: datetime) -> datetime | None:
         return start + cadence
     k = int((now - start) / cadence) + 1
     return start + k * cadence
-
-
-def latest_zones(db: sqlite_utils.Database, event_id: int) -> dict[str, Any] | None:
-    """The event's current zones: version, computed_at, params, geojson (or None)."""
-    r = row(
-        db,
-        "SELECT * FROM event_zones WHERE event_id = ? ORDER BY version DESC LIMIT 1",
-        [event_id],
-    )
-    if r is None:
-        return None
-    return {
-        "version": r["version"],
-        "computed_at": r["computed_at"],
-        "params": json.loads(r["params"]),
-        "geojson": json.loads(r["geojson"]),
-    }
 
 
 def describe_params(playbook: Playbook | None, params: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -176,16 +176,6 @@ MAP_HEIGHT = 400.0
 # --- gathering ------------------------------------------------------------------------------
 
 
-def previous_report(db: sqlite_utils.Database, event_id: int) -> dict[str, Any] | None:
-    """The event's latest stored report (without its PDF)."""
-    return row(
-        db,
-        "SELECT id, number, generated_at, due_at, trigger FROM reports WHERE event_id = ?"
-        " ORDER BY number DESC LIMIT 1",
-        [event_id],
-    )
-
-
 def next_number(db: sqlite_utils.Database, event_id: int) -> int:
     """The number the event's next report takes."""
     return (
@@ -1423,11 +1413,6 @@ def log_pdf(
         story, onFirstPage=page, onLaterPages=page, canvasmaker=numbered_canvas(event.is_drill)
     )
     return buf.getvalue()
-
-
-def may_read(user: Any) -> bool:
-    """Whether a user's roles let them read reports (those who read events; never admin)."""
-    return bool(set(user.roles) & set(events.READ_ROLES)) and "admin" not in user.roles
 
 
 __all__ = [

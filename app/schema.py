@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import sqlite_utils
 from sqlite_utils import Migrations
 
@@ -15,25 +17,18 @@ def _script(db: sqlite_utils.Database, sql: str) -> None:
 
 
 def _split(sql: str) -> list[str]:
-    """Split a DDL script on semicolons that end statements (triggers hold inner semicolons)."""
+    """The statements of a DDL script, cut where SQLite says a statement is complete (a
+    trigger's inner semicolons do not end it): ``sqlite3.complete_statement``."""
     out: list[str] = []
-    buf: list[str] = []
-    depth = 0
-    for line in sql.splitlines():
-        stripped = line.strip().upper()
-        if stripped.startswith("CREATE TRIGGER"):
-            depth = 1
-        buf.append(line)
-        if depth and stripped == "END;":
-            depth = 0
-            out.append("\n".join(buf).rstrip().rstrip(";"))
-            buf = []
-        elif not depth and stripped.endswith(";"):
-            out.append("\n".join(buf).rstrip().rstrip(";"))
-            buf = []
-    if "".join(buf).strip():
-        out.append("\n".join(buf))
-    return [s for s in out if s.strip()]
+    buf = ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip().rstrip(";"))
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return [s for s in out if s]
 
 
 def _append_only(table: str) -> str:

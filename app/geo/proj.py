@@ -65,16 +65,6 @@ def to_wgs84(geom: Any) -> Any:
     return transform_geom(geom, LAMBERT93, WGS84)
 
 
-def laea_to_l93(geom: Any) -> Any:
-    """EPSG:3035 (INSEE grid) geometry -> Lambert-93."""
-    return transform_geom(geom, LAEA_EUROPE, LAMBERT93)
-
-
-def laea_to_wgs84(geom: Any) -> Any:
-    """EPSG:3035 (INSEE grid) geometry -> WGS84."""
-    return transform_geom(geom, LAEA_EUROPE, WGS84)
-
-
 def lonlat_to_l93(lon: Any, lat: Any) -> tuple[Any, Any]:
     """Project lon/lat (scalars or arrays) to Lambert-93 x/y."""
     return transformer(WGS84, LAMBERT93).transform(lon, lat)  # type: ignore[no-any-return]

@@ -14,9 +14,8 @@ from werkzeug.wrappers import Response
 
 from .. import access, auth
 from ..clock import parse_iso
-from ..db import row, rows, scalar
 from .auth_views import _safe_next
-from .context import get_db, now, require_user
+from .context import event_or_404, get_db, now, require_user
 from .errors import fail
 from .htmx import render
 from .security import allow, lockout_policy
@@ -113,12 +112,7 @@ def list_agreements() -> Response:
     agreements = access.list_agreements(db, include_history=history)
     own_datasets = []
     if user.has("steward"):
-        own_datasets = rows(
-            db,
-            "SELECT slug, title, sensitivity FROM datasets WHERE owner_org_id = ?"
-            " AND sensitivity != 'public' ORDER BY title",
-            [user.org_id],
-        )
+        own_datasets = access.owned_restricted_datasets(db, user.org_id)
     return render(
         "access/agreements.html",
         agreements=agreements,
@@ -168,7 +162,7 @@ def _agreement_form(
 def _own_dataset(slug: str) -> dict[str, Any]:
     user = require_user()
     d = access.dataset(get_db(), slug)
-    if d["owner_org_id"] != user.org_id:
+    if d.owner_org_id != user.org_id:
         fail(403, "Ce jeu de données appartient à une autre organisation.")
     return d
 
@@ -182,10 +176,10 @@ def new_agreement() -> Response:
         "event_kinds": ["*"],
         "drills_allowed": True,
         "max_duration_min": 120,
-        "approval": "second_person" if d["sensitivity"] == "personal" else "none",
+        "approval": "second_person" if d.sensitivity == "personal" else "none",
         "scope": "zone",
         "margin_m": 0,
-        "fields": d["field_names"],
+        "fields": d.field_names,
         "valid_from": "",
         "valid_to": "",
     }
@@ -198,7 +192,7 @@ def create_agreement() -> Response:
     d = _own_dataset(request.form.get("dataset", ""))
     terms = _terms_from_form()
     try:
-        access.sign_agreement(get_db(), now(), require_user(), d["slug"], **terms)
+        access.sign_agreement(get_db(), now(), require_user(), d.slug, **terms)
     except access.AccessError as exc:
         return _agreement_form(d, terms, str(exc), status=422)
     return redirect(url_for("access.list_agreements"))
@@ -256,13 +250,11 @@ def _grant_form(
 ) -> Response:
     user = require_user()
     db, t = get_db(), now()
-    event = row(db, "SELECT * FROM events WHERE id = ?", [event_id])
-    if event is None:
-        fail(404, "Événement inconnu.")
+    event = event_or_404(event_id)
     d = access.dataset(db, slug)
-    if d["sensitivity"] == "public":
+    if d.sensitivity == "public":
         fail(422, "Ce jeu de données est public : aucun accès à ouvrir.")
-    candidates = access.matching_agreements(db, t, user, event, d["id"])
+    candidates = access.matching_agreements(db, t, user, event, d.id)
     return render(
         "access/grant_form.html",
         "access/_grant_form.html",
@@ -270,12 +262,12 @@ def _grant_form(
         event=event,
         dataset=d,
         agreement=candidates[0] if candidates else None,
-        totp_needed=user.totp_enrolled or d["sensitivity"] == "personal",
-        enrol_needed=d["sensitivity"] == "personal" and not user.totp_enrolled,
+        totp_needed=user.totp_enrolled or d.sensitivity == "personal",
+        enrol_needed=d.sensitivity == "personal" and not user.totp_enrolled,
         holders=access.holders(db, t, event_id, slug),
         form=form,
         form_error=error,
-        drill_banner=bool(event["is_drill"]),
+        drill_banner=event.is_drill,
         **_ctx(),
     )
 
@@ -400,17 +392,16 @@ def show_features(event_id: int, slug: str) -> Response:
     user = require_user()
     features, g = access.read_features(get_db(), now(), user, event_id, slug, "view", request_id())
     d = access.dataset(get_db(), slug)
-    columns = [c for c in (d["field_names"] or []) if c in g.fields or c == d["id_field"]]
+    columns = [c for c in (d.field_names or []) if c in g.fields or c == d.id_field]
     if not columns:
         columns = sorted({k for f in features for k in f["properties"]})
-    is_drill = scalar(get_db(), "SELECT is_drill FROM events WHERE id = ?", [event_id])
     return render(
         "access/features.html",
         features=features,
         grant=g,
         dataset=d,
         columns=columns,
-        drill_banner=bool(is_drill),
+        drill_banner=event_or_404(event_id).is_drill,
         **_ctx(),
     )
 
@@ -421,12 +412,7 @@ def show_features(event_id: int, slug: str) -> Response:
 def _review() -> access.Review:
     user = require_user()
     db = get_db()
-    org_slug = request.args.get("org") or user.org_slug
-    org = row(db, "SELECT * FROM organisations WHERE slug = ?", [org_slug])
-    if org is None:
-        fail(404, "Organisation inconnue.")
-    if not user.has("director") and org["id"] != user.org_id:
-        fail(403, "Vous ne pouvez revoir que les accès aux données de votre organisation.")
+    org = access.reviewable_org(db, user, request.args.get("org") or user.org_slug)
     event_id = request.args.get("event", type=int)
     if event_id is None:
         fail(422, "Choisissez un événement.")
@@ -439,13 +425,8 @@ def review() -> Response:
     user = require_user()
     db = get_db()
     if request.args.get("event") is None:
-        org_slug = request.args.get("org") or user.org_slug
-        org = row(db, "SELECT * FROM organisations WHERE slug = ?", [org_slug])
-        if org is None:
-            fail(404, "Organisation inconnue.")
-        if not user.has("director") and org["id"] != user.org_id:
-            fail(403, "Vous ne pouvez revoir que les accès aux données de votre organisation.")
-        orgs = rows(db, "SELECT slug, name FROM organisations ORDER BY name")
+        org = access.reviewable_org(db, user, request.args.get("org") or user.org_slug)
+        orgs = access.organisations(db)
         return render(
             "access/review_list.html",
             org=org,
@@ -466,7 +447,7 @@ def review_pdf() -> Response:
     response = make_response(build(rv))
     response.headers["Content-Type"] = "application/pdf"
     response.headers["Content-Disposition"] = (
-        f'attachment; filename="revue-{rv.org["slug"]}-evenement-{rv.event["id"]}.pdf"'
+        f'attachment; filename="revue-{rv.org["slug"]}-evenement-{rv.event.id}.pdf"'
     )
     return response
 

@@ -6,16 +6,11 @@ from flask import Blueprint, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from .. import auth
-from ..db import rows
 from .context import get_db, now, require_user
 from .htmx import render
 from .security import allow
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-def _orgs() -> list[dict[str, object]]:
-    return rows(get_db(), "SELECT slug, name, kind FROM organisations ORDER BY name")
 
 
 def _page(
@@ -26,7 +21,7 @@ def _page(
         "admin/_user_form.html",
         status=status,
         users=auth.list_users(get_db()),
-        orgs=_orgs(),
+        orgs=auth.list_organisations(get_db()),
         roles=auth.ROLES,
         form_error=form_error,
         form=form or {},
