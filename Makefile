@@ -7,7 +7,7 @@ PORT ?= 5000
 LINT_PATHS := app tests bench scripts
 # Domain modules (no Flask) are type-checked; the web layer and the CLI are not.
 DOMAIN := $(filter-out app/__init__.py app/cli.py app/server.py,$(wildcard app/*.py)) \
-	app/geo app/playbooks
+	app/geo app/playbooks app/pdf
 
 .PHONY: run test lint bench install dev clean
 
@@ -41,6 +41,7 @@ lint: dev
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy --follow-imports=silent $(DOMAIN)
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest -q -p no:cacheprovider -n auto

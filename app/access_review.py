@@ -5,79 +5,69 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
-from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import SimpleDocTemplate, Spacer
 
 from .access import REASON_CODES, STATUS_LABELS, Review
 from .clock import local, parse_iso
+from .pdf import Markings, header_footer, numbered_canvas, para, styles, table
+
+MARGIN = 12 * mm
 
 
-def _p(text: Any, style: Any) -> Paragraph:
-    safe = str(text if text is not None else "—")
-    safe = safe.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return Paragraph(safe, style)
-
-
-def _table(head: list[str], body: list[list[Any]], widths: list[float], style: Any) -> Table:
-    data = [[_p(h, style) for h in head]] + [[_p(c, style) for c in r] for r in body]
-    t = Table(data, colWidths=widths, repeatRows=1)
-    t.setStyle(
-        TableStyle(
-            [
-                ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
-                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8e8e8")),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-            ]
-        )
-    )
-    return t
+def _table(head: list[str], body: list[list[Any]], widths: list[float]) -> Any:
+    cells = [["—" if c is None or c == "" else str(c) for c in line] for line in body]
+    return table([head, *cells], widths)
 
 
 def review_pdf(review: Review) -> bytes:
     """The review as PDF bytes, marked DIFFUSION RESTREINTE (and EXERCICE for a drill)."""
     buf = io.BytesIO()
-    styles = getSampleStyleSheet()
-    small = styles["BodyText"].clone("small", fontSize=7.5, leading=9)
-    marking = "DIFFUSION RESTREINTE" + (" — EXERCICE" if review.event.is_drill else "")
+    st = styles()
+    page_size = landscape(A4)
+    markings = Markings(drill=review.event.is_drill, classification="DIFFUSION RESTREINTE")
+    title = f"Revue des accès — {review.org['name']}"
 
-    def on_page(canvas: Any, doc: Any) -> None:
-        canvas.saveState()
-        canvas.setFont("Helvetica-Bold", 9)
-        canvas.setFillColor(colors.red)
-        w, h = landscape(A4)
-        canvas.drawCentredString(w / 2, h - 10 * mm, marking)
-        canvas.drawCentredString(w / 2, 7 * mm, marking)
-        canvas.setFillColor(colors.black)
-        canvas.setFont("Helvetica", 7)
-        canvas.drawRightString(w - 12 * mm, 7 * mm, f"page {doc.page}")
-        canvas.restoreState()
+    def decorate(c: Canvas, page: int, total: int) -> None:
+        header_footer(
+            c,
+            page,
+            total,
+            size=page_size,
+            margin=MARGIN,
+            left=f"{title} — événement n° {review.event.id}",
+            stamp=f"Revue générée le {local(review.generated_at)} — crisis-console",
+            markings=markings,
+        )
 
     doc = SimpleDocTemplate(
         buf,
-        pagesize=landscape(A4),
-        leftMargin=12 * mm,
-        rightMargin=12 * mm,
-        topMargin=16 * mm,
-        bottomMargin=14 * mm,
-        title=f"Revue des accès — {review.org['name']}",
+        pagesize=page_size,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN + 12,
+        bottomMargin=MARGIN + 4,
+        title=title,
+        author="crisis-console",
+        subject="Revue des accès (DIFFUSION RESTREINTE)",
+        creator="crisis-console",
     )
     ev = review.event
     story: list[Any] = [
-        Paragraph(f"Revue des accès — {review.org['name']}", styles["Title"]),
-        _p(
+        para(title, st["title"]),
+        para(
             f"Événement n° {ev.id} : {ev.title} — déclaré le {local(ev.declared_at)}"
             + (f", clos le {local(ev.closed_at)}" if ev.closed_at else ", en cours"),
-            styles["BodyText"],
+            st["base"],
         ),
-        _p(f"Revue générée le {local(review.generated_at)}.", styles["BodyText"]),
-        _p(
+        para(f"Revue générée le {local(review.generated_at)}.", st["base"]),
+        para(
             f"Tête du journal d'audit : n° {review.head_seq} — {review.head_hash}",
-            styles["BodyText"],
+            st["base"],
         ),
-        _p(
+        para(
             (
                 f"Dernier point de contrôle signé : n° {review.checkpoint['seq']} —"
                 f" {review.checkpoint['hash']} ({local(review.checkpoint['signed_at'])},"
@@ -85,10 +75,10 @@ def review_pdf(review: Review) -> bytes:
             )
             if review.checkpoint
             else "Aucun point de contrôle signé.",
-            styles["BodyText"],
+            st["base"],
         ),
         Spacer(1, 4 * mm),
-        Paragraph(f"Accès accordés ({len(review.grants)})", styles["Heading2"]),
+        para(f"Accès accordés ({len(review.grants)})", st["h1"]),
     ]
     now = parse_iso(review.generated_at)
     story.append(
@@ -123,10 +113,9 @@ def review_pdf(review: Review) -> bytes:
                 for g in review.grants
             ],
             [w * mm for w in (10, 34, 30, 26, 56, 22, 22, 30, 24, 18)],
-            small,
         )
     )
-    story += [Spacer(1, 4 * mm), Paragraph(f"Lectures ({len(review.reads)})", styles["Heading2"])]
+    story += [Spacer(1, 4 * mm), para(f"Lectures ({len(review.reads)})", st["h1"])]
     story.append(
         _table(
             ["Audit n°", "Quand", "Qui", "Accès", "Données", "Usage", "Objets", "Identifiants"],
@@ -145,13 +134,12 @@ def review_pdf(review: Review) -> bytes:
                 for r in review.reads
             ],
             [w * mm for w in (14, 30, 22, 12, 28, 16, 14, 136)],
-            small,
         )
     )
     if review.refusals:
         story += [
             Spacer(1, 4 * mm),
-            Paragraph(f"Refus ({len(review.refusals)})", styles["Heading2"]),
+            para(f"Refus ({len(review.refusals)})", st["h1"]),
             _table(
                 ["Audit n°", "Quand", "Qui", "Action", "Données", "Raison"],
                 [
@@ -166,8 +154,7 @@ def review_pdf(review: Review) -> bytes:
                     for r in review.refusals
                 ],
                 [w * mm for w in (14, 30, 30, 30, 40, 128)],
-                small,
             ),
         ]
-    doc.build(story, onFirstPage=on_page, onLaterPages=on_page)
+    doc.build(story, canvasmaker=numbered_canvas(decorate))
     return buf.getvalue()

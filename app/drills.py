@@ -43,7 +43,7 @@ from . import audit, auth, events
 from .clock import iso, local, parse_iso
 from .db import row, rows, scalar, transaction
 from .errors import DomainError
-from .pdf import FONT, FONT_BOLD, fit_width, register_fonts
+from .pdf import exercise_bands, key_values, numbered_canvas, para, styles, table
 from .playbooks import CASUALTY_KEYS, Inject, Playbook, Scenario
 
 log = logging.getLogger(__name__)
@@ -1094,124 +1094,55 @@ def format_minutes(minutes: float | None) -> str:
 def after_action_pdf(report: AfterAction, now: datetime) -> bytes:
     """The after-action report as an A4 PDF: EXERCICE in every header, footer and watermark."""
     import io
-    from xml.sax.saxutils import escape
 
-    from reportlab.lib import colors
-    from reportlab.lib.enums import TA_CENTER
     from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.pdfbase.pdfmetrics import stringWidth
-    from reportlab.pdfgen import canvas as pdf_canvas
-    from reportlab.platypus import (
-        KeepTogether,
-        Paragraph,
-        SimpleDocTemplate,
-        Spacer,
-        Table,
-        TableStyle,
-    )
+    from reportlab.platypus import KeepTogether, SimpleDocTemplate, Spacer
 
-    register_fonts()
-    regular, bold = FONT, FONT_BOLD
-    red = colors.HexColor("#b3001b")
-    body = ParagraphStyle("body", fontName=regular, fontSize=9, leading=11.5)
-    small = ParagraphStyle("small", parent=body, fontSize=7.5, leading=9.5)
-    cell_bold = ParagraphStyle("cellb", parent=small, fontName=bold)
-    h1 = ParagraphStyle("h1", parent=body, fontName=bold, fontSize=16, leading=20, spaceAfter=4)
-    h2 = ParagraphStyle(
-        "h2",
-        parent=body,
-        fontName=bold,
-        fontSize=11.5,
-        leading=14,
-        spaceBefore=9,
-        spaceAfter=4,
-        textColor=colors.HexColor("#1f2a44"),
-    )
-    banner = ParagraphStyle(
-        "banner",
-        parent=body,
-        fontName=bold,
-        fontSize=10,
-        textColor=colors.white,
-        alignment=TA_CENTER,
-        backColor=red,
-        borderPadding=(3, 3, 3, 3),
-        spaceAfter=8,
-    )
+    st = styles()
     e = report.event
     d = report.drill
     width = A4[0] - 30 * mm
 
-    def p(text: Any, style: ParagraphStyle = small) -> Paragraph:
-        return Paragraph(escape("" if text is None else str(text)).replace("\n", "<br/>"), style)
-
-    def table(header: list[str], data: list[list[Any]], widths: list[float]) -> Table:
-        cells = [[p(h, cell_bold) for h in header]] + [
-            [c if isinstance(c, Paragraph) else p(c) for c in r] for r in data
-        ]
-        t = Table(cells, colWidths=[w * width for w in widths], repeatRows=1)
-        t.setStyle(
-            TableStyle(
-                [
-                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8ebf2")),
-                    ("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#b9bfcc")),
-                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                    ("LEFTPADDING", (0, 0), (-1, -1), 3),
-                    ("RIGHTPADDING", (0, 0), (-1, -1), 3),
-                ]
-            )
-        )
-        return t
+    def grid(header: list[str], data: list[list[Any]], widths: list[float]) -> Any:
+        return table([header, *data], [w * width for w in widths])
 
     def hm(stamp: str | None) -> str:
         return local(stamp, "%H:%M") if stamp else "—"
 
     story: list[Any] = [
-        p("EXERCICE — EXERCICE — EXERCICE", banner),
-        p("Rapport de fin d'exercice (RETEX)", h1),
-        p(e.title, ParagraphStyle("sub", parent=body, fontName=bold, fontSize=10.5, leading=13)),
+        para("EXERCICE — EXERCICE — EXERCICE", st["banner"]),
+        para("Rapport de fin d'exercice (RETEX)", st["title"]),
+        para(e.title, st["subtitle"]),
         Spacer(1, 4),
     ]
     duration = d.scenario_seconds(now) / 60
-    facts = [
-        ["Scénario", report.scenario_title],
-        ["Lieu", e.place],
-        ["Début", local(d.started_at)],
-        ["Fin", f"{local(d.ended_at)} — {d.state_label}" if d.ended_at else d.state_label],
-        ["Temps de scénario joué", format_minutes(duration)],
-        ["Directeur d'exercice", d.started_by_name],
-        ["Niveau final", str(e.level)],
+    facts: list[tuple[str, Any]] = [
+        ("Scénario", report.scenario_title),
+        ("Lieu", e.place),
+        ("Début", local(d.started_at)),
+        ("Fin", f"{local(d.ended_at)} — {d.state_label}" if d.ended_at else d.state_label),
+        ("Temps de scénario joué", format_minutes(duration)),
+        ("Directeur d'exercice", d.started_by_name),
+        ("Niveau final", str(e.level)),
     ]
     if report.casualties:
         c = report.casualties
         facts.append(
-            [
+            (
                 "Dernier bilan des victimes",
                 ", ".join(
                     f"{c[k]} {CASUALTY_LABELS[k]}" for k in CASUALTY_KEYS if c.get(k) is not None
                 ),
-            ]
+            )
         )
-    story.append(
-        Table(
-            [[p(a, cell_bold), p(b)] for a, b in facts],
-            colWidths=[0.28 * width, 0.72 * width],
-            style=TableStyle(
-                [
-                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                    ("LINEBELOW", (0, 0), (-1, -1), 0.3, colors.HexColor("#d5d9e2")),
-                ]
-            ),
-        )
-    )
+    story.append(key_values(facts, [0.28 * width, 0.72 * width], st["cellb"], st["cell"]))
     for note in report.notes:
-        story.append(p(note, body))
+        story.append(para(note, st["base"]))
 
-    story.append(p("Délais mesurés", h2))
+    story.append(para("Délais mesurés", st["h1"]))
     story.append(
-        table(
+        grid(
             ["Délai", "De", "À", "Durée"],
             [
                 [x.label, hm(x.start_at), hm(x.end_at), format_minutes(x.minutes)]
@@ -1221,10 +1152,10 @@ def after_action_pdf(report: AfterAction, now: datetime) -> bytes:
         )
     )
 
-    story.append(p("Injects et réponses des joueurs", h2))
+    story.append(para("Injects et réponses des joueurs", st["h1"]))
     outcome_fr = {"fired": "joué", "skipped": "non nécessaire", "not_played": "non joué"}
     story.append(
-        table(
+        grid(
             ["H+", "Inject", "Pour", "Action attendue", "Joué", "Traité", "Délai"],
             [
                 [
@@ -1247,9 +1178,9 @@ def after_action_pdf(report: AfterAction, now: datetime) -> bytes:
         )
     )
 
-    story.append(p("Liste d'actions : échéances", h2))
+    story.append(para("Liste d'actions : échéances", st["h1"]))
     story.append(
-        table(
+        grid(
             ["Action", "Rôle", "Échéance", "Réalisée", "Écart", "Statut"],
             [
                 [
@@ -1271,10 +1202,10 @@ def after_action_pdf(report: AfterAction, now: datetime) -> bytes:
         )
     )
 
-    story.append(p("Accès aux données ouverts (bris de glace)", h2))
+    story.append(para("Accès aux données ouverts (bris de glace)", st["h1"]))
     if report.grants:
         story.append(
-            table(
+            grid(
                 ["Données", "Qui", "Convention", "Demandé", "Ouvert", "État", "Justification"],
                 [
                     [
@@ -1293,16 +1224,16 @@ def after_action_pdf(report: AfterAction, now: datetime) -> bytes:
             )
         )
     else:
-        story.append(p("Aucun accès aux données protégées n'a été ouvert.", body))
+        story.append(para("Aucun accès aux données protégées n'a été ouvert.", st["base"]))
 
-    story.append(p("Ce qui a bien fonctionné", h2))
-    story.append(p(d.went_well or "(à compléter par le directeur d'exercice)", body))
-    story.append(p("Ce qui est à améliorer", h2))
-    story.append(p(d.to_improve or "(à compléter par le directeur d'exercice)", body))
+    story.append(para("Ce qui a bien fonctionné", st["h1"]))
+    story.append(para(d.went_well or "(à compléter par le directeur d'exercice)", st["base"]))
+    story.append(para("Ce qui est à améliorer", st["h1"]))
+    story.append(para(d.to_improve or "(à compléter par le directeur d'exercice)", st["base"]))
 
-    story.append(p("Chronologie", h2))
+    story.append(para("Chronologie", st["h1"]))
     story.append(
-        table(
+        grid(
             ["Heure", "Type", "Fait", "Par"],
             [[hm(x.at), x.kind, x.text, x.author] for x in report.timeline],
             [0.08, 0.13, 0.61, 0.18],
@@ -1310,55 +1241,15 @@ def after_action_pdf(report: AfterAction, now: datetime) -> bytes:
     )
     story.append(Spacer(1, 6))
     story.append(
-        KeepTogether([p(f"Rapport généré le {local(now)} par la console de crise.", small)])
+        KeepTogether(
+            [para(f"Rapport généré le {local(now)} par la console de crise.", st["small"])]
+        )
     )
 
-    header_text = "EXERCICE — Rapport de fin d'exercice (RETEX) — " + e.title.removeprefix(
-        TITLE_PREFIX
-    )
+    header = "EXERCICE — Rapport de fin d'exercice (RETEX) — " + e.title.removeprefix(TITLE_PREFIX)
 
-    class NumberedCanvas(pdf_canvas.Canvas):
-        """Draws the markings after layout, when the page count is known."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._pages: list[dict[str, Any]] = []
-
-        def showPage(self) -> None:  # noqa: N802 - reportlab's name
-            self._pages.append(dict(self.__dict__))
-            self._startPage()
-
-        def save(self) -> None:
-            total = len(self._pages)
-            for state in self._pages:
-                self.__dict__.update(state)
-                self._mark(total)
-                super().showPage()
-            super().save()
-
-        def _mark(self, total: int) -> None:
-            w, h = A4
-            self.saveState()
-            self.setFillColor(red)
-            self.rect(0, h - 12 * mm, w, 12 * mm, stroke=0, fill=1)
-            self.rect(0, 0, w, 10 * mm, stroke=0, fill=1)
-            self.setFillColor(colors.white)
-            self.setFont(bold, 9)
-            room = w - 30 * mm - stringWidth("EXERCICE", bold, 9) - 6 * mm
-            self.drawString(15 * mm, h - 7.5 * mm, fit_width(header_text, bold, 9, room))
-            self.drawRightString(w - 15 * mm, h - 7.5 * mm, "EXERCICE")
-            self.setFont(bold, 8.5)
-            self.drawString(
-                15 * mm, 3.8 * mm, "EXERCICE — document d'exercice, aucune action réelle"
-            )
-            self.drawRightString(w - 15 * mm, 3.8 * mm, f"page {self._pageNumber} / {total}")
-            self.setFillColor(red)
-            self.setFillAlpha(0.08)
-            self.setFont(bold, 96)
-            self.translate(w / 2, h / 2)
-            self.rotate(45)
-            self.drawCentredString(0, -30, "EXERCICE")
-            self.restoreState()
+    def decorate(c: Any, page: int, total: int) -> None:
+        exercise_bands(c, page, total, size=A4, header=header)
 
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(
@@ -1372,7 +1263,7 @@ def after_action_pdf(report: AfterAction, now: datetime) -> bytes:
         author="Console de crise — Caux Seine Agglomération",
         subject="Rapport de fin d'exercice",
     )
-    doc.build(story, canvasmaker=NumberedCanvas)
+    doc.build(story, canvasmaker=numbered_canvas(decorate))
     return buffer.getvalue()
 
 

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import sqlite_utils
 import yaml
 
-from . import access, audit
+from . import access, audit, fr
 from .clock import PARIS, iso, local, parse_iso
 from .db import dumps, row, rows, scalar, transaction
 from .errors import DomainError
@@ -378,7 +378,7 @@ def _show_value(value: Any, unit: str) -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, float):
-        text = f"{value:g}".replace(".", ",")
+        text = fr.decimal(value)
     else:
         text = str(value)
     if not unit:

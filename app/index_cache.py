@@ -1,8 +1,8 @@
 """The process-wide spatial-index cache: one ``SpatialIndex`` per database file.
 
 The web server, the scheduler and the CLI all analyse impact through one index per database, so
-the territory is projected and indexed once per process (DESIGN §6b). Layers are rebuilt when a
-dataset's revision changes.
+the territory is projected and indexed once per process (docs/decisions.md). Layers are rebuilt
+when a dataset's revision changes.
 """
 
 from __future__ import annotations

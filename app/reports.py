@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from io import BytesIO
@@ -39,16 +38,12 @@ from typing import Any
 
 import sqlite_utils
 from reportlab.graphics.shapes import Drawing
-from reportlab.lib import colors
-from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
-from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     CondPageBreak,
     KeepTogether,
-    LongTable,
     Paragraph,
     SimpleDocTemplate,
     Spacer,
@@ -57,13 +52,28 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.flowables import Flowable
 
-from . import audit, events, index_cache, situation
+from . import audit, events, fr, index_cache, situation
 from .clock import iso, local, parse_iso
 from .db import row, rows, scalar, transaction
 from .errors import DomainError
 from .geo.index import SpatialIndex
 from .geo.render import render_map
-from .pdf import FONT, FONT_BOLD, fit_width, register_fonts
+from .pdf import (
+    CELL_LEADING,
+    CELL_SIZE,
+    FONT_BOLD,
+    HEAD_BG,
+    INK,
+    LINE,
+    NAVY,
+    RED,
+    Markings,
+    esc,
+    header_footer,
+    numbered_canvas,
+    styles,
+    table,
+)
 from .playbooks import Playbook
 
 log = logging.getLogger(__name__)
@@ -308,13 +318,6 @@ def gather(
 
 # --- layout ------------------------------------------------------------------------------------
 
-INK = colors.HexColor("#1a1a1a")
-MUTED = colors.HexColor("#5a5a5a")
-NAVY = colors.HexColor("#1d3557")
-RED = colors.HexColor("#c00000")
-LINE = colors.HexColor("#b8c2cc")
-HEAD_BG = colors.HexColor("#e6ebf1")
-ZEBRA = colors.HexColor("#f6f8fa")
 LEVEL_COLOURS = {"red": "#b2182b", "orange": "#e06000", "yellow": "#a08400"}
 LEVEL_NAMES = {"red": "rouge", "orange": "orange", "yellow": "jaune"}
 ESTABLISHMENT_TYPES = {
@@ -331,254 +334,26 @@ HEADER_H = 34.0
 FOOTER_H = 26.0
 
 
-def _styles() -> dict[str, ParagraphStyle]:
-    register_fonts()
-    base = ParagraphStyle("base", fontName=FONT, fontSize=9, leading=11.5, textColor=INK)
-    return {
-        "base": base,
-        "small": ParagraphStyle("small", parent=base, fontSize=7.5, leading=9.2),
-        "cell": ParagraphStyle("cell", parent=base, fontSize=7.8, leading=9.4),
-        "cellb": ParagraphStyle(
-            "cellb", parent=base, fontName=FONT_BOLD, fontSize=7.8, leading=9.4
-        ),
-        "muted": ParagraphStyle("muted", parent=base, textColor=MUTED, fontSize=8, leading=10),
-        "title": ParagraphStyle(
-            "title", parent=base, fontName=FONT_BOLD, fontSize=17, leading=21, textColor=NAVY
-        ),
-        "subtitle": ParagraphStyle("subtitle", parent=base, fontSize=10.5, leading=13.5),
-        "h1": ParagraphStyle(
-            "h1",
-            parent=base,
-            fontName=FONT_BOLD,
-            fontSize=12.5,
-            leading=15,
-            textColor=NAVY,
-            spaceBefore=10,
-            spaceAfter=5,
-        ),
-        "h2": ParagraphStyle(
-            "h2",
-            parent=base,
-            fontName=FONT_BOLD,
-            fontSize=10,
-            leading=13,
-            spaceBefore=6,
-            spaceAfter=3,
-        ),
-        "mark": ParagraphStyle(
-            "mark", parent=base, fontName=FONT_BOLD, fontSize=11, textColor=RED, alignment=TA_CENTER
-        ),
-    }
-
-
-def esc(text: Any) -> str:
-    """Text escaped for a Paragraph (which reads a small XML dialect)."""
-    return (
-        str(text if text is not None else "")
-        .replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-    )
-
-
-def fr_int(value: Any) -> str:
-    """12 345 (narrow no-break space thousands)."""
-    if value is None:
-        return "—"
-    return f"{int(round(float(value))):,}".replace(",", "\u202f")
-
-
-def fr_km(metres: Any) -> str:
-    if metres is None:
-        return "—"
-    km = float(metres) / 1000.0
-    return (f"{km:,.2f}" if km < 10 else f"{km:,.1f}").replace(",", "\u202f").replace(".", ",")
-
-
-def _table(
-    data: list[list[Any]],
-    widths: Sequence[float],
-    *,
-    long: bool = True,
-    align_right: Sequence[int] = (),
-    extra: Sequence[tuple[Any, ...]] = (),
-) -> Table:
-    """A table with a repeated header row, zebra rows and light rules.
-
-    Text cells are wrapped here once, to their column width: plain multi-line strings keep
-    large tables fast (a Paragraph per cell is re-wrapped at every page split).
-    """
-    cls = LongTable if long else Table
-    pad = 6.0
-    data = [
-        [
-            wrap(cell, FONT_BOLD if r == 0 else FONT, CELL_SIZE, widths[c] - pad)
-            if isinstance(cell, str)
-            else cell
-            for c, cell in enumerate(line)
-        ]
-        for r, line in enumerate(data)
-    ]
-    t = cls(data, colWidths=list(widths), repeatRows=1, hAlign="LEFT")
-    style: list[tuple[Any, ...]] = [
-        ("FONT", (0, 0), (-1, -1), FONT, CELL_SIZE, CELL_LEADING),
-        ("FONT", (0, 0), (-1, 0), FONT_BOLD, CELL_SIZE, CELL_LEADING),
-        ("BACKGROUND", (0, 0), (-1, 0), HEAD_BG),
-        ("LINEBELOW", (0, 0), (-1, 0), 0.6, NAVY),
-        ("LINEBELOW", (0, 1), (-1, -1), 0.25, LINE),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("TOPPADDING", (0, 0), (-1, -1), 2.2),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2.2),
-        ("LEFTPADDING", (0, 0), (-1, -1), 3),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
-    ]
-    if len(data) > 2:
-        style.append(("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, ZEBRA]))
-    for col in align_right:
-        style.append(("ALIGN", (col, 0), (col, -1), "RIGHT"))
-    style.extend(extra)
-    t.setStyle(TableStyle(style))
-    return t
-
-
-CELL_SIZE = 7.8
-CELL_LEADING = 9.4
-_widths_lock = threading.Lock()
-_char_widths: dict[tuple[str, float], dict[str, float]] = {}
-
-
-def _width(text: str, font: str, size: float) -> float:
-    with _widths_lock:
-        table = _char_widths.setdefault((font, size), {})
-    total = 0.0
-    for ch in text:
-        w = table.get(ch)
-        if w is None:
-            w = table[ch] = pdfmetrics.stringWidth(ch, font, size)
-        total += w
-    return total
-
-
-def wrap(text: str, font: str, size: float, width: float) -> str:
-    """Greedy word wrap to ``width`` points (words longer than a line are cut)."""
-    out: list[str] = []
-    space = _width(" ", font, size)
-    for paragraph in str(text).split("\n"):
-        line: list[str] = []
-        used = 0.0
-        for word in paragraph.split():
-            w = _width(word, font, size)
-            while w > width and word:  # a very long word (an id, a hash): cut it
-                if line:
-                    out.append(" ".join(line))
-                    line, used = [], 0.0
-                cut = len(word)
-                while cut > 1 and _width(word[:cut], font, size) > width:
-                    cut -= 1
-                out.append(word[:cut])
-                word = word[cut:]
-                w = _width(word, font, size)
-            if not word:
-                continue
-            if line and used + space + w > width:
-                out.append(" ".join(line))
-                line, used = [], 0.0
-            used += (space if line else 0.0) + w
-            line.append(word)
-        out.append(" ".join(line))
-    return "\n".join(out)
-
-
 def _p(text: Any, style: ParagraphStyle) -> Paragraph:
     return Paragraph(esc(text), style)
 
 
+def _page(
+    left: str, classification: str, drill: bool, stamp: str
+) -> Callable[[Canvas, int, int], None]:
+    """The page frame of a report or a printed log (the kit's header and footer)."""
+    markings = Markings(drill=drill, classification=classification)
+
+    def decorate(c: Canvas, page: int, total: int) -> None:
+        header_footer(
+            c, page, total, size=A4, margin=MARGIN, left=left, stamp=stamp, markings=markings
+        )
+
+    return decorate
+
+
 def _empty(text: str, st: dict[str, ParagraphStyle]) -> Paragraph:
     return Paragraph(f"<i>{esc(text)}</i>", st["muted"])
-
-
-class _Page:
-    """Header, footer and drill watermark of every page; page numbers come from the canvas."""
-
-    def __init__(self, title: str, left: str, classification: str, drill: bool, stamp: str):
-        self.title = title
-        self.left = left
-        self.classification = classification
-        self.drill = drill
-        self.stamp = stamp
-
-    def __call__(self, canvas: Canvas, doc: Any) -> None:
-        w, h = A4
-        canvas.saveState()
-        if self.drill:
-            canvas.setFillColor(colors.Color(0.8, 0, 0, alpha=0.09))
-            canvas.setFont(FONT_BOLD, 96)
-            canvas.translate(w / 2, h / 2)
-            canvas.rotate(52)
-            canvas.drawCentredString(0, -34, "EXERCICE")
-            canvas.rotate(-52)
-            canvas.translate(-w / 2, -h / 2)
-        top = h - MARGIN + 14
-        canvas.setStrokeColor(NAVY)
-        canvas.setLineWidth(0.8)
-        canvas.line(MARGIN, top - 6, w - MARGIN, top - 6)
-        canvas.setFillColor(NAVY)
-        canvas.setFont(FONT_BOLD, 8.5)
-        canvas.drawString(
-            MARGIN, top, fit_width(self.left, FONT_BOLD, 8.5, 330 if self.drill else 400)
-        )
-        marks = ([("EXERCICE", RED)] if self.drill else []) + (
-            [(self.classification, RED if self.classification == RESTRICTED else MUTED)]
-            if self.classification
-            else []
-        )
-        x = w - MARGIN
-        for text, colour in reversed(marks):
-            canvas.setFillColor(colour)
-            canvas.setFont(FONT_BOLD, 8.5)
-            canvas.drawRightString(x, top, text)
-            x -= pdfmetrics.stringWidth(text, FONT_BOLD, 8.5) + 12
-        bottom = MARGIN - 18
-        canvas.setStrokeColor(LINE)
-        canvas.setLineWidth(0.5)
-        canvas.line(MARGIN, bottom + 10, w - MARGIN, bottom + 10)
-        canvas.setFillColor(MUTED)
-        canvas.setFont(FONT, 7)
-        canvas.drawString(MARGIN, bottom, fit_width(self.stamp, FONT, 7, 330))
-        if self.drill:
-            canvas.setFillColor(RED)
-            canvas.setFont(FONT_BOLD, 8.5)
-            canvas.drawCentredString(w / 2 + 80, bottom, "EXERCICE")
-        canvas.restoreState()
-
-
-def numbered_canvas(drill: bool) -> type[Canvas]:
-    """A canvas class that holds pages back until the end to print "page x / y" (two passes)."""
-
-    class NumberedCanvas(Canvas):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._saved: list[dict[str, Any]] = []
-
-        def showPage(self) -> None:  # noqa: N802 - reportlab's name
-            self._saved.append(dict(self.__dict__))
-            self._startPage()
-
-        def save(self) -> None:
-            total = len(self._saved)
-            for state in self._saved:
-                self.__dict__.update(state)
-                self.saveState()
-                self.setFont(FONT, 7.5)
-                self.setFillColor(MUTED)
-                self.drawRightString(
-                    A4[0] - MARGIN, MARGIN - 18, f"page {self._pageNumber} / {total}"
-                )
-                self.restoreState()
-                super().showPage()
-            super().save()
-
-    return NumberedCanvas
 
 
 def _doc(buf: BytesIO, title: str, author: str, subject: str) -> SimpleDocTemplate:
@@ -644,15 +419,15 @@ def _summary(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable
     imp = ctx.impact or {}
     outer = imp.get("outer") or {}
     pop = outer.get("population") or {}
-    people = fr_int(pop.get("rounded")) if pop else "non évalué"
+    people = fr.integer(pop.get("rounded")) if pop else "non évalué"
     by_type = (outer.get("establishments") or {}).get("by_type") or {}
     est = ", ".join(
-        f"{fr_int(v['count'])} {ESTABLISHMENT_TYPES.get(k, k)}" for k, v in by_type.items()
+        f"{fr.integer(v['count'])} {ESTABLISHMENT_TYPES.get(k, k)}" for k, v in by_type.items()
     )
     zones = imp.get("zones") or []
     zone_text = "; ".join(
         f"{z['label']} ({LEVEL_NAMES.get(z['level'], z['level'])}"
-        + (f", {fr_int(z['distance_m'])} m" if z.get("distance_m") else "")
+        + (f", {fr.integer(z['distance_m'])} m" if z.get("distance_m") else "")
         + ")"
         for z in zones
     )
@@ -751,12 +526,12 @@ def _zone_figures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flo
     line(
         "Distance / seuil",
         [
-            (f"{fr_int(z['distance_m'])} m" if z.get("distance_m") else "—")
+            (f"{fr.integer(z['distance_m'])} m" if z.get("distance_m") else "—")
             + (f" — {z['threshold']}" if z.get("threshold") else "")
             for z in columns
         ],
     )
-    line("Population", [fr_int((z.get("population") or {}).get("rounded")) for z in columns])
+    line("Population", [fr.integer((z.get("population") or {}).get("rounded")) for z in columns])
     types = sorted({t for z in columns for t in (z.get("establishments") or {}).get("by_type", {})})
     for t in types:
         line(
@@ -771,7 +546,7 @@ def _zone_figures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flo
         line(label, values)
     n = len(columns)
     width = (A4[0] - 2 * MARGIN - 150) / n
-    out.append(_table(data, [150] + [width] * n, long=False, align_right=range(1, n + 1)))
+    out.append(table(data, [150] + [width] * n, long=False, align_right=range(1, n + 1)))
     pop = (outer or {}).get("population") or {}
     if pop:
         out.append(
@@ -801,12 +576,12 @@ def _zone_figures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flo
                 [
                     str(c.get("name", "")),
                     c.get("insee", ""),
-                    fr_int(c.get("population_inside")),
-                    fr_int(c.get("population")),
-                    "—" if share is None else f"{share * 100:.1f} %".replace(".", ","),
+                    fr.integer(c.get("population_inside")),
+                    fr.integer(c.get("population")),
+                    fr.percent(share),
                 ]
             )
-        out.append(_table(cdata, [185, 60, 105, 95, 70], align_right=(2, 3, 4)))
+        out.append(table(cdata, [185, 60, 105, 95, 70], align_right=(2, 3, 4)))
     else:
         out.append(_empty("Aucune commune dans les zones.", st))
     return out
@@ -815,7 +590,7 @@ def _zone_figures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flo
 def _count_cap(v: dict[str, Any] | None) -> str:
     if not v:
         return "0"
-    return f"{fr_int(v.get('count'))} / {fr_int(v.get('capacity'))}"
+    return f"{fr.integer(v.get('count'))} / {fr.integer(v.get('capacity'))}"
 
 
 def _network_rows(columns: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
@@ -838,9 +613,9 @@ def _network_rows(columns: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
             if item is None:
                 values.append("—")
             elif item.get("length_m") is not None:
-                values.append(f"{fr_km(item['length_m'])} km ({fr_int(item['count'])})")
+                values.append(f"{fr.km(item['length_m'])} km ({fr.integer(item['count'])})")
             else:
-                values.append(fr_int(item.get("count")))
+                values.append(fr.integer(item.get("count")))
         out.append((title + (" *" if restricted else ""), values))
     return out
 
@@ -864,12 +639,12 @@ def _establishments(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[F
                 str(it.get("name") or it["id"]),
                 str(ESTABLISHMENT_TYPES.get(str(it.get("type")), it.get("type") or "—")),
                 str(it.get("commune") or "—"),
-                fr_int(it.get("capacity")) if it.get("capacity") is not None else "—",
-                f"{fr_int(it.get('distance_m'))} m",
+                fr.integer(it.get("capacity")) if it.get("capacity") is not None else "—",
+                f"{fr.integer(it.get('distance_m'))} m",
                 str(worst.get((it.get("dataset", ""), it["id"]), "—")),
             ]
         )
-    out.append(_table(data, [200, 55, 110, 50, 50, 50], align_right=(3, 4)))
+    out.append(table(data, [200, 55, 110, 50, 50, 50], align_right=(3, 4)))
     return out
 
 
@@ -889,9 +664,9 @@ def _opened_networks(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[
         data: list[list[Any]] = [["Identifiant", "Nom", "Type", "Longueur / distance"]]
         for it in n["items"]:
             measure = (
-                f"{fr_int(it['length_m'])} m"
+                f"{fr.integer(it['length_m'])} m"
                 if it.get("length_m") is not None
-                else f"{fr_int(it.get('distance_m'))} m"
+                else f"{fr.integer(it.get('distance_m'))} m"
             )
             data.append(
                 [
@@ -901,7 +676,7 @@ def _opened_networks(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[
                     measure,
                 ]
             )
-        out.append(_table(data, [120, 215, 90, 90], align_right=(3,)))
+        out.append(table(data, [120, 215, 90, 90], align_right=(3,)))
     return out
 
 
@@ -913,7 +688,7 @@ def _closures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowabl
     points = imp.get("closure_points") or []
     for r in imp.get("closure_restricted") or []:
         out.append(
-            _p(f"{r['title']} : {fr_int(r['count'])} point(s) (accès restreint).", st["small"])
+            _p(f"{r['title']} : {fr.integer(r['count'])} point(s) (accès restreint).", st["small"])
         )
     if not points:
         out.append(_empty("Aucun point de bouclage : aucune route ne coupe la zone.", st))
@@ -931,7 +706,7 @@ def _closures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowabl
                 f"{p['lat']:.5f} N, {p['lon']:.5f} E",
             ]
         )
-    out.append(_table(data, [25, 215, 70, 75, 130], align_right=(0,)))
+    out.append(table(data, [25, 215, 70, 75, 130], align_right=(0,)))
     out.append(_p("Direction : vue depuis la source de l'événement.", st["small"]))
     return out
 
@@ -981,7 +756,7 @@ def _checklist(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowab
     extra = [("TEXTCOLOR", (3, r), (3, r), RED) for r in late_rows] + [
         ("FONT", (3, r), (3, r), FONT_BOLD, CELL_SIZE, CELL_LEADING) for r in late_rows
     ]
-    out.append(_table(data, [250, 85, 65, 115], extra=extra))
+    out.append(table(data, [250, 85, 65, 115], extra=extra))
     return out
 
 
@@ -1001,11 +776,11 @@ def _log(ctx: ReportContext, st: dict[str, ParagraphStyle], *, title: str = "") 
     if not ctx.log:
         out.append(_empty("Aucune entrée depuis le point précédent.", st))
         return out
-    out.extend(log_table(ctx.log, st))
+    out.extend(logtable(ctx.log, st))
     return out
 
 
-def log_table(entries: Sequence[events.LogEntry], st: dict[str, ParagraphStyle]) -> list[Flowable]:
+def logtable(entries: Sequence[events.LogEntry], st: dict[str, ParagraphStyle]) -> list[Flowable]:
     """The main courante as a table that breaks across pages with its header repeated."""
     data: list[list[Any]] = [["N°", "Heure du fait", "Catégorie", "Auteur", "Texte"]]
     for e in entries:
@@ -1028,7 +803,7 @@ def log_table(entries: Sequence[events.LogEntry], st: dict[str, ParagraphStyle])
                 text,
             ]
         )
-    return [_table(data, [30, 62, 60, 85, 278], align_right=(0,))]
+    return [table(data, [30, 62, 60, 85, 278], align_right=(0,))]
 
 
 def _grants(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
@@ -1052,7 +827,7 @@ def _grants(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]
                 local(g.get("until"), "%d/%m %H:%M") or "—",
             ]
         )
-    out.append(_table(data, [130, 185, 70, 65, 65]))
+    out.append(table(data, [130, 185, 70, 65, 65]))
     if ctx.opened:
         titles = ", ".join(ctx.dataset_titles.get(s, s) for s in ctx.opened)
         out.append(
@@ -1103,7 +878,7 @@ def _audit(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
 
 def render_report(ctx: ReportContext) -> bytes:
     """The report's PDF (A4 portrait)."""
-    st = _styles()
+    st = styles()
     e = ctx.event
     buf = BytesIO()
     title = f"Point de situation n°{ctx.number} — {e.title}"
@@ -1120,15 +895,14 @@ def render_report(ctx: ReportContext) -> bytes:
     story += _log(ctx, st)
     story += _grants(ctx, st)
     story += _audit(ctx, st)
-    page = _Page(
-        title,
+    page = _page(
         f"PS n°{ctx.number} — {e.title}",
         ctx.classification,
         e.is_drill,
         f"Point de situation n°{ctx.number} du {local(ctx.generated_at)} — niveau {e.level}"
         " — crisis-console",
     )
-    doc.build(story, onFirstPage=page, onLaterPages=page, canvasmaker=numbered_canvas(e.is_drill))
+    doc.build(story, canvasmaker=numbered_canvas(page))
     return buf.getvalue()
 
 
@@ -1367,7 +1141,7 @@ def log_pdf(
     db: sqlite_utils.Database, now: datetime, event: events.Event, printed_by: str
 ) -> bytes:
     """The whole main courante as a PDF, for the paper log kept as a backup."""
-    st = _styles()
+    st = styles()
     entries = events.log_entries(db, event.id)
     buf = BytesIO()
     title = f"Main courante — {event.title}"
@@ -1388,7 +1162,7 @@ def log_pdf(
         Spacer(1, 6),
     ]
     if entries:
-        story += log_table(entries, st)
+        story += logtable(entries, st)
     else:
         story.append(_empty("Main courante vide.", st))
     story += [
@@ -1402,16 +1176,13 @@ def log_pdf(
     blank = Table([[""] * 4 for _ in range(8)], colWidths=[60, 70, 90, 295], rowHeights=22)
     blank.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, LINE)]))
     story.append(blank)
-    page = _Page(
-        title,
+    page = _page(
         f"Main courante — {event.title}",
         "",
         event.is_drill,
         f"Main courante imprimée le {local(now)} — crisis-console",
     )
-    doc.build(
-        story, onFirstPage=page, onLaterPages=page, canvasmaker=numbered_canvas(event.is_drill)
-    )
+    doc.build(story, canvasmaker=numbered_canvas(page))
     return buf.getvalue()
 
 

@@ -1,5 +1,5 @@
 """The scheduler: idempotent sweeps ``(db, now)`` driven by the database, and their APScheduler 3
-wiring behind a single-instance lock (DESIGN.md §6).
+wiring behind a single-instance lock (docs/decisions.md, "Reports and scheduling").
 
 The database is the truth, so a restart or a missed run loses nothing: the next sweep catches up.
 

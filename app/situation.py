@@ -1,4 +1,4 @@
-"""The situation of an event: its zones, their impact and its map (DESIGN.md §4, §5).
+"""The situation of an event: its zones, their impact and its map (docs/architecture.md).
 
 Glue between the catalogue, the events and ``app.geo``; no Flask. :func:`event_impact` is THE
 impact analysis used by the event page, the JSON API and the situation reports, and

@@ -1,4 +1,4 @@
-"""Map renderer: zones + layers + extent -> one reportlab ``Drawing`` (DESIGN.md §5).
+"""Map renderer: zones + layers + extent -> one reportlab ``Drawing`` (docs/architecture.md).
 
 The same ``Drawing`` is rendered to PDF (situation reports, printable A4/A3 extracts), SVG (the
 event page) and PNG. Input geometry is shapely 2 in Lambert-93 metres; everything printed on the
@@ -40,6 +40,8 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import FILL_EVEN_ODD, FILL_NON_ZERO, Canvas
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
+
+from app import fr
 
 __all__ = [
     "MapLayer",
@@ -457,22 +459,11 @@ def nice_distance(max_metres: float) -> float:
     return 10.0**exp  # pragma: no cover - 1 x 10^exp always fits
 
 
-def _fr_number(value: float, decimals: int = 1) -> str:
-    text = f"{value:.{decimals}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text.replace(".", ",")
-
-
 def format_distance(metres: float) -> str:
     """French distance label: ``250 m``, ``1 km``, ``2,5 km``."""
     if metres < 1000:
-        return f"{_fr_number(metres, 0)} m"
-    return f"{_fr_number(metres / 1000, 2)} km"
-
-
-def _fr_thousands(value: float) -> str:
-    return f"{round(value):,}".replace(",", "\u00a0")
+        return f"{fr.decimal(metres, 0)} m"
+    return f"{fr.decimal(metres / 1000, 2)} km"
 
 
 def _color(value: str | None) -> colors.Color | None:
@@ -865,7 +856,7 @@ def _draw_compass(d: Group, spec: MapSpec, vp: Viewport, k: float) -> Box:
     if spec.wind_from_deg is not None:
         wind_label = f"Vent du {round(spec.wind_from_deg) % 360:03d}°"
         if spec.wind_speed_ms is not None:
-            wind_label += f" — {_fr_number(spec.wind_speed_ms)} m/s"
+            wind_label += f" — {fr.decimal(spec.wind_speed_ms, 1)} m/s"
     label_w = stringWidth(wind_label, FONT, 6.5 * k) if has_wind else 0.0
     width = max(cell * (2 if has_wind else 1), label_w + 8 * k)
     height = cell + (10 * k if has_wind else 0)
@@ -1323,7 +1314,7 @@ def map_extract_pdf(spec: MapSpec, paper: str = "A4", now_label: str = "") -> by
     when = now_label or spec.time_label
     left = "Extrait cartographique — crisis-console" + (f" — édité le {when}" if when else "")
     c.drawString(margin, y, left)
-    scale = f"Échelle 1:{_fr_thousands(_round_scale(vp.scale_denominator))} (impression {paper})"
+    scale = f"Échelle 1:{fr.integer(_round_scale(vp.scale_denominator))} (impression {paper})"
     c.drawRightString(page_w - margin, y, f"{scale} — page 1/1")
     marks = [
         m

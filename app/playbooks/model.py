@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import fr
+
 ROLES: frozenset[str] = frozenset({"director", "cell", "liaison", "steward", "exercise", "admin"})
 SHAPES: tuple[str, ...] = ("circle", "plume", "corridor", "area")
 LEVELS: tuple[str, ...] = ("red", "orange", "yellow")  # worst first
@@ -227,18 +229,13 @@ def _param_ref(parameter: Parameter) -> str:
     return f"« {parameter.label} » ({parameter.name})"
 
 
-def _fr_number(value: float) -> str:
-    text = f"{value:g}" if isinstance(value, float) else str(value)
-    return text.replace(".", ",")
-
-
 def _bounds_error(parameter: Parameter, number: float) -> str | None:
     unit = f" {parameter.unit}" if parameter.unit else ""
-    shown = f"{_fr_number(number)}{unit}"
+    shown = f"{fr.decimal(number)}{unit}"
     if parameter.min is not None and number < parameter.min:
-        return f"{shown} est inférieur au minimum {_fr_number(parameter.min)}{unit}."
+        return f"{shown} est inférieur au minimum {fr.decimal(parameter.min)}{unit}."
     if parameter.max is not None and number > parameter.max:
-        return f"{shown} est supérieur au maximum {_fr_number(parameter.max)}{unit}."
+        return f"{shown} est supérieur au maximum {fr.decimal(parameter.max)}{unit}."
     return None
 
 
@@ -268,7 +265,7 @@ def coerce_param(parameter: Parameter, value: Any) -> tuple[Any, str | None]:
             return None, "nombre hors limites."
         if kind == "int":
             if as_float != int(as_float):
-                return None, f"{_fr_number(as_float)} n'est pas un nombre entier."
+                return None, f"{fr.decimal(as_float)} n'est pas un nombre entier."
             number = int(number)
         else:
             number = as_float

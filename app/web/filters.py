@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from flask import Flask, current_app
 
-from .. import auth
+from .. import auth, fr
 from ..clock import local, parse_iso
-
-
-def _number(value: Any, digits: int = 0) -> str:
-    """French number formatting: narrow no-break space thousands, comma decimals."""
-    if value is None or value == "":
-        return "—"
-    text = f"{float(value):,.{digits}f}"
-    return text.replace(",", "\u202f").replace(".", ",")
 
 
 def _remaining(until: datetime | str | None) -> str:
@@ -36,6 +27,7 @@ def _remaining(until: datetime | str | None) -> str:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["local"] = local
-    app.jinja_env.filters["number"] = _number
+    app.jinja_env.filters["number"] = fr.number
+    app.jinja_env.filters["plural"] = fr.plural
     app.jinja_env.filters["remaining"] = _remaining
     app.jinja_env.globals["ROLE_LABELS"] = auth.ROLES

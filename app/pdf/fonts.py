@@ -1,4 +1,4 @@
-"""What every PDF of the console shares: fonts with French accents, text fitted to a width."""
+"""DejaVu Sans (else reportlab's Vera) registered once as CCSans: accents always render."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ _ready = False
 
 
 def register_fonts() -> str:
-    """Register DejaVu Sans (else reportlab's Vera) as CCSans; return the file used."""
+    """Register the fonts (once per process); return the regular font file used."""
     global _ready
     with _lock:
         regular, bold = DEJAVU_DIR / "DejaVuSans.ttf", DEJAVU_DIR / "DejaVuSans-Bold.ttf"
@@ -31,12 +31,3 @@ def register_fonts() -> str:
             pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD)
             _ready = True
         return str(regular)
-
-
-def fit_width(text: str, font: str, size: float, width: float) -> str:
-    """The text, cut with an ellipsis so that it is at most ``width`` points wide."""
-    if pdfmetrics.stringWidth(text, font, size) <= width:
-        return text
-    while text and pdfmetrics.stringWidth(text + "…", font, size) > width:
-        text = text[:-1]
-    return text.rstrip() + "…"

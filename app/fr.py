@@ -1,0 +1,61 @@
+"""French numbers and plurals through Babel (``fr_FR``): the one formatter of the console.
+
+Templates (the ``number`` filter), PDFs (reports, maps) and messages all use it, so a figure
+reads the same everywhere: thousands grouped with a narrow no-break space (U+202F, CLDR's French
+rule, the only thin space we print), a decimal comma, trailing zeros dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from babel import Locale
+from babel.numbers import format_decimal
+
+LOCALE = Locale.parse("fr_FR")
+THIN = "\u202f"  # between thousands, and between a number and "%"
+
+
+def number(value: Any, digits: int = 0, *, exact: bool = True) -> str:
+    """``12 345``, ``4,5``; ``digits`` decimals (all shown when ``exact``, else at most);
+    ``—`` for None or ""."""
+    if value is None or value == "":
+        return "—"
+    decimals = ("0" if exact else "#") * digits
+    pattern = "#,##0" + (f".{decimals}" if digits else "")
+    return format_decimal(float(value), format=pattern, locale=LOCALE)
+
+
+def integer(value: Any) -> str:
+    """A whole number, rounded: ``12 345``; ``—`` for None."""
+    return number(value, 0)
+
+
+def decimal(value: Any, digits: int = 3) -> str:
+    """A number with only the decimals it needs (at most ``digits``): ``4,5``, ``400``."""
+    return number(value, digits, exact=False)
+
+
+def km(metres: Any) -> str:
+    """Kilometres from metres: two decimals under 10 km, one above (``1,25``, ``12,5``)."""
+    if metres is None:
+        return "—"
+    value = float(metres) / 1000.0
+    return number(value, 2 if value < 10 else 1)
+
+
+def percent(share: Any, digits: int = 1) -> str:
+    """A share (0.125) as ``12,5 %``."""
+    if share is None:
+        return "—"
+    return f"{number(float(share) * 100, digits)}{THIN}%"
+
+
+def plural(count: Any, one: str, other: str) -> str:
+    """``one`` or ``other`` by the French plural rule (0 and 1 are singular)."""
+    return one if LOCALE.plural_form(abs(float(count))) == "one" else other
+
+
+def count(value: Any, one: str, other: str) -> str:
+    """``1 entrée``, ``0 entrée``, ``12 345 entrées``."""
+    return f"{integer(value)} {plural(value, one, other)}"
