@@ -7,7 +7,7 @@ PORT ?= 5000
 LINT_PATHS := app tests bench scripts
 # Domain modules (no Flask) are type-checked; the web layer and the CLI are not.
 DOMAIN := $(filter-out app/__init__.py app/cli.py app/server.py,$(wildcard app/*.py)) \
-	app/geo app/playbooks app/pdf
+	app/geo app/playbooks app/pdf app/access app/drills app/reports
 
 .PHONY: run test lint bench install dev clean
 

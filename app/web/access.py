@@ -441,10 +441,8 @@ def review() -> Response:
 @bp.get("/acces/revue.pdf")
 @allow("steward", "director")
 def review_pdf() -> Response:
-    from ..access_review import review_pdf as build
-
     rv = _review()
-    response = make_response(build(rv))
+    response = make_response(access.review_pdf(rv))
     response.headers["Content-Type"] = "application/pdf"
     response.headers["Content-Disposition"] = (
         f'attachment; filename="revue-{rv.org["slug"]}-evenement-{rv.event.id}.pdf"'

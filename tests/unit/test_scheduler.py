@@ -250,12 +250,12 @@ def test_report_failure_is_retried_next_run(
     def broken(ctx: Any) -> bytes:
         raise OSError("disque plein")
 
-    monkeypatch.setattr(reports, "render_report", broken)
+    monkeypatch.setattr(reports.store, "render_report", broken)
     s = make(app, clock)
     result = s.tick()
     assert result is not None and "reports" in result.errors
     assert numbers(db, event.id) == []
-    monkeypatch.setattr(reports, "render_report", original)
+    monkeypatch.setattr(reports.store, "render_report", original)
     s.tick()
     assert [n for n, _, _ in numbers(db, event.id)] == [1]
 

@@ -10,9 +10,11 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import SimpleDocTemplate, Spacer
 
-from .access import REASON_CODES, STATUS_LABELS, Review
-from .clock import local, parse_iso
-from .pdf import Markings, header_footer, numbered_canvas, para, styles, table
+from ..clock import local, parse_iso
+from ..pdf import Markings, header_footer, numbered_canvas, para, styles, table
+from ..records import STATUS_LABELS
+from .policy import REASON_CODES
+from .review import Review
 
 MARGIN = 12 * mm
 

@@ -1,43 +1,14 @@
-"""Situation reports (points de situation) and the printable main courante, as PDF.
-
-A report is built in three steps: :func:`gather` reads everything the report shows into a
-:class:`ReportContext` (the event, the impact figures, the map, the log since the previous
-report, the checklist, the grants in force, the audit head), :func:`render_report` lays it out with
-reportlab platypus (A4 portrait, French, DejaVu fonts so accents always render), and
-:func:`generate` numbers it, stores it (immutable: ``reports`` refuses UPDATE and DELETE) and
-writes its audit record.
-
-Choices (see also the module docstring of ``app.scheduler``):
-
-- Numbering is sequential per event whatever the trigger (schedule or manual). ``UNIQUE(event_id,
-  number)`` is the final guard: two processes never store the same number; the loser re-numbers
-  (a manual report) or finds that its slot was produced by the other (a scheduled one).
-- The audit head printed in the PDF and stored with the report is the head read while gathering;
-  the report's own ``report.generated`` record follows it.
-- Restricted data: a scheduled report has no reader, so restricted and personal layers appear as
-  counts only. A manual report opens the restricted (never personal) layers that its author holds
-  a valid grant for; the read goes through ``app.access.read_features`` with purpose ``report`` so
-  it is recorded like any other read. Personal data (vulnerable persons) is always counted, never
-  listed: a PDF is copied and forwarded and cannot be revoked.
-- Classification: *DIFFUSION RESTREINTE* as soon as restricted data is inside: a layer opened by a
-  grant, restricted features drawn on the map, or grants in force listed (who holds access to which
-  restricted dataset is itself restricted information).
-
-This module never imports Flask.
-"""
+"""The situation report's PDF (A4 portrait, reportlab platypus over the PDF kit) and the
+printable main courante, which shares its page frame and log table."""
 
 from __future__ import annotations
 
-import hashlib
-import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from io import BytesIO
 from typing import Any
 
 import sqlite_utils
-from reportlab.graphics.shapes import Drawing
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.pdfgen.canvas import Canvas
@@ -52,13 +23,11 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.flowables import Flowable
 
-from . import audit, events, fr, index_cache, situation
-from .clock import iso, local, parse_iso
-from .db import row, rows, scalar, transaction
-from .errors import DomainError
-from .geo.index import SpatialIndex
-from .geo.render import render_map
-from .pdf import (
+from .. import events, fr
+from ..auth import ROLES
+from ..clock import local, parse_iso
+from ..geo.render import scaled_drawing
+from ..pdf import (
     CELL_LEADING,
     CELL_SIZE,
     FONT_BOLD,
@@ -74,249 +43,12 @@ from .pdf import (
     styles,
     table,
 )
-from .playbooks import Playbook
+from .gathering import TRIGGER_LABELS, ReportContext
 
-log = logging.getLogger(__name__)
-
-TRIGGERS = ("schedule", "manual")
-TRIGGER_LABELS = {"schedule": "programmé", "manual": "à la demande"}
-RESTRICTED = "DIFFUSION RESTREINTE"
-UNRESTRICTED = "NON PROTÉGÉ"
 LATE_NOTE = timedelta(minutes=2)  # a scheduled report produced later than this says so
 DECISIONS_SHOWN = 8
 TEXT_SHOWN = 600  # characters of a log entry in the summary
 
-# --- fonts ------------------------------------------------------------------------------------
-
-# --- what a report shows -----------------------------------------------------------------------
-
-
-@dataclass
-class ReportContext:
-    """Everything one report shows, read at one moment; rendering reads nothing else."""
-
-    event: events.Event
-    number: int
-    generated_at: datetime
-    author: str
-    trigger: str
-    playbook_title: str = ""
-    due_at: datetime | None = None
-    previous_at: str | None = None  # generated_at of the previous report
-    params: list[tuple[str, str]] = field(default_factory=list)
-    impact: dict[str, Any] | None = None  # Impact.to_json()
-    impact_error: str = ""
-    map: Drawing | None = None  # a render_map() drawing
-    map_restricted: bool = False
-    log: list[events.LogEntry] = field(default_factory=list)  # since the previous report
-    decisions: list[events.LogEntry] = field(default_factory=list)  # all, oldest first
-    checklist: list[events.ChecklistItem] = field(default_factory=list)
-    grants: list[dict[str, Any]] = field(default_factory=list)
-    opened: list[str] = field(default_factory=list)  # restricted datasets listed in full
-    audit_seq: int = 0
-    audit_hash: str = audit.GENESIS
-    checkpoint: dict[str, Any] | None = None
-    next_report_at: datetime | None = None
-    dataset_titles: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def restricted(self) -> bool:
-        return bool(self.opened or self.map_restricted or self.grants)
-
-    @property
-    def classification(self) -> str:
-        return RESTRICTED if self.restricted else UNRESTRICTED
-
-
-@dataclass(frozen=True)
-class Report:
-    """One stored report (the PDF is fetched separately: :func:`report_pdf`)."""
-
-    id: int
-    event_id: int
-    number: int
-    trigger: str
-    generated_at: str
-    due_at: str | None
-    author: str
-    sha256: str
-    size: int
-    audit_seq: int
-    audit_hash: str
-    classification: str
-
-    @property
-    def trigger_label(self) -> str:
-        return TRIGGER_LABELS.get(self.trigger, self.trigger)
-
-    @property
-    def filename(self) -> str:
-        return f"PS{self.number:02d}-evenement-{self.event_id}.pdf"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "event_id": self.event_id,
-            "number": self.number,
-            "trigger": self.trigger,
-            "generated_at": self.generated_at,
-            "due_at": self.due_at,
-            "author": self.author,
-            "sha256": self.sha256,
-            "size": self.size,
-            "audit_seq": self.audit_seq,
-            "audit_hash": self.audit_hash,
-            "classification": self.classification,
-        }
-
-
-class ReportError(DomainError):
-    """A refused report operation, with a French message."""
-
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message, status=status)
-
-
-# --- the map ---------------------------------------------------------------------------------
-
-MAP_WIDTH = 515.0  # A4 portrait frame width at 40 pt margins
-MAP_HEIGHT = 400.0
-
-
-# --- gathering ------------------------------------------------------------------------------
-
-
-def next_number(db: sqlite_utils.Database, event_id: int) -> int:
-    """The number the event's next report takes."""
-    return (
-        int(scalar(db, "SELECT MAX(number) FROM reports WHERE event_id = ?", [event_id]) or 0) + 1
-    )
-
-
-def grants_in_force(
-    db: sqlite_utils.Database, now: datetime, event_id: int
-) -> list[dict[str, Any]]:
-    """Who holds which restricted dataset right now, until when (valid grants only)."""
-    try:
-        from . import access
-    except ImportError:  # pragma: no cover - access ships with the app
-        return []
-    return [
-        {
-            "user": g.user_name,
-            "dataset": g.dataset_title,
-            "slug": g.dataset_slug,
-            "sensitivity": g.sensitivity,
-            "since": g.activated_at,
-            "until": g.expires_at,
-            "agreement": f"{g.agreement_key} v{g.agreement_version}",
-        }
-        for g in sorted(access.holders(db, now, event_id), key=lambda g: (g.user_name, g.id))
-    ]
-
-
-def _open_for_report(
-    db: sqlite_utils.Database, now: datetime, event: events.Event, reader: Any, number: int
-) -> dict[str, list[dict[str, Any]]]:
-    """Restricted datasets the author may open in this report, with the features read.
-
-    Each read goes through ``app.access.read_features`` (purpose ``report``): it is recorded.
-    """
-    if reader is None:
-        return {}
-    from . import access
-
-    opened: dict[str, list[dict[str, Any]]] = {}
-    for g in access.holders(db, now, event.id):
-        if g.user_id != reader.id or g.sensitivity != "restricted" or g.dataset_slug in opened:
-            continue
-        try:
-            features, _ = access.read_features(
-                db, now, reader, event.id, g.dataset_slug, "report", f"report:{event.id}:{number}"
-            )
-        except access.AccessError:
-            continue
-        opened[g.dataset_slug] = features
-    return opened
-
-
-def gather(
-    db: sqlite_utils.Database,
-    now: datetime,
-    event: events.Event,
-    *,
-    number: int,
-    author: str,
-    trigger: str = "manual",
-    reader: Any = None,
-    due_at: datetime | None = None,
-    playbook: Any = None,
-    with_map: bool = True,
-    index: Any = None,
-) -> ReportContext:
-    """Read everything report ``number`` of the event shows, as of ``now``.
-
-    ``reader`` (an ``auth.User``) is the author of a manual report: the restricted datasets they
-    hold a valid grant for are opened (and the reads recorded); None for a scheduled report.
-    """
-    event_id = event.id
-    previous = row(
-        db,
-        "SELECT generated_at FROM reports WHERE event_id = ? AND number < ?"
-        " ORDER BY number DESC LIMIT 1",
-        [event_id, number],
-    )
-    previous_at = previous["generated_at"] if previous else None
-    entries = events.log_entries(db, event_id)
-    since = [e for e in entries if previous_at is None or e.recorded_at >= previous_at]
-    decisions = [e for e in entries if e.category == "décision"]
-    opened = _open_for_report(db, now, event, reader, number)
-    ctx = ReportContext(
-        event=event,
-        number=number,
-        generated_at=now,
-        author=author,
-        trigger=trigger,
-        playbook_title=getattr(playbook, "title", "") or "",
-        due_at=due_at,
-        previous_at=previous_at,
-        params=events.describe_params(playbook, event.params),
-        log=since,
-        decisions=decisions,
-        checklist=events.checklist(db, event_id),
-        grants=grants_in_force(db, now, event_id),
-        opened=sorted(opened),
-        next_report_at=events.next_report_at(event, now),
-        dataset_titles={
-            r["slug"]: r["title"] for r in rows(db, "SELECT slug, title FROM datasets")
-        },
-    )
-    ctx.audit_seq, ctx.audit_hash = audit.head(db)
-    ctx.checkpoint = audit.last_checkpoint(db)
-    if index is None:
-        index = index_cache.index_for(db)
-    impact_obj = None
-    zones = events.latest_zones(db, event_id)
-    try:
-        if zones is not None:
-            impact_obj = situation.event_impact(db, index, event_id, frozenset(opened))
-            ctx.impact = impact_obj.to_json()
-    except Exception as exc:  # a report without figures beats no report in a crisis
-        log.exception("impact of event %s failed", event_id)
-        ctx.impact_error = f"Analyse d'impact indisponible : {exc}"
-    if with_map and zones is not None and zones["geojson"].get("features"):
-        try:
-            spec = situation.event_map_spec(
-                db, index, event_id, open_layers=opened, impact=impact_obj, time_label=local(now)
-            )
-            ctx.map = render_map(spec, MAP_WIDTH, MAP_HEIGHT)
-            ctx.map_restricted = spec.is_restricted
-        except Exception:
-            log.exception("map of event %s failed", event_id)
-    return ctx
-
-
-# --- layout ------------------------------------------------------------------------------------
 
 LEVEL_COLOURS = {"red": "#b2182b", "orange": "#e06000", "yellow": "#a08400"}
 LEVEL_NAMES = {"red": "rouge", "orange": "orange", "yellow": "jaune"}
@@ -487,8 +219,6 @@ def _short(text: str, limit: int = TEXT_SHOWN) -> str:
 
 
 def _map_section(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
-    from .geo.render import scaled_drawing
-
     out: list[Flowable] = [Paragraph("Carte des zones", st["h1"])]
     if ctx.map is None:
         out.append(_empty("Carte indisponible : aucune zone calculée.", st))
@@ -761,8 +491,6 @@ def _checklist(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowab
 
 
 def _role_label(role: str) -> str:
-    from .auth import ROLES
-
     return ROLES.get(role, role)
 
 
@@ -906,234 +634,6 @@ def render_report(ctx: ReportContext) -> bytes:
     return buf.getvalue()
 
 
-# --- storing -----------------------------------------------------------------------------------
-
-_REPORT_COLUMNS = (
-    "id, event_id, number, trigger, generated_at, due_at, author, sha256, length(pdf) AS size,"
-    " audit_seq, audit_hash, classification"
-)
-
-
-def _report(r: dict[str, Any]) -> Report:
-    return Report(**{k: r[k] for k in Report.__dataclass_fields__})
-
-
-def list_reports(db: sqlite_utils.Database, event_id: int) -> list[Report]:
-    """The event's reports, newest first."""
-    return [
-        _report(r)
-        for r in rows(
-            db,
-            f"SELECT {_REPORT_COLUMNS} FROM reports WHERE event_id = ? ORDER BY number DESC",
-            [event_id],
-        )
-    ]
-
-
-def get_report(db: sqlite_utils.Database, report_id: int) -> Report | None:
-    r = row(db, f"SELECT {_REPORT_COLUMNS} FROM reports WHERE id = ?", [report_id])
-    return _report(r) if r else None
-
-
-def report_pdf(db: sqlite_utils.Database, report_id: int) -> bytes | None:
-    """The stored PDF bytes of a report."""
-    found = scalar(db, "SELECT pdf FROM reports WHERE id = ?", [report_id])
-    return bytes(found) if found is not None else None
-
-
-def _slot_done(db: sqlite_utils.Database, event_id: int, due_at: str) -> bool:
-    return bool(
-        scalar(
-            db,
-            "SELECT 1 FROM reports WHERE event_id = ? AND trigger = 'schedule' AND due_at >= ?",
-            [event_id, due_at],
-        )
-    )
-
-
-def generate(
-    db: sqlite_utils.Database,
-    now: datetime,
-    event: events.Event,
-    *,
-    trigger: str = "manual",
-    author: str,
-    actor: str | None = None,
-    reader: Any = None,
-    due_at: datetime | None = None,
-    playbook: Any = None,
-    index: Any = None,
-    attempts: int = 3,
-) -> Report | None:
-    """Build, number and store one report; write its audit record. Returns it.
-
-    For a scheduled report (``due_at`` given) returns None when that slot was already produced,
-    e.g. by another scheduler process. The number is checked again in the storing transaction and
-    the UNIQUE constraint is the final guard; on a lost race a manual report is rebuilt with the
-    next number.
-    """
-    import sqlite3
-
-    if trigger not in TRIGGERS:
-        raise ValueError(f"unknown trigger {trigger!r}")
-    event_id = event.id
-    due = iso(due_at) if due_at is not None else None
-    for _ in range(attempts):
-        if due is not None and _slot_done(db, event_id, due):
-            return None
-        number = next_number(db, event_id)
-        ctx = gather(
-            db,
-            now,
-            event,
-            number=number,
-            author=author,
-            trigger=trigger,
-            reader=reader,
-            due_at=due_at,
-            playbook=playbook,
-            index=index,
-        )
-        pdf = render_report(ctx)
-        digest = hashlib.sha256(pdf).hexdigest()
-        try:
-            with transaction(db):
-                if due is not None and _slot_done(db, event_id, due):
-                    return None
-                if next_number(db, event_id) != number:
-                    continue  # someone stored this number meanwhile: rebuild with the next one
-                cur = db.execute(
-                    "INSERT INTO reports (event_id, number, trigger, generated_at, due_at, author,"
-                    " pdf, sha256, audit_seq, audit_hash, classification)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    [
-                        event_id,
-                        number,
-                        trigger,
-                        iso(now),
-                        due,
-                        author,
-                        pdf,
-                        digest,
-                        ctx.audit_seq,
-                        ctx.audit_hash,
-                        ctx.classification,
-                    ],
-                )
-                report_id = int(cur.lastrowid or 0)
-                audit.append(
-                    db,
-                    now,
-                    "report.generated",
-                    actor=actor,
-                    object_type="report",
-                    object_id=report_id,
-                    event_id=event_id,
-                    details={
-                        "number": number,
-                        "trigger": trigger,
-                        "due_at": due,
-                        "sha256": digest,
-                        "size": len(pdf),
-                        "classification": ctx.classification,
-                        "audit_seq": ctx.audit_seq,
-                        "opened": ctx.opened,
-                    },
-                )
-        except sqlite3.IntegrityError:
-            log.info("report %s of event %s stored by another process", number, event_id)
-            continue
-        found = get_report(db, report_id)
-        assert found is not None
-        return found
-    if due is not None and _slot_done(db, event_id, due):
-        return None
-    raise ReportError("Numérotation du point de situation disputée : réessayez.", 409)
-
-
-def issue(
-    db: sqlite_utils.Database,
-    now: datetime,
-    event: events.Event,
-    signer: audit.Signer | None,
-    *,
-    trigger: str = "manual",
-    author: str,
-    actor: str | None = None,
-    reader: Any = None,
-    due_at: datetime | None = None,
-    playbook: Playbook | None = None,
-    index: SpatialIndex | None = None,
-) -> Report | None:
-    """Generate, number and store a report (:func:`generate`), then sign a checkpoint witnessing
-    it (``report:<event>:<number>``), for the web page, the CLI and the scheduler alike.
-
-    ``signer`` None: no checkpoint here (the scheduler's checkpoint sweep signs once after all
-    the reports of its run).
-    """
-    report = generate(
-        db,
-        now,
-        event,
-        trigger=trigger,
-        author=author,
-        actor=actor,
-        reader=reader,
-        due_at=due_at,
-        playbook=playbook,
-        index=index,
-    )
-    if report is not None and signer is not None:
-        signer.sign(db, now, f"report:{event.id}:{report.number}")
-    return report
-
-
-def set_cadence(
-    db: sqlite_utils.Database, now: datetime, event_id: int, minutes: Any, *, actor: Any
-) -> events.Event:
-    """Change the event's report cadence (minutes, 5 to 1440); logged and audited.
-
-    The schedule stays anchored on the declaration: the next report is due at the first
-    ``declared_at + k × cadence`` after the last scheduled one.
-    """
-    try:
-        value = int(minutes)
-    except (TypeError, ValueError):
-        raise ReportError("La cadence doit être un nombre entier de minutes.") from None
-    if not 5 <= value <= 24 * 60:
-        raise ReportError("La cadence doit être comprise entre 5 et 1440 minutes.")
-    with transaction(db):
-        event = events.get_event(db, event_id)
-        if event is None:
-            raise ReportError("Événement introuvable.", 404)
-        if not event.is_open:
-            raise ReportError("L'événement est clos : sa cadence ne change plus.", 409)
-        if event.report_cadence_min == value:
-            raise ReportError(f"La cadence est déjà de {value} minutes.")
-        db.execute("UPDATE events SET report_cadence_min = ? WHERE id = ?", [value, event_id])
-        events.add_log(
-            db,
-            now,
-            event_id,
-            actor=actor,
-            category="décision",
-            text=f"Cadence des points de situation : {event.report_cadence_min} → {value} min.",
-        )
-        audit.append(
-            db,
-            now,
-            "event.cadence_changed",
-            actor=actor.login,
-            object_type="event",
-            object_id=event_id,
-            event_id=event_id,
-            details={"from": event.report_cadence_min, "to": value},
-        )
-    found = events.get_event(db, event_id)
-    assert found is not None
-    return found
-
-
 # --- the printable main courante ---------------------------------------------------------------
 
 
@@ -1184,19 +684,3 @@ def log_pdf(
     )
     doc.build(story, canvasmaker=numbered_canvas(page))
     return buf.getvalue()
-
-
-__all__ = [
-    "Report",
-    "ReportContext",
-    "ReportError",
-    "gather",
-    "generate",
-    "issue",
-    "get_report",
-    "list_reports",
-    "log_pdf",
-    "render_report",
-    "report_pdf",
-    "set_cadence",
-]

@@ -1,0 +1,181 @@
+"""Reads of restricted data: the valid grant at the moment of the read, the zone scope, and the
+read itself with its access record in the same transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import shapely
+import sqlite_utils
+from shapely.geometry import Point, box, shape
+from shapely.geometry.base import BaseGeometry
+
+from .. import audit, auth
+from ..db import rows, transaction
+from ..records import Dataset, Event, Grant, latest_zones
+from .agreements import get_agreement
+from .grants import list_grants
+from .policy import FALLBACK_RADIUS_M, PURPOSES, AccessDenied, _event, dataset
+
+
+def valid_grant(
+    db: sqlite_utils.Database, now: datetime, user: auth.User, event_id: int, dataset_slug: str
+) -> Grant | None:
+    """The user's grant valid right now for this event and dataset, or None."""
+    if user.has("admin"):
+        return None
+    for g in list_grants(
+        db, user_id=user.id, event_id=event_id, dataset_slug=dataset_slug, statuses=("active",)
+    ):
+        if g.valid_at(now):
+            return g
+    return None
+
+
+def scope_geometry(db: sqlite_utils.Database, event: Event, margin_m: float) -> BaseGeometry:
+    """The event's outer zone (Lambert-93) buffered by the margin (fallback: a 2 km circle)."""
+    from ..geo import proj
+
+    zones = latest_zones(db, event.id)
+    geoms: list[BaseGeometry] = []
+    for f in (zones["geojson"] if zones else {}).get("features", []):
+        if f.get("geometry"):
+            geoms.append(proj.to_l93(shape(f["geometry"])))
+    if geoms:
+        outer = shapely.union_all([shapely.make_valid(g) for g in geoms])
+        return outer.buffer(margin_m) if margin_m > 0 else outer
+    x, y = proj.lonlat_to_l93(event.lon, event.lat)
+    return Point(float(x), float(y)).buffer(FALLBACK_RADIUS_M + margin_m, quad_segs=32)
+
+
+def _select_features(
+    db: sqlite_utils.Database,
+    d: Dataset,
+    scope: BaseGeometry | None,
+    bbox: Sequence[float] | None,
+) -> list[dict[str, Any]]:
+    from ..geo import proj
+
+    where = ["dataset_id = ?"]
+    params: list[Any] = [d.id]
+    windows: list[tuple[float, float, float, float]] = []
+    if scope is not None:
+        windows.append(tuple(proj.to_wgs84(box(*scope.bounds)).bounds))  # type: ignore[arg-type]
+    if bbox is not None:
+        windows.append((float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3])))
+    for minx, miny, maxx, maxy in windows:
+        where.append("maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?")
+        params.extend([minx, maxx, miny, maxy])
+    candidates = rows(
+        db,
+        "SELECT fid, geometry, properties FROM features WHERE "
+        + " AND ".join(where)
+        + " ORDER BY fid",
+        params,
+    )
+    if scope is None and bbox is None:
+        return candidates
+    out = []
+    bbox_l93 = proj.to_l93(box(*bbox)) if bbox is not None else None
+    for f in candidates:
+        geom = proj.to_l93(shape(json.loads(f["geometry"])))
+        if scope is not None and not scope.intersects(geom):
+            continue
+        if bbox_l93 is not None and not bbox_l93.intersects(geom):
+            continue
+        out.append(f)
+    return out
+
+
+def read_features(
+    db: sqlite_utils.Database,
+    now: datetime,
+    user: auth.User,
+    event_id: int,
+    dataset_slug: str,
+    purpose: str,
+    request_id: str,
+    bbox: Sequence[float] | None = None,
+) -> tuple[list[dict[str, Any]], Grant]:
+    """Restricted or personal features the user's valid grant opens, as GeoJSON features.
+
+    Scope and field whitelist are applied here. The access record (``data.read``) is written in
+    the same transaction: if it cannot be written, nothing is returned. Raises AccessDenied.
+    """
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown purpose {purpose!r}")
+    d = dataset(db, dataset_slug)
+    with transaction(db):
+        g = valid_grant(db, now, user, event_id, dataset_slug)
+        if g is not None and d.sensitivity != "public":
+            a = get_agreement(db, g.agreement_id)
+            scope = (
+                scope_geometry(db, _event(db, event_id), a.margin_m) if a.scope == "zone" else None
+            )
+            selected = _select_features(db, d, scope, bbox)
+            keep = set(a.fields) | {d.id_field, "id"}
+            features = []
+            for f in selected:
+                props = json.loads(f["properties"])
+                features.append(
+                    {
+                        "type": "Feature",
+                        "id": f["fid"],
+                        "geometry": json.loads(f["geometry"]),
+                        "properties": {k: v for k, v in props.items() if k in keep},
+                    }
+                )
+            ids = [f["fid"] for f in selected]
+            audit.append(
+                db,
+                now,
+                "data.read",
+                actor=user.login,
+                object_type="grant",
+                object_id=g.id,
+                event_id=event_id,
+                details={
+                    "grant": g.id,
+                    "dataset": dataset_slug,
+                    "purpose": purpose,
+                    "count": len(ids),
+                    "ids": ids,
+                    "request_id": request_id,
+                    "scope": a.scope,
+                },
+            )
+            return features, g
+        audit.append(
+            db,
+            now,
+            "data.denied",
+            actor=user.login,
+            object_type="dataset",
+            object_id=dataset_slug,
+            event_id=event_id,
+            details={"dataset": dataset_slug, "purpose": purpose, "request_id": request_id},
+        )
+    raise AccessDenied(
+        "Aucun accès valide à ces données pour cet événement (bris de glace requis)."
+    )
+
+
+def has_valid_grant(
+    db: sqlite_utils.Database, now: datetime, user: auth.User, event_id: int, dataset_slug: str
+) -> bool:
+    """Whether a read would be allowed right now (for showing links; the read re-checks)."""
+    return valid_grant(db, now, user, event_id, dataset_slug) is not None
+
+
+def holders(
+    db: sqlite_utils.Database, now: datetime, event_id: int, dataset_slug: str | None = None
+) -> list[Grant]:
+    """Grants valid right now on an event (who holds access), optionally for one dataset."""
+    return [
+        g
+        for g in list_grants(db, event_id=event_id, dataset_slug=dataset_slug, statuses=("active",))
+        if g.valid_at(now)
+    ]

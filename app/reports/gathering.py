@@ -1,0 +1,191 @@
+"""Gathering a situation report: everything it shows, read at one moment into a
+:class:`ReportContext` (the event, impact figures, map, log since the previous report,
+checklist, grants in force, audit head); rendering reads nothing else."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+from reportlab.graphics.shapes import Drawing
+
+from .. import access, audit, events, index_cache, situation
+from ..clock import local
+from ..db import row, rows, scalar
+from ..geo.render import render_map
+
+log = logging.getLogger(__name__)
+
+
+TRIGGERS = ("schedule", "manual")
+TRIGGER_LABELS = {"schedule": "programmé", "manual": "à la demande"}
+RESTRICTED = "DIFFUSION RESTREINTE"
+UNRESTRICTED = "NON PROTÉGÉ"
+
+
+@dataclass
+class ReportContext:
+    """Everything one report shows, read at one moment; rendering reads nothing else."""
+
+    event: events.Event
+    number: int
+    generated_at: datetime
+    author: str
+    trigger: str
+    playbook_title: str = ""
+    due_at: datetime | None = None
+    previous_at: str | None = None  # generated_at of the previous report
+    params: list[tuple[str, str]] = field(default_factory=list)
+    impact: dict[str, Any] | None = None  # Impact.to_json()
+    impact_error: str = ""
+    map: Drawing | None = None  # a render_map() drawing
+    map_restricted: bool = False
+    log: list[events.LogEntry] = field(default_factory=list)  # since the previous report
+    decisions: list[events.LogEntry] = field(default_factory=list)  # all, oldest first
+    checklist: list[events.ChecklistItem] = field(default_factory=list)
+    grants: list[dict[str, Any]] = field(default_factory=list)
+    opened: list[str] = field(default_factory=list)  # restricted datasets listed in full
+    audit_seq: int = 0
+    audit_hash: str = audit.GENESIS
+    checkpoint: dict[str, Any] | None = None
+    next_report_at: datetime | None = None
+    dataset_titles: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def restricted(self) -> bool:
+        return bool(self.opened or self.map_restricted or self.grants)
+
+    @property
+    def classification(self) -> str:
+        return RESTRICTED if self.restricted else UNRESTRICTED
+
+
+MAP_WIDTH = 515.0  # A4 portrait frame width at 40 pt margins
+MAP_HEIGHT = 400.0
+
+
+def next_number(db: sqlite_utils.Database, event_id: int) -> int:
+    """The number the event's next report takes."""
+    return (
+        int(scalar(db, "SELECT MAX(number) FROM reports WHERE event_id = ?", [event_id]) or 0) + 1
+    )
+
+
+def grants_in_force(
+    db: sqlite_utils.Database, now: datetime, event_id: int
+) -> list[dict[str, Any]]:
+    """Who holds which restricted dataset right now, until when (valid grants only)."""
+    return [
+        {
+            "user": g.user_name,
+            "dataset": g.dataset_title,
+            "slug": g.dataset_slug,
+            "sensitivity": g.sensitivity,
+            "since": g.activated_at,
+            "until": g.expires_at,
+            "agreement": f"{g.agreement_key} v{g.agreement_version}",
+        }
+        for g in sorted(access.holders(db, now, event_id), key=lambda g: (g.user_name, g.id))
+    ]
+
+
+def _open_for_report(
+    db: sqlite_utils.Database, now: datetime, event: events.Event, reader: Any, number: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Restricted datasets the author may open in this report, with the features read.
+
+    Each read goes through ``app.access.read_features`` (purpose ``report``): it is recorded.
+    """
+    if reader is None:
+        return {}
+    opened: dict[str, list[dict[str, Any]]] = {}
+    for g in access.holders(db, now, event.id):
+        if g.user_id != reader.id or g.sensitivity != "restricted" or g.dataset_slug in opened:
+            continue
+        try:
+            features, _ = access.read_features(
+                db, now, reader, event.id, g.dataset_slug, "report", f"report:{event.id}:{number}"
+            )
+        except access.AccessError:
+            continue
+        opened[g.dataset_slug] = features
+    return opened
+
+
+def gather(
+    db: sqlite_utils.Database,
+    now: datetime,
+    event: events.Event,
+    *,
+    number: int,
+    author: str,
+    trigger: str = "manual",
+    reader: Any = None,
+    due_at: datetime | None = None,
+    playbook: Any = None,
+    with_map: bool = True,
+    index: Any = None,
+) -> ReportContext:
+    """Read everything report ``number`` of the event shows, as of ``now``.
+
+    ``reader`` (an ``auth.User``) is the author of a manual report: the restricted datasets they
+    hold a valid grant for are opened (and the reads recorded); None for a scheduled report.
+    """
+    event_id = event.id
+    previous = row(
+        db,
+        "SELECT generated_at FROM reports WHERE event_id = ? AND number < ?"
+        " ORDER BY number DESC LIMIT 1",
+        [event_id, number],
+    )
+    previous_at = previous["generated_at"] if previous else None
+    entries = events.log_entries(db, event_id)
+    since = [e for e in entries if previous_at is None or e.recorded_at >= previous_at]
+    decisions = [e for e in entries if e.category == "décision"]
+    opened = _open_for_report(db, now, event, reader, number)
+    ctx = ReportContext(
+        event=event,
+        number=number,
+        generated_at=now,
+        author=author,
+        trigger=trigger,
+        playbook_title=getattr(playbook, "title", "") or "",
+        due_at=due_at,
+        previous_at=previous_at,
+        params=events.describe_params(playbook, event.params),
+        log=since,
+        decisions=decisions,
+        checklist=events.checklist(db, event_id),
+        grants=grants_in_force(db, now, event_id),
+        opened=sorted(opened),
+        next_report_at=events.next_report_at(event, now),
+        dataset_titles={
+            r["slug"]: r["title"] for r in rows(db, "SELECT slug, title FROM datasets")
+        },
+    )
+    ctx.audit_seq, ctx.audit_hash = audit.head(db)
+    ctx.checkpoint = audit.last_checkpoint(db)
+    if index is None:
+        index = index_cache.index_for(db)
+    impact_obj = None
+    zones = events.latest_zones(db, event_id)
+    try:
+        if zones is not None:
+            impact_obj = situation.event_impact(db, index, event_id, frozenset(opened))
+            ctx.impact = impact_obj.to_json()
+    except Exception as exc:  # a report without figures beats no report in a crisis
+        log.exception("impact of event %s failed", event_id)
+        ctx.impact_error = f"Analyse d'impact indisponible : {exc}"
+    if with_map and zones is not None and zones["geojson"].get("features"):
+        try:
+            spec = situation.event_map_spec(
+                db, index, event_id, open_layers=opened, impact=impact_obj, time_label=local(now)
+            )
+            ctx.map = render_map(spec, MAP_WIDTH, MAP_HEIGHT)
+            ctx.map_restricted = spec.is_restricted
+        except Exception:
+            log.exception("map of event %s failed", event_id)
+    return ctx
