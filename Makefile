@@ -7,7 +7,13 @@ PORT ?= 5000
 LINT_PATHS := app tests bench scripts
 # Domain modules (no Flask) are type-checked; the web layer and the CLI are not.
 DOMAIN := $(filter-out app/__init__.py app/cli.py app/server.py,$(wildcard app/*.py)) \
-	app/geo app/playbooks app/pdf app/access app/drills app/reports
+	app/geo app/playbooks app/pdf app/access app/drills app/reports app/remote
+# The data owner's server of the tests (pygeoapi serving a GeoPackage) runs from its own venv on
+# Debian's python3: its GeoPackage provider loads mod_spatialite, which needs an interpreter
+# built with loadable SQLite extensions (ours may not be). Its version is the `owner-server`
+# extra of pyproject.toml.
+OWNER_PYTHON ?= /usr/bin/python3
+OWNER_VENV := $(VENV)/owner-server
 
 .PHONY: run test lint bench install dev clean
 
@@ -19,8 +25,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
-$(VENV)/.dev: pyproject.toml $(VENV)/.installed
+$(VENV)/.dev: pyproject.toml $(VENV)/.installed $(OWNER_VENV)/.installed
 	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+$(OWNER_VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(OWNER_PYTHON) -m venv $(OWNER_VENV)
+	$(OWNER_VENV)/bin/pip install -q $$($(BIN)/python -c "import tomllib; print(' '.join(\
+	  tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['owner-server']))")
 	touch $@
 
 $(VENV)/.bench: pyproject.toml $(VENV)/.installed

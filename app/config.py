@@ -50,6 +50,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SCHEDULER", "1", "Run the scheduler inside `serve` (behind a lock): 1 or 0."),
     Setting("THREADS", 8, "Threads of the single gunicorn worker started by `serve`."),
     Setting("BACKUP_DIR", "instance/backups", "Where scheduled backups are written."),
+    Setting(
+        "REMOTE_CREDENTIALS",
+        "instance/remote-credentials.yaml",
+        "YAML file of the credentials for the owners' servers (datasets with a `remote:` block),"
+        " kept outside the database; mode 0600.",
+    ),
 )
 
 

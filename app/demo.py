@@ -98,8 +98,14 @@ def load_territory(db: sqlite_utils.Database, now: datetime, data_dir: Path) -> 
     specs = doc.get("datasets") or []
     # The territory first: its extent is what the other files are checked against.
     specs = sorted(specs, key=lambda s: s.get("slug") != "territory")
+    from .remote import spec as remote_spec
+    from .remote import sync as remote_sync
+
     for spec in specs:
         dataset = catalogue.ensure_dataset(db, now, spec, actor="demo")
+        remote_sync.register(
+            db, now, dataset.slug, remote_spec.parse_remote(spec, dataset.slug), actor="demo"
+        )
         if dataset.feature_count == 0 and spec.get("file"):
             imports.import_file(
                 db, now, dataset.slug, data_dir / spec["file"], actor="demo", fmt="geojson"

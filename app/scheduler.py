@@ -15,6 +15,8 @@ The database is the truth, so a restart or a missed run loses nothing: the next 
   every :data:`CHECKPOINT_EVERY` or at once after a new report.
 - :func:`fire_drill_injects`: ``app.drills.sweep`` with the process's playbook library (loaded
   once by the command that starts the scheduler, never re-read at each run).
+- :func:`sync_remote`: ``app.remote.sync.sweep`` refreshes the copies of datasets kept by their
+  owners when they are due (a failure keeps the last good copy and is recorded).
 
 :func:`run_sweeps` runs them all, each in its own try/except: a failure is logged with its
 traceback and the sweep is simply retried at the next run, never silent, never blocking the others.
@@ -72,6 +74,7 @@ class Settings:
 
     signer: audit.Signer | None = None
     library: Library = field(default_factory=lambda: Library(directory=""))
+    remote_credentials: str | None = None
 
 
 # --- reports ------------------------------------------------------------------------------------
@@ -176,11 +179,25 @@ def sign_checkpoint(
     return signed
 
 
+def sync_remote(db: sqlite_utils.Database, now: datetime, settings: Settings | None = None) -> Any:
+    """Refresh the due copies of datasets kept by their owners (``app.remote.sync.sweep``)."""
+    from .remote import spec, sync
+
+    settings = settings or Settings()
+    credentials = (
+        spec.use_credentials_file(settings.remote_credentials)
+        if settings.remote_credentials is not None
+        else None
+    )
+    return sync.sweep(db, now, credentials)
+
+
 Sweep = Callable[[sqlite_utils.Database, datetime, Settings], Any]
 SWEEPS: tuple[tuple[str, Sweep], ...] = (
     ("expire_grants", expire_grants),
     ("drill_injects", fire_drill_injects),
     ("reports", generate_due_reports),
+    ("remote_sync", sync_remote),
     ("checkpoint", sign_checkpoint),
 )
 

@@ -395,6 +395,32 @@ CREATE INDEX casualty_reports_event ON casualty_reports(event_id, id);
     )
 
 
+@migrations(name="0007_remote_sources")
+def m0007_remote_sources(db: sqlite_utils.Database) -> None:
+    # A dataset kept by its owner (catalogue ``remote:`` block, app.remote): where it is served
+    # (no secret: credentials stay in the CRISIS_REMOTE_CREDENTIALS file) and the state of its
+    # synced copy. The copy itself is the dataset's features; a failed sync leaves them alone.
+    _script(
+        db,
+        """
+CREATE TABLE remote_sources (
+  dataset_id INTEGER PRIMARY KEY REFERENCES datasets(id),
+  spec TEXT NOT NULL,
+  registered_at TEXT NOT NULL,
+  last_attempt_at TEXT,
+  last_success_at TEXT,
+  last_revision INTEGER,
+  last_checksum TEXT,
+  last_count INTEGER,
+  last_error TEXT,
+  last_error_at TEXT,
+  failures INTEGER NOT NULL DEFAULT 0,
+  next_sync_at TEXT
+);
+""",
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names applied. Idempotent."""
     pending = [m.name for m in migrations.pending(db)]

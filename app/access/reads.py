@@ -56,9 +56,13 @@ def _select_features(
     d: Dataset,
     scope: BaseGeometry | None,
     bbox: Sequence[float] | None,
+    candidates: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
+    """Features of the dataset meeting the scope and bbox (``candidates``: read live instead)."""
     from ..geo import proj
 
+    if candidates is not None:
+        return _in_scope(candidates, scope, bbox)
     where = ["dataset_id = ?"]
     params: list[Any] = [d.id]
     windows: list[tuple[float, float, float, float]] = []
@@ -76,6 +80,14 @@ def _select_features(
         + " ORDER BY fid",
         params,
     )
+    return _in_scope(candidates, scope, bbox)
+
+
+def _in_scope(
+    candidates: list[dict[str, Any]], scope: BaseGeometry | None, bbox: Sequence[float] | None
+) -> list[dict[str, Any]]:
+    from ..geo import proj
+
     if scope is None and bbox is None:
         return candidates
     out = []
@@ -108,6 +120,7 @@ def read_features(
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}")
     d = dataset(db, dataset_slug)
+    owner = _owner_read(db, now, user, event_id, d, bbox, request_id)
     with transaction(db):
         g = valid_grant(db, now, user, event_id, dataset_slug)
         if g is not None and d.sensitivity != "public":
@@ -115,7 +128,8 @@ def read_features(
             scope = (
                 scope_geometry(db, _event(db, event_id), a.margin_m) if a.scope == "zone" else None
             )
-            selected = _select_features(db, d, scope, bbox)
+            live = owner[1] if owner is not None and owner[0] == g.id else None
+            selected = _select_features(db, d, scope, bbox, live.rows if live else None)
             keep = set(a.fields) | {d.id_field, "id"}
             features = []
             for f in selected:
@@ -145,8 +159,13 @@ def read_features(
                     "ids": ids,
                     "request_id": request_id,
                     "scope": a.scope,
-                },
+                }
+                | (live.source.audit() if live else {}),
             )
+            if live is not None:
+                from ..remote.live import SourcedFeatures
+
+                return SourcedFeatures.of(features, live.source), g
             return features, g
         audit.append(
             db,
@@ -161,6 +180,48 @@ def read_features(
     raise AccessDenied(
         "Aucun accès valide à ces données pour cet événement (bris de glace requis)."
     )
+
+
+def _owner_read(
+    db: sqlite_utils.Database,
+    now: datetime,
+    user: auth.User,
+    event_id: int,
+    d: Dataset,
+    bbox: Sequence[float] | None,
+    request_id: str,
+) -> tuple[int, Any] | None:
+    """Hook for datasets kept by their owner (app.remote): ask the owner's server for the zone.
+
+    Runs before the read's transaction (a network call must not hold the write lock) and only
+    for a grant valid now; the read checks the grant again and filters the answer again.
+    Returns (grant id, ``app.remote.live.LiveRead``), or None for a dataset the console holds.
+    """
+    from ..remote import live
+
+    if d.sensitivity == "public" or not live.is_remote(db, d.id):
+        return None
+    g = valid_grant(db, now, user, event_id, d.slug)
+    if g is None:
+        return None
+    from ..geo import proj
+
+    a = get_agreement(db, g.agreement_id)
+    scope = scope_geometry(db, _event(db, event_id), a.margin_m) if a.scope == "zone" else None
+    read = live.read_zone(
+        db,
+        now,
+        d.slug,
+        geometry_type=d.geometry_type,
+        id_field=d.id_field,
+        grant_id=g.id,
+        event_id=event_id,
+        fields=a.fields,
+        scope_wgs84=proj.to_wgs84(scope) if scope is not None else None,
+        bbox=bbox,
+        request_id=request_id,
+    )
+    return (g.id, read) if read is not None else None
 
 
 def has_valid_grant(

@@ -73,7 +73,11 @@ def scheduler_command(
     from ..scheduler import Scheduler, Settings
 
     schema.migrate(console.db)
-    settings = Settings(signer=console.signer, library=console.library)
+    settings = Settings(
+        signer=console.signer,
+        library=console.library,
+        remote_credentials=console.settings["REMOTE_CREDENTIALS"],
+    )
     console.close()  # each run opens its own connection
     sched = Scheduler(
         console.db_path, console.clock, settings, interval_s=interval, parent_pid=parent_pid
@@ -86,6 +90,12 @@ def scheduler_command(
             return
         made = result.results.get("reports") or []
         click.echo(f"{len(made)} point(s) de situation produit(s).")
+        for outcome in result.results.get("remote_sync") or []:
+            click.echo(
+                f"Copie de « {outcome.slug} » synchronisée ({outcome.features} entités)."
+                if outcome.ok
+                else f"Synchronisation de « {outcome.slug} » en échec : {outcome.error}"
+            )
         for name, exc in result.errors.items():
             click.echo(f"Échec de la tâche {name} : {exc}", err=True)
         if result.errors:

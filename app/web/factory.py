@@ -95,6 +95,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     app.extensions["library"] = _library(app)
+    from ..remote.spec import use_credentials_file
+
+    # The owners' credentials: one file outside the database, named once for the process.
+    creds = app.config["CRISIS_REMOTE_CREDENTIALS"]
+    use_credentials_file(config_module.database_path(creds) if creds else None)
     _register(app)
     return app
 
