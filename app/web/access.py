@@ -559,6 +559,8 @@ def features_response(event_id: int, slug: str, purpose: str = "api") -> Any:
         drill=g.is_drill,
         marking="EXERCICE" if g.is_drill else None,  # a drill's exports say so, like its pages
         grant={"id": g.id, "expires_at": g.expires_at},
+        # Datasets kept by their owner: read live, or the synced copy and why (app.remote).
+        source=features.source.as_json() if getattr(features, "source", None) else None,
     )
 
 

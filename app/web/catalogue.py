@@ -19,6 +19,7 @@ from flask import (
 
 from .. import catalogue, imports
 from ..db import connect
+from ..remote import sync as remote_sync
 from .context import get_db, now, require_user
 from .errors import fail
 from .htmx import htmx, render
@@ -97,6 +98,8 @@ def _dataset_page(dataset: catalogue.Dataset, status: int = 200, **extra: Any) -
         status=status,
         dataset=dataset,
         history=catalogue.revisions(get_db(), dataset.slug),
+        remote=remote_sync.get_source(get_db(), dataset.slug),
+        now=now(),
         may_manage=catalogue.may_manage(user, dataset),
         formats=imports.FORMATS,
         max_upload_mb=current_app.config["CRISIS_MAX_UPLOAD_MB"],

@@ -204,6 +204,7 @@ def map_features_api(event_id: int) -> Response:
             "sensitivity": grant.sensitivity,
             "expires_at": grant.expires_at,
             "features": {"type": "FeatureCollection", "features": features},
+            "source": features.source.as_json() if getattr(features, "source", None) else None,
         }
         for slug, (features, grant) in sorted(grants.items())
     ]

@@ -123,6 +123,12 @@
     note.appendChild(document.createTextNode(" Affichées par bris de glace : " + opened.map(function (o) {
       return o.title + " (" + fmtNumber(o.features.features.length) + ")";
     }).join(" · ")));
+    opened.forEach(function (o) {
+      // A dataset kept by its owner: say whether it was read live or from the synced copy.
+      if (o.source && o.source.kind !== "live") {
+        note.appendChild(el("span", " — " + o.title + " : " + o.source.message, "map-source-copy"));
+      }
+    });
     node.parentNode.insertBefore(note, node);
     opened.forEach(function (o) {
       L.geoJSON(o.features, {
