@@ -316,8 +316,12 @@ def event_map_spec(
     extent: tuple[float, float, float, float] | None = None,
     time_label: str = "",
     title: str | None = None,
+    basemap: Any = None,
 ) -> MapSpec:
     """The event's map: basemap, zones, source, wind, closure points, establishments.
+
+    ``basemap`` (an ``app.basemap.Basemap``): a raster basemap the territory supplies, drawn
+    under everything; the communes are then outlined, not filled, so that it shows through.
 
     ``open_layers`` maps a restricted/personal dataset slug to the GeoJSON features the user's
     grant opened (``app.access.read_features``): they are drawn and the map is marked
@@ -373,6 +377,8 @@ def event_map_spec(
     for slug, style in _BASEMAP.items():
         if slug == "flood-extents" and not flood:
             continue
+        if basemap is not None and slug == "communes":
+            style = _Style("polygon", "#6d6d6d", None, 0.5, legend=False, label="name")
         add(slug, style)
     outer = outer_zone(zones)
     for slug, style in _THEMATIC.items():
@@ -442,6 +448,14 @@ def event_map_spec(
         closure_points=closure,
         time_label=time_label,
         is_drill=event.is_drill,
+        **(
+            {
+                "underlay": basemap,
+                "attribution": f"Fond : {basemap.spec.attribution} ; limites IGN ADMIN EXPRESS",
+            }
+            if basemap is not None
+            else {}
+        ),
     )
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from io import BytesIO
 from itertools import chain
+from typing import Any, Protocol
 
 import numpy as np
 import shapely
@@ -27,6 +28,7 @@ from reportlab.graphics.shapes import (
     Circle,
     Drawing,
     Group,
+    Image,
     Line,
     Path,
     Polygon,
@@ -120,6 +122,12 @@ class MapZone:
     label: str
 
 
+class RasterUnderlay(Protocol):
+    """A raster basemap that can draw itself under a Lambert-93 extent (app.basemap)."""
+
+    def underlay(self, extent: Extent, width_px: int, height_px: int) -> Any: ...
+
+
 @dataclass(frozen=True)
 class MapSpec:
     """Everything a map shows; the renderer only adds layout."""
@@ -140,6 +148,9 @@ class MapSpec:
     attribution: str = (
         "Fond : IGN ADMIN EXPRESS (Licence Ouverte), données de démonstration synthétiques"
     )
+    # A raster basemap drawn under everything (``app.basemap.Basemap``: its ``underlay(extent,
+    # width_px, height_px)`` gives an RGBA PIL image of a Lambert-93 extent, or None).
+    underlay: RasterUnderlay | None = None
 
     @property
     def is_restricted(self) -> bool:
@@ -1057,8 +1068,35 @@ def _legend_box(spec: MapSpec, vp: Viewport, width: float, height: float, k: flo
     return min(candidates, key=covered)
 
 
+RASTER_DPI = 150.0  # the raster basemap's resolution on a printed extract
+SCREEN_DPI = 96.0
+FRAME_BACKGROUND = "#fbfaf6"
+
+
+def _underlay(spec: MapSpec, vp: Viewport, dpi: float) -> Image | None:
+    """The raster basemap under the frame, flattened on the frame's background colour."""
+    if spec.underlay is None:
+        return None
+    from PIL import Image as PILImage
+
+    fx0, fy0, fx1, fy1 = vp.frame
+    w, h = fx1 - fx0, fy1 - fy0
+    px, py = max(1, round(w * dpi / 72)), max(1, round(h * dpi / 72))
+    raster = spec.underlay.underlay(vp.extent, px, py)
+    if raster is None:
+        return None
+    flat = PILImage.new("RGB", raster.size, FRAME_BACKGROUND)
+    flat.paste(raster, mask=raster.getchannel("A") if raster.mode == "RGBA" else None)
+    flat.info["photo"] = raster.info.get("photo", False)
+    return Image(fx0, fy0, w, h, flat)
+
+
 def _compose(
-    spec: MapSpec, width_pt: float, height_pt: float, simplify_pt: float | None
+    spec: MapSpec,
+    width_pt: float,
+    height_pt: float,
+    simplify_pt: float | None,
+    raster_dpi: float = SCREEN_DPI,
 ) -> tuple[Drawing, Viewport]:
     lay = _layout(spec, width_pt, height_pt)
     k = lay.k
@@ -1069,8 +1107,18 @@ def _compose(
     d = MapDrawing(width_pt, height_pt)
     d.add(Rect(0, 0, width_pt, height_pt, fillColor=colors.white, strokeColor=None))
     d.add(
-        Rect(fx0, fy0, fx1 - fx0, fy1 - fy0, fillColor=colors.HexColor("#fbfaf6"), strokeColor=None)
+        Rect(
+            fx0,
+            fy0,
+            fx1 - fx0,
+            fy1 - fy0,
+            fillColor=colors.HexColor(FRAME_BACKGROUND),
+            strokeColor=None,
+        )
     )
+    raster = _underlay(spec, vp, raster_dpi)
+    if raster is not None:
+        d.add(raster)
 
     labels: list[LabelRequest] = []
     obstacles: list[Box] = []
@@ -1162,14 +1210,19 @@ def _compose(
 
 
 def render_map(
-    spec: MapSpec, width_pt: float, height_pt: float, simplify_pt: float | None = 0.5
+    spec: MapSpec,
+    width_pt: float,
+    height_pt: float,
+    simplify_pt: float | None = 0.5,
+    raster_dpi: float = SCREEN_DPI,
 ) -> Drawing:
     """Render ``spec`` as one reportlab Drawing of ``width_pt`` x ``height_pt`` points.
 
     ``simplify_pt`` is the simplification tolerance in page points (features smaller than it are
-    dropped); ``None`` draws the geometry as given.
+    dropped); ``None`` draws the geometry as given. ``raster_dpi``: the resolution of a raster
+    basemap (``spec.underlay``), 96 for a screen, :data:`RASTER_DPI` for print.
     """
-    return _compose(spec, width_pt, height_pt, simplify_pt)[0]
+    return _compose(spec, width_pt, height_pt, simplify_pt, raster_dpi)[0]
 
 
 # --------------------------------------------------------------------------- output
@@ -1208,6 +1261,23 @@ class _FastPDFRenderer(renderPDF._PDFRenderer):  # type: ignore[misc]
         # As renderPDF does: an open path is never filled.
         fill = self._fill if moves == closes else 0
         canvas._strokeAndFill(self._stroke, fill, getattr(path, "fillMode", None))
+
+    def drawImage(self, image: Image) -> None:  # noqa: N802 - reportlab's name
+        """A raster (the basemap) as an image XObject: renderPDF writes PIL images inline,
+        which a binary page stream (``useA85 = 0``) cannot hold. A photographic raster
+        (``info["photo"]``) goes as JPEG, a map as lossless Flate."""
+        from reportlab.lib.utils import ImageReader
+
+        raster = image.path
+        if not hasattr(raster, "mode"):
+            super().drawImage(image)
+            return
+        if raster.info.get("photo"):
+            buf = BytesIO()
+            raster.convert("RGB").save(buf, "JPEG", quality=85)
+            buf.seek(0)
+            raster = buf
+        self._canvas.drawImage(ImageReader(raster), image.x, image.y, image.width, image.height)
 
 
 def _draw_fast(drawing: Drawing, canvas: Canvas, x: float, y: float) -> None:
@@ -1302,7 +1372,9 @@ def map_extract_pdf(spec: MapSpec, paper: str = "A4", now_label: str = "") -> by
     page_w, page_h = PAPER_SIZES[paper]
     margin = 28.0  # 1 cm, inside every printer's unprintable border
     footer_h = 16.0
-    drawing, vp = _compose(spec, page_w - 2 * margin, page_h - 2 * margin - footer_h, 0.5)
+    drawing, vp = _compose(
+        spec, page_w - 2 * margin, page_h - 2 * margin - footer_h, 0.5, RASTER_DPI
+    )
     buf = BytesIO()
     c = Canvas(buf, pagesize=(page_w, page_h), pageCompression=1)
     c.setTitle(f"{spec.title} — extrait cartographique")

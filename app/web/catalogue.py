@@ -193,8 +193,15 @@ def show_map() -> Response:
     territory = catalogue.get_dataset(db, "territory")
     extent = list(territory.bbox) if territory and territory.bbox else None
     restricted = [d for d in datasets if not d.is_public]
+    from .basemaps import library
+
     return render(
-        "catalogue/map.html", layers=layers, extent=extent, restricted=restricted, dataset=None
+        "catalogue/map.html",
+        layers=layers,
+        extent=extent,
+        restricted=restricted,
+        dataset=None,
+        basemap_problems=library().problems,
     )
 
 

@@ -25,6 +25,7 @@ from . import (
     assets,
     audit_views,
     auth_views,
+    basemaps,
     catalogue,
     drills,
     errors,
@@ -124,5 +125,6 @@ def _register(app: Flask) -> None:
         impact,
         drills,
         reports,
+        basemaps,
     ):
         app.register_blueprint(module.bp)

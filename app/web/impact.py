@@ -18,6 +18,7 @@ from ..clock import local
 from ..geo import render
 from ..geo.impact import Impact
 from .access import request_id
+from .basemaps import library as basemap_library
 from .context import event_or_404, get_db, now, require_user
 from .errors import fail
 from .geoindex import get_index
@@ -116,6 +117,7 @@ def _map_spec(event_id: int, purpose: str) -> render.MapSpec:
         open_layers=open_layers,
         impact=impact,
         time_label=_time_label(),
+        basemap=basemap_library().default,  # the territory's raster basemap, if it has one
     )
 
 

@@ -140,7 +140,10 @@ def _headers(response: Response) -> Response:
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
     if _secure(current_app):
         response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-    if request.endpoint != "static" and not (request.endpoint or "").startswith("assets."):
+    # Static files, vendored assets and basemap tiles (versioned URLs, ETags) may be cached.
+    if request.endpoint != "static" and not (request.endpoint or "").startswith(
+        ("assets.", "basemaps.")
+    ):
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"
     if g.get("drop_session_cookie"):

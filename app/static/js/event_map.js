@@ -148,7 +148,24 @@
     node.textContent = "";  // the no-script fallback image
     var map = L.map(node, { zoomControl: true, attributionControl: true, preferCanvas: false });
     map.attributionControl.setPrefix(false);
-    map.attributionControl.addAttribution("Fond : IGN ADMIN EXPRESS, données de démonstration");
+    var rasters = JSON.parse(node.getAttribute("data-basemaps") || "[]");
+    var basemapStyles = BASEMAP;
+    if (rasters.length) {
+      // The territory's own raster basemap, served by the console (/basemaps/…), under
+      // everything; the communes become outlines so that it shows through.
+      var r = rasters[0];
+      var options = {
+        minZoom: r.minZoom, maxNativeZoom: r.maxNativeZoom, maxZoom: 19,
+        attribution: r.attribution, className: "raster-basemap"
+      };
+      if (r.bounds) { options.bounds = [[r.bounds[1], r.bounds[0]], [r.bounds[3], r.bounds[2]]]; }
+      L.tileLayer(r.url, options).addTo(map);
+      basemapStyles = Object.assign({}, BASEMAP, { communes: { color: "#5f5f5f", weight: 1.2, fill: false } });
+      node.setAttribute("data-raster", r.name);
+      map.attributionControl.addAttribution("Limites : IGN ADMIN EXPRESS, données de démonstration");
+    } else {
+      map.attributionControl.addAttribution("Fond : IGN ADMIN EXPRESS, données de démonstration");
+    }
     map.setView([49.5, 0.6], 11);
     map.createPane("zones").style.zIndex = 420;
     map.createPane("points").style.zIndex = 640;
@@ -158,7 +175,7 @@
       var url = node.getAttribute("data-basemap-" + slug);
       if (!url) { return; }
       base[slug] = getJSON(url).then(function (data) {
-        var layer = L.geoJSON(data, { style: BASEMAP[slug], interactive: slug === "roads" });
+        var layer = L.geoJSON(data, { style: basemapStyles[slug], interactive: slug === "roads" });
         if (slug === "roads") {
           layer.eachLayer(function (l) {
             var p = l.feature.properties || {};

@@ -71,6 +71,16 @@
     return box;
   }
 
+  // A raster basemap of the console's own (/basemaps/…): never a request off the origin.
+  function rasterLayer(r) {
+    var options = {
+      minZoom: r.minZoom, maxNativeZoom: r.maxNativeZoom, maxZoom: 19,
+      attribution: r.attribution, className: "raster-basemap"
+    };
+    if (r.bounds) { options.bounds = [[r.bounds[1], r.bounds[0]], [r.bounds[3], r.bounds[2]]]; }
+    return L.tileLayer(r.url, options);
+  }
+
   function setStatus(message) {
     var el = document.getElementById("map-status");
     if (el) { el.textContent = message; }
@@ -83,9 +93,18 @@
     if (!el || typeof L === "undefined") { return; }
     var layers = JSON.parse(el.getAttribute("data-layers") || "[]");
     var extent = JSON.parse(el.getAttribute("data-extent") || "null");
+    var rasters = JSON.parse(el.getAttribute("data-basemaps") || "[]");
     var map = L.map(el, { preferCanvas: true, zoomSnap: 0.25, tap: true, attributionControl: true });
     map.attributionControl.setPrefix(false);
-    map.attributionControl.addAttribution("Fond : communes IGN ADMIN EXPRESS (simplifiées), données de démonstration");
+    if (rasters.length) {
+      // The territory's own raster basemap, served by the console: the communes become outlines.
+      rasterLayer(rasters[0]).addTo(map);
+      STYLES.communes = { color: "#5d6d7e", weight: 1.2, fill: false };
+      el.setAttribute("data-raster", rasters[0].name);
+      map.attributionControl.addAttribution("Limites : IGN ADMIN EXPRESS (simplifiées), données de démonstration");
+    } else {
+      map.attributionControl.addAttribution("Fond : communes IGN ADMIN EXPRESS (simplifiées), données de démonstration");
+    }
     if (extent) {
       map.fitBounds([[extent[1], extent[0]], [extent[3], extent[2]]], { padding: [10, 10] });
     } else {
