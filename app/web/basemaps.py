@@ -3,7 +3,8 @@
 ``GET /basemaps/<name>/<z>/<x>/<y>.<ext>`` (signed-in users): the tile read from the file
 (``app.basemap``, cached in this process), with an ETag and a private, long ``Cache-Control``:
 the URL carries the file's version (``?v=``), so a new file is new URLs. A tile the file does
-not have is a 404. The map pages get the layer options from :func:`raster_basemaps`.
+not have is a 404 (not cached, like every other response of the console). The map pages get
+the layer options from :func:`raster_basemaps`.
 """
 
 from __future__ import annotations
@@ -54,9 +55,7 @@ def tile(name: str, z: int, x: int, y: int, ext: str) -> Response:
         fail(404, "Fond de carte inconnu.")
     found = b.tile(z, x, y)
     if found is None:
-        response = Response(status=404, mimetype="text/plain")
-        response.headers["Cache-Control"] = "private, max-age=3600"
-        return response
+        return Response(status=404, mimetype="text/plain")
     data, etag = found
     response = Response(data, mimetype=b.mimetype)
     response.set_etag(etag)

@@ -140,9 +140,13 @@ def _headers(response: Response) -> Response:
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
     if _secure(current_app):
         response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-    # Static files, vendored assets and basemap tiles (versioned URLs, ETags) may be cached.
-    if request.endpoint != "static" and not (request.endpoint or "").startswith(
-        ("assets.", "basemaps.")
+    # Static files, vendored assets and basemap tiles (versioned URLs, ETags) may be cached;
+    # a redirect to sign in or an error never.
+    tile = request.endpoint == "basemaps.tile" and response.status_code in (200, 304)
+    if (
+        not tile
+        and request.endpoint != "static"
+        and not (request.endpoint or "").startswith("assets.")
     ):
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"

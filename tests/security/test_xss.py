@@ -234,6 +234,11 @@ def _values(ids: dict[str, Any]) -> dict[str, Any]:
         "name": "htmx.min.js",
         "item": "x",
         "inject_id": "x",
+        # a basemap tile (/basemaps/<name>/<z>/<x>/<y>.<ext>)
+        "z": 8,
+        "x": 0,
+        "y": 0,
+        "ext": "png",
     }
 
 
