@@ -21,10 +21,19 @@ import shapely
 import urllib3
 from shapely.geometry import shape
 
-from .. import __version__
 from .spec import RemoteSpec, origin_of
 
-USER_AGENT = f"crisis-console/{__version__}"
+
+def _user_agent() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"crisis-console/{version('crisis-console')}"
+    except PackageNotFoundError:
+        return "crisis-console"
+
+
+USER_AGENT = _user_agent()
 REDIRECTS = (301, 302, 303, 307, 308)
 MiB = 1024 * 1024
 
