@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import sqlite_utils
 import yaml
 
-from . import access, audit, fr
+from . import access, audit, fr, idempotency
 from .clock import PARIS, iso, local, parse_iso
 from .db import dumps, row, rows, scalar, transaction
 from .errors import DomainError
@@ -807,8 +807,25 @@ def add_log(
     text: Any,
     fact_at: Any = None,
     corrects_id: Any = None,
+    idempotency_key: str | None = None,
 ) -> LogEntry:
-    """Append an entry to the main courante; a correction points at the entry it corrects."""
+    """Append an entry to the main courante; a correction points at the entry it corrects.
+
+    With an ``idempotency_key`` (the client's name for this write), the same key and request
+    again answer the entry already made, even after the event closed; another request under the
+    same key is refused (422).
+    """
+    digest = _idempotency_digest(
+        idempotency_key,
+        "log.entry",
+        {
+            "event": event_id,
+            "category": category,
+            "text": text,
+            "fact_at": fact_at,
+            "corrects": corrects_id,
+        },
+    )
     if category not in CATEGORIES:
         raise EventError(
             f"Catégorie inconnue « {category} » (attendu : {', '.join(CATEGORIES)}).", "category"
@@ -821,29 +838,89 @@ def add_log(
         except (TypeError, ValueError):
             raise EventError("Entrée corrigée : numéro invalide.", "corrects_id") from None
     with transaction(db):
-        event = _open_event(db, event_id)
-        when = _parse_fact_at(fact_at, now, event.declared_at)
-        if corrects is not None:
-            target = scalar(db, "SELECT event_id FROM log_entries WHERE id = ?", [corrects])
-            if target != event_id:
-                raise EventError(
-                    f"L'entrée n°{corrects} n'existe pas dans cette main courante.", "corrects_id"
-                )
-        entry_id = _write_log(
-            db, now, event_id, actor, str(category), clean, fact_at=when, corrects_id=corrects
-        )
-        audit.append(
-            db,
-            now,
-            "log.entry_added",
-            actor=actor.login,
-            object_type="log_entry",
-            object_id=entry_id,
-            event_id=event_id,
-            details={"category": category, "corrects": corrects, "fact_at": iso(when)},
-        )
+        replayed = _replayed(db, actor, idempotency_key, digest, "log_entry")
+        if replayed is not None:
+            entry_id = replayed
+        else:
+            event = _open_event(db, event_id)
+            when = _parse_fact_at(fact_at, now, event.declared_at)
+            if corrects is not None:
+                target = scalar(db, "SELECT event_id FROM log_entries WHERE id = ?", [corrects])
+                if target != event_id:
+                    raise EventError(
+                        f"L'entrée n°{corrects} n'existe pas dans cette main courante.",
+                        "corrects_id",
+                    )
+            entry_id = _write_log(
+                db, now, event_id, actor, str(category), clean, fact_at=when, corrects_id=corrects
+            )
+            details: dict[str, Any] = {
+                "category": category,
+                "corrects": corrects,
+                "fact_at": iso(when),
+            }
+            _remember(db, now, actor, idempotency_key, digest, "log_entry", entry_id, details)
+            audit.append(
+                db,
+                now,
+                "log.entry_added",
+                actor=actor.login,
+                object_type="log_entry",
+                object_id=entry_id,
+                event_id=event_id,
+                details=details,
+            )
     found = log_entries(db, event_id, since=entry_id - 1, limit=1)
     return found[0]
+
+
+def _idempotency_digest(key: str | None, operation: str, arguments: dict[str, Any]) -> str:
+    """The request's fingerprint when a key is given ("" otherwise); refuse a malformed key."""
+    if key is None:
+        return ""
+    if not idempotency.valid_key(key):
+        raise EventError(
+            f"En-tête {idempotency.HEADER} invalide : 1 à {idempotency.KEY_MAX} caractères "
+            "(lettres, chiffres, - _ . :).",
+            idempotency.HEADER,
+            status=400,
+        )
+    return idempotency.fingerprint(operation, arguments)
+
+
+def _replayed(
+    db: sqlite_utils.Database, actor: Actor, key: str | None, digest: str, object_type: str
+) -> int | None:
+    """The id of what the user's key already made (a resend), None for a new or no key."""
+    if key is None:
+        return None
+    done = idempotency.recall(db, actor.id, key)
+    if done is None:
+        return None
+    if done.fingerprint != digest or done.object_type != object_type:
+        raise EventError(
+            f"Cette clé ({idempotency.HEADER}) a déjà servi pour une autre demande : "
+            "rien n'a été enregistré.",
+            idempotency.HEADER,
+        )
+    return done.object_id
+
+
+def _remember(
+    db: sqlite_utils.Database,
+    now: datetime,
+    actor: Actor,
+    key: str | None,
+    digest: str,
+    object_type: str,
+    object_id: int,
+    details: dict[str, Any],
+) -> None:
+    """Remember a new key with what it made; its audit record names the key."""
+    if key is None:
+        return
+    idempotency.remember(db, now, actor.id, key, digest, object_type, object_id)
+    details["idempotency_key"] = key
 
 
 def tick_item(
@@ -854,13 +931,27 @@ def tick_item(
     *,
     actor: Actor,
     note: str = "",
+    fact_at: Any = None,
+    idempotency_key: str | None = None,
 ) -> ChecklistItem:
-    """Mark a checklist item done (by whom, when, with a note) and log it."""
+    """Mark a checklist item done (by whom, when, with a note) and log it.
+
+    ``fact_at`` is when it was done (a tick made offline and sent later), now by default. With an
+    ``idempotency_key`` a resend answers the item already ticked instead of a 409.
+    """
+    digest = _idempotency_digest(
+        idempotency_key,
+        "checklist.tick",
+        {"event": event_id, "item": item_id, "note": note, "fact_at": fact_at},
+    )
     note = (note or "").strip()
     if len(note) > TEXT_MAX:
         raise EventError(f"Note : au plus {TEXT_MAX} caractères.", "note")
     with transaction(db):
-        _open_event(db, event_id)
+        if _replayed(db, actor, idempotency_key, digest, "checklist_item") is not None:
+            return next(i for i in checklist(db, event_id) if i.id == item_id)
+        event = _open_event(db, event_id)
+        when = _parse_fact_at(fact_at, now, event.declared_at)
         item = row(
             db, "SELECT * FROM checklist_items WHERE id = ? AND event_id = ?", [item_id, event_id]
         )
@@ -874,9 +965,9 @@ def tick_item(
             )
         db.execute(
             "UPDATE checklist_items SET done_by = ?, done_at = ?, note = ? WHERE id = ?",
-            [actor.id, iso(now), note or None, item_id],
+            [actor.id, iso(when), note or None, item_id],
         )
-        late = iso(now) > item["due_at"]
+        late = iso(when) > item["due_at"]
         _write_log(
             db,
             now,
@@ -886,8 +977,13 @@ def tick_item(
             f"Action réalisée : {item['title']}"
             + (" (en retard)" if late else "")
             + (f". Note : {note}" if note else ""),
+            fact_at=when,
             is_system=True,
         )
+        details: dict[str, Any] = {"key": item["item_key"], "late": late, "note": note}
+        if fact_at not in (None, ""):
+            details["done_at"] = iso(when)
+        _remember(db, now, actor, idempotency_key, digest, "checklist_item", item_id, details)
         audit.append(
             db,
             now,
@@ -896,7 +992,7 @@ def tick_item(
             object_type="checklist_item",
             object_id=item_id,
             event_id=event_id,
-            details={"key": item["item_key"], "late": late, "note": note},
+            details=details,
         )
     return next(i for i in checklist(db, event_id) if i.id == item_id)
 

@@ -421,6 +421,26 @@ CREATE TABLE remote_sources (
     )
 
 
+@migrations(name="0008_idempotency_keys")
+def m0008_idempotency_keys(db: sqlite_utils.Database) -> None:
+    # A tablet that lost its network resends what it queued with the same Idempotency-Key: the
+    # key (per user), a fingerprint of what was asked and the object it made answer the resend.
+    _script(
+        db,
+        """
+CREATE TABLE idempotency_keys (
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  key TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  object_type TEXT NOT NULL,
+  object_id INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (user_id, key)
+);
+""",
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names applied. Idempotent."""
     pending = [m.name for m in migrations.pending(db)]

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
-from .. import events
+from .. import events, idempotency
 from .context import event_or_404, get_db, library, now, require_user
 from .security import allow
 
@@ -19,6 +19,11 @@ def _body() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise events.EventError("Corps JSON attendu (un objet).", "body", status=400)
     return body
+
+
+def _idempotency_key() -> str | None:
+    """The client's name for this write (a resend with it is answered, not done twice)."""
+    return request.headers.get(idempotency.HEADER)
 
 
 def _full(event: events.Event) -> dict[str, Any]:
@@ -117,6 +122,7 @@ def add_log_entry(event_id: int) -> Response:
         text=body.get("text"),
         fact_at=body.get("fact_at"),
         corrects_id=body.get("corrects"),
+        idempotency_key=_idempotency_key(),
     )
     response = jsonify(entry.to_dict())
     response.status_code = 201
@@ -126,7 +132,10 @@ def add_log_entry(event_id: int) -> Response:
 @bp.post("/<int:event_id>/checklist/<item>")
 @allow(*events.CHECKLIST_ROLES)
 def tick_item(event_id: int, item: str) -> Response:
-    """Mark an item done; ``item`` is its id or its playbook key (e.g. ``sirenes-fr-alert``)."""
+    """Mark an item done; ``item`` is its id or its playbook key (e.g. ``sirenes-fr-alert``).
+
+    Optional ``fact_at`` (when it was done) and ``Idempotency-Key`` header, as for the log.
+    """
     event = event_or_404(event_id)
     body = request.get_json(silent=True) or {}
     if not isinstance(body, dict):
@@ -146,5 +155,14 @@ def tick_item(event_id: int, item: str) -> Response:
         raise events.EventError(
             f"Action « {item} » introuvable dans cette liste.", "item", status=404
         )
-    done = events.tick_item(get_db(), now(), event.id, found.id, actor=require_user(), note=note)
+    done = events.tick_item(
+        get_db(),
+        now(),
+        event.id,
+        found.id,
+        actor=require_user(),
+        note=note,
+        fact_at=body.get("fact_at"),
+        idempotency_key=_idempotency_key(),
+    )
     return jsonify(done.to_dict(now()))
