@@ -67,7 +67,14 @@ from .policy import (
     TooManyAttempts,
     dataset,
 )
-from .reads import has_valid_grant, holders, read_features, scope_geometry, valid_grant
+from .reads import (
+    has_valid_grant,
+    holders,
+    read_features,
+    read_since,
+    scope_geometry,
+    valid_grant,
+)
 from .review import (
     Review,
     organisations,
@@ -125,6 +132,7 @@ __all__ = [
     "owner_review",
     "pending_for",
     "read_features",
+    "read_since",
     "request_grant",
     "review_events",
     "review_pdf",

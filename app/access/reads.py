@@ -14,7 +14,7 @@ from shapely.geometry import Point, box, shape
 from shapely.geometry.base import BaseGeometry
 
 from .. import audit, auth
-from ..db import rows, transaction
+from ..db import rows, scalar, transaction
 from ..records import Dataset, Event, Grant, latest_zones
 from .agreements import get_agreement
 from .grants import list_grants
@@ -229,6 +229,25 @@ def has_valid_grant(
 ) -> bool:
     """Whether a read would be allowed right now (for showing links; the read re-checks)."""
     return valid_grant(db, now, user, event_id, dataset_slug) is not None
+
+
+def read_since(db: sqlite_utils.Database, seq: int, actor: str, request_id: str) -> bool:
+    """Whether ``actor`` read restricted or personal data after audit record ``seq`` within the
+    request ``request_id``.
+
+    Every such read leaves a ``data.read`` record naming its request (no record, no data), so a
+    response built while none appeared holds none: that is how the web layer decides what a
+    tablet may keep.
+    """
+    return (
+        scalar(
+            db,
+            "SELECT 1 FROM audit_log WHERE seq > ? AND action = 'data.read' AND actor = ?"
+            " AND json_extract(details, '$.request_id') = ? LIMIT 1",
+            [seq, actor, request_id],
+        )
+        is not None
+    )
 
 
 def holders(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, make_response, redirect, request, url_for
+from flask import Blueprint, current_app, g, jsonify, make_response, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from .. import access, auth
@@ -32,11 +32,13 @@ SCOPE_LABELS = {"zone": "zone de l'événement", "territory": "tout le territoir
 
 
 def request_id() -> str:
-    """The client's X-Request-Id when sane, else a fresh one (recorded with every read)."""
-    given = request.headers.get("X-Request-Id", "")
-    if given and len(given) <= 64 and all(c.isalnum() or c in "-_." for c in given):
-        return given
-    return uuid.uuid4().hex
+    """The client's X-Request-Id when sane, else a fresh one, the same for the whole request
+    (recorded with every read; the offline marking looks for it)."""
+    if "request_id" not in g:
+        given = request.headers.get("X-Request-Id", "")
+        sane = given and len(given) <= 64 and all(c.isalnum() or c in "-_." for c in given)
+        g.request_id = given if sane else uuid.uuid4().hex
+    return str(g.request_id)
 
 
 def _ctx() -> dict[str, Any]:

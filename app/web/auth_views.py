@@ -70,4 +70,6 @@ def logout() -> Response:
     session.clear()
     response = redirect(url_for("auth.login"))
     response.delete_cookie(SESSION_COOKIE, path="/")
+    # A shared tablet keeps nothing of the session: the offline copy, its queue, the worker.
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
     return response

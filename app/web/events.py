@@ -11,9 +11,10 @@ from typing import Any
 from flask import Blueprint, make_response, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from .. import access, catalogue, events
+from .. import access, catalogue, events, reports
 from ..playbooks import EVENT_LEVEL_MAX, EVENT_LEVEL_MIN, Playbook
 from . import access as access_web
+from . import offline as offline_web
 from .context import event_or_404, get_db, library, now, require_user, signer
 from .errors import fail
 from .htmx import htmx, render, trigger
@@ -492,10 +493,14 @@ def show_liaison(event_id: int) -> Response:
     ctx.update(_log_form_context(event, form={"category": "message reçu"}, compact=True))
     ctx.update(_upcoming_context(event))
     ctx["upcoming"] = ctx["upcoming"][:3]
+    ctx.update(_checklist_context(event))
+    last_report = next(iter(reports.list_reports(get_db(), event.id)), None)
     return render(
         "events/liaison.html",
         drill_banner=event.is_drill,
         playbook=playbook,
         params=events.describe_params(playbook, event.params),
+        last_report=last_report,
+        offline=offline_web.liaison_config(event, last_report),
         **ctx,
     )

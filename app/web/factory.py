@@ -34,6 +34,7 @@ from . import (
     home,
     impact,
     nav,
+    offline,
     reports,
     security,
 )
@@ -126,5 +127,6 @@ def _register(app: Flask) -> None:
         drills,
         reports,
         basemaps,
+        offline,
     ):
         app.register_blueprint(module.bp)

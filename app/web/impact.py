@@ -23,6 +23,7 @@ from .context import event_or_404, get_db, now, require_user
 from .errors import fail
 from .geoindex import get_index
 from .htmx import render as render_page
+from .offline import unrestricted_view
 from .security import allow
 
 bp = Blueprint("impact", __name__)
@@ -48,6 +49,8 @@ def _grants(event_id: int, purpose: str) -> dict[str, tuple[list[dict[str, Any]]
     """
     db, t, user = get_db(), now(), require_user()
     opened: dict[str, tuple[list[dict[str, Any]], Any]] = {}
+    if unrestricted_view():  # the copy a tablet may keep offline: counts only
+        return opened
     for spec in situation.layer_specs(db):
         if spec.sensitivity == "public" or not access.has_valid_grant(
             db, t, user, event_id, spec.slug

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.conftest import demo_password
 
@@ -50,6 +50,55 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.thread.join(timeout=5)
+
+
+class _OneRequestPerConnection(WSGIRequestHandler):
+    # No keep-alive: once stopped, the server answers nothing, not even on an open connection.
+    protocol_version = "HTTP/1.0"
+
+
+class RestartableServer:
+    """A live server that can be stopped and started again on the SAME port (a service worker
+    is scoped to its origin, so the tablet must find the console where it left it)."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.port = 0
+        self.server: Any = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> RestartableServer:
+        self.server = make_server(
+            "127.0.0.1",
+            self.port,
+            self.app,
+            threaded=True,
+            request_handler=_OneRequestPerConnection,
+        )
+        self.port = self.server.server_port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Stop accepting and close the socket: the tablet gets 'connection refused'."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            if self.thread is not None:
+                self.thread.join(timeout=5)
+            self.server = None
+
+
+@pytest.fixture
+def restartable_territory_server(territory_app: Flask) -> Iterator[RestartableServer]:
+    server = RestartableServer(territory_app).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -279,13 +279,17 @@ def _check_response(url: str, response: Any, seen: list[str], tmp_path: Path) ->
         seen.append("".join(page.text))
         seen.append(" ".join(page.attr_text))
     elif "json" in ctype:
-        assert ctype.startswith(("application/json", "application/geo+json")), (url, ctype)
+        assert ctype.startswith(
+            ("application/json", "application/geo+json", "application/manifest+json")
+        ), (url, ctype)
         seen.append(json.dumps(json.loads(body), ensure_ascii=False))
     elif ctype.startswith("image/svg+xml"):
         check_svg(body, url)
         seen.append(body.decode())
     elif ctype.startswith("application/pdf"):
         assert body.startswith(b"%PDF"), url
+    elif ctype.startswith("text/javascript"):
+        assert url == "/sw.js", (url, ctype)  # the service worker: a file, no data
     else:
         assert ctype.startswith(("text/csv", "application/xml", "text/xml")), (url, ctype)
 
