@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from typing import Any
+
+from flask import Blueprint, g, jsonify
+from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
-from .context import require_user
+from ..clock import iso
+from .context import now, require_user
 from .security import allow
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -14,10 +18,16 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 @bp.get("/whoami")
 @allow()
 def whoami() -> Response:
+    """Who is signed in, and the server's time. With the session (not a Bearer token) also a
+    CSRF token: the tablet's offline queue (static/js/offline.js) sends its writes with it."""
     user = require_user()
-    return jsonify(
-        login=user.login,
-        name=user.name,
-        roles=sorted(user.roles),
-        organisation={"slug": user.org_slug, "name": user.org_name},
-    )
+    body: dict[str, Any] = {
+        "login": user.login,
+        "name": user.name,
+        "roles": sorted(user.roles),
+        "organisation": {"slug": user.org_slug, "name": user.org_name},
+        "server_time": iso(now()),
+    }
+    if not g.get("bearer"):
+        body["csrf_token"] = generate_csrf()
+    return jsonify(body)

@@ -1,4 +1,4 @@
-"""The offline tablet: web manifest, service worker, what a tablet may keep, the session probe.
+"""The offline tablet: web manifest, service worker, what a tablet may keep.
 
 The service worker (``static/js/sw.js``, served at ``/sw.js`` so that it may control the whole
 origin) keeps only the responses the server marks ``X-Offline: cache``; everything else is never
@@ -12,8 +12,8 @@ names it in ``X-Offline-Alternate`` and the tablet keeps that one instead.
 
 Every response to a signed-in user carries ``X-Situation-At`` (the server's time), the age the
 offline banner shows. The queue of writes made offline (``static/js/offline.js``) sends them
-through the JSON API with an ``Idempotency-Key``; ``/api/v1/session`` tells it who is signed in
-and hands it a fresh CSRF token.
+through the JSON API with an ``Idempotency-Key``; ``/api/v1/whoami`` tells it who is signed in and
+hands it a fresh CSRF token.
 """
 
 from __future__ import annotations
@@ -24,13 +24,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
-from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
 from .. import access, audit, catalogue, events, reports
 from ..clock import iso
 from .access import request_id
-from .context import current_user, get_db, now, require_user
+from .context import current_user, get_db, now
 from .htmx import render
 from .security import allow
 
@@ -183,17 +182,6 @@ def fallback() -> Response:
     )
 
 
-@bp.get("/api/v1/session")
-@allow()
-def session() -> Response:
-    """Who is signed in, the server's time, and a CSRF token for the offline queue's writes."""
-    user = require_user()
-    body: dict[str, Any] = {"user": user.login, "name": user.name, "server_time": iso(now())}
-    if not g.get("bearer"):
-        body["csrf_token"] = generate_csrf()
-    return jsonify(body)
-
-
 # --- what a page tells offline.js -----------------------------------------------------------
 
 
@@ -204,7 +192,7 @@ def base_config(page: dict[str, Any] | None) -> dict[str, Any]:
         "at": int(now().timestamp() * 1000),  # the server's time of the page, ms since epoch
         "user": user.login if user else None,
         "sw": url_for("offline.service_worker"),
-        "session": url_for("offline.session"),
+        "session": url_for("api.whoami"),
         "logout": url_for("auth.logout"),
         "fallback": url_for("offline.fallback"),
     }

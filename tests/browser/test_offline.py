@@ -213,6 +213,20 @@ def test_tablet_survives_a_dropped_network(
     )
     assert failed == "network error"
 
+    # Opening the app offline (its start page was never kept): the situations the tablet holds.
+    page.goto("/")
+    kept = page.locator("#offline-situations a")
+    kept.first.wait_for(timeout=10000)
+    assert kept.first.inner_text() == "Fuite toxique FICTIF Chimie"
+    assert "situation de 14:00" in page.locator("#offline-situations").inner_text()
+    assert page.locator("#connection-banner").inner_text() == (
+        "Hors ligne — cette page n'est pas conservée sur la tablette · 3 saisies en attente"
+    )
+    assert page.locator("#offline-queue[data-pending='3']").count() == 1
+    _shot(page, "offline-start-tablet")
+    kept.first.click()
+    page.wait_for_selector("#event-impact .impact-summary", timeout=15000)
+
     # --- the console comes back on the same port: sent once, in order, with the fact times ------
     clock.set(T0 + timedelta(minutes=20))
     server.start()

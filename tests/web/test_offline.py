@@ -140,11 +140,12 @@ def test_manifest_and_service_worker_at_the_root(app: Flask) -> None:
 
 
 def test_session_probe(app: Flask, client: Any, event_id: int) -> None:
-    assert client.get("/api/v1/session").status_code == 401
+    assert client.get("/api/v1/whoami").status_code == 401
     client.login("liaison")
-    r = client.get("/api/v1/session")
+    r = client.get("/api/v1/whoami")
     body = r.get_json()
-    assert r.status_code == 200 and body["user"] == "liaison" and body["csrf_token"]
+    assert r.status_code == 200 and body["login"] == "liaison" and body["csrf_token"]
+    assert body["server_time"] == "2026-11-23T13:00:00Z"
     assert MARK not in r.headers and r.headers["X-Situation-At"] == "2026-11-23T13:00:00Z"
     # The token it hands out is the one the queue's writes carry.
     write = client.post(
@@ -196,7 +197,7 @@ def test_liaison_page_is_marked_and_declares_its_queue(
     config = offline_config(page.get_data(as_text=True))
     assert config["register"] is True and config["user"] == "liaison"
     assert config["at"] == T0.timestamp() * 1000  # the page's time, for the offline banner
-    assert config["session"] == "/api/v1/session" and config["logout"] == "/logout"
+    assert config["session"] == "/api/v1/whoami" and config["logout"] == "/logout"
     kinds = {r["kind"]: r for r in config["routes"]}
     assert kinds["log"]["form"] == f"/events/{event_id}/log"
     assert kinds["log"]["api"] == f"/api/v1/events/{event_id}/log"

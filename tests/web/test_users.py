@@ -90,7 +90,8 @@ def test_token_reads_whoami(app, runner):
         "name": "Sophie Bernard (démo)",
         "roles": ["liaison"],
         "organisation": {"slug": "prefecture-76", "name": "Préfecture de la Seine-Maritime"},
-    }
+        "server_time": "2026-11-23T13:00:00Z",
+    }  # no CSRF token for a Bearer client: it needs none
     assert api.get("/api/v1/whoami", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert api.get("/api/v1/whoami").status_code == 401
     runner("user", "disable", "liaison")

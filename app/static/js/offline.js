@@ -8,7 +8,7 @@
  *   "routes": the main courante, checklist ticks…) go into IndexedDB as {method, url, body,
  *   key, fact_at} with a key made here (crypto.randomUUID), then are sent in order through the
  *   JSON API with an Idempotency-Key header, the session cookie and a fresh CSRF token from
- *   /api/v1/session. Sent once: a resend of the same key is answered, not redone. A refusal
+ *   /api/v1/whoami. Sent once: a resend of the same key is answered, not redone. A refusal
  *   (403, 404, 409, 422…) moves the write to the "Non enregistré" list with the server's reason;
  *   nothing is dropped silently. Network errors, 429 and 5xx unavailability keep it queued.
  * - Registering the service worker (static/js/sw.js) where a page asks for it, and filling the
@@ -75,7 +75,9 @@
     var waiting = connection.pending
       ? " · " + connection.pending + (connection.pending > 1 ? " saisies en attente" : " saisie en attente")
       : "";
-    if (connection.state === "offline") {
+    if (cfg.fallback_page) {
+      text.textContent = "Hors ligne — cette page n'est pas conservée sur la tablette" + waiting;
+    } else if (connection.state === "offline") {
       text.textContent = "Hors ligne — situation " + situationLabel(connection.dataAt) + waiting;
     } else if (connection.state === "restored") {
       text.textContent = "Connexion rétablie — cette page date " + situationLabel(connection.dataAt) + waiting;
@@ -329,7 +331,7 @@
         return probe().then(function (session) {
           if (!session) { return undefined; }
           back(session.server_time);
-          var mine = items.filter(function (i) { return !i.user || i.user === session.user; });
+          var mine = items.filter(function (i) { return !i.user || i.user === session.login; });
           return mine.reduce(function (chain, item) {
             return chain.then(function (go) { return go ? sendOne(item, session) : false; });
           }, Promise.resolve(true));
@@ -581,10 +583,7 @@
 
   if (cfg.fallback_page) {
     connection.state = "offline";
-    connection.dataAt = null;
-    banner.hidden = false;
-    banner.setAttribute("data-state", "offline");
-    banner.querySelector(".connection-text").textContent = "Hors ligne — cette page n'est pas conservée sur la tablette";
+    renderBanner();
     listSituations();
   } else {
     register();
