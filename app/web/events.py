@@ -18,6 +18,7 @@ from . import offline as offline_web
 from .context import event_or_404, get_db, library, now, require_user, signer
 from .errors import fail
 from .htmx import htmx, render, trigger
+from .impact import basemap_urls
 from .security import allow
 
 bp = Blueprint("events", __name__, url_prefix="/events")
@@ -501,6 +502,6 @@ def show_liaison(event_id: int) -> Response:
         playbook=playbook,
         params=events.describe_params(playbook, event.params),
         last_report=last_report,
-        offline=offline_web.liaison_config(event, last_report),
+        offline=offline_web.liaison_config(event, last_report, basemap_urls().values()),
         **ctx,
     )

@@ -18,7 +18,7 @@ hands it a fresh CSRF token.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -200,10 +200,11 @@ def base_config(page: dict[str, Any] | None) -> dict[str, Any]:
     return config
 
 
-def liaison_config(event: events.Event, last_report: reports.Report | None) -> dict[str, Any]:
-    """The liaison view: register the service worker, keep its pieces, queue its writes."""
-
-    from .impact import basemap_urls
+def liaison_config(
+    event: events.Event, last_report: reports.Report | None, basemap: Iterable[str]
+) -> dict[str, Any]:
+    """The liaison view: register the service worker, keep its pieces (``basemap``: the URLs of
+    the layers its map draws under the zones), queue its writes."""
 
     def unrestricted(endpoint: str, **values: Any) -> str:
         return url_for(endpoint, **values, **{UNRESTRICTED_ARG: "1"})
@@ -217,7 +218,7 @@ def liaison_config(event: events.Event, last_report: reports.Report | None) -> d
         {"key": url_for("events.show_upcoming", event_id=event.id), "htmx": 1},
         {"key": url_for("impact.zones_api", event_id=event.id)},
         {"key": points, "url": unrestricted("impact.map_features_api", event_id=event.id)},
-        *({"key": url} for url in basemap_urls().values()),
+        *({"key": url} for url in basemap),
     ]
     if last_report is not None and last_report.classification != reports.RESTRICTED:
         warm.append({"key": url_for("reports.download_report", report_id=last_report.id)})

@@ -31,6 +31,7 @@
   var KEEP_TRYING = [408, 425, 429, 502, 503, 504]; // not a refusal: the write stays queued
   var SERVER_ERROR_TRIES = 3; // a 500 may be passing; after 3 the write is shown as not recorded
   var PARIS = "Europe/Paris";
+  var WARM_DELAY_MS = 1000;
 
   // --- time ------------------------------------------------------------------------------------
 
@@ -544,6 +545,11 @@
 
   function register() {
     if (!cfg.register || !cfg.sw || !("serviceWorker" in navigator)) { return; }
+    // After the page's own loading (figures, map): on a weak network the copy must not compete.
+    if (document.readyState !== "complete") {
+      window.addEventListener("load", function () { setTimeout(register, WARM_DELAY_MS); }, { once: true });
+      return;
+    }
     navigator.serviceWorker.register(cfg.sw, { scope: "/" }).then(function () {
       return navigator.serviceWorker.ready;
     }).then(function (reg) {
