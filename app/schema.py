@@ -441,6 +441,110 @@ CREATE TABLE idempotency_keys (
     )
 
 
+@migrations(name="0009_messages")
+def m0009_messages(db: sqlite_utils.Database) -> None:
+    # Outgoing messages (issue 17, DESIGN §12). A message's editable text lives on its row while
+    # it is a draft; at validation its exact bytes are frozen in ``message_contents`` (append-only)
+    # and a final message (émis, annulé) can no longer change. Deliveries and their attempts are
+    # append-only: a delivery's state is its latest attempt.
+    _script(
+        db,
+        """
+CREATE TABLE partners (
+  id INTEGER PRIMARY KEY,
+  organisation TEXT NOT NULL,
+  role TEXT NOT NULL,
+  email TEXT NOT NULL,
+  kinds TEXT NOT NULL DEFAULT '["cap","emsi","report"]',
+  drill_only INTEGER NOT NULL DEFAULT 0,
+  active INTEGER NOT NULL DEFAULT 1,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  UNIQUE (email, drill_only)
+);
+CREATE TABLE messages (
+  id INTEGER PRIMARY KEY,
+  event_id INTEGER NOT NULL REFERENCES events(id),
+  kind TEXT NOT NULL CHECK (kind IN ('cap','emsi','report')),
+  template TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'brouillon'
+    CHECK (status IN ('brouillon','validé','émis','annulé')),
+  is_drill INTEGER NOT NULL,
+  subject TEXT NOT NULL,
+  fields TEXT NOT NULL DEFAULT '{}',
+  recipients TEXT NOT NULL DEFAULT '[]',
+  report_id INTEGER REFERENCES reports(id),
+  author_id INTEGER NOT NULL REFERENCES users(id),
+  editors TEXT NOT NULL DEFAULT '[]',
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  validated_by INTEGER REFERENCES users(id),
+  validated_at TEXT,
+  emitted_by INTEGER REFERENCES users(id),
+  emitted_at TEXT,
+  cancelled_by INTEGER REFERENCES users(id),
+  cancelled_at TEXT,
+  cancel_reason TEXT
+);
+CREATE INDEX messages_event ON messages(event_id, id);
+CREATE TRIGGER messages_final BEFORE UPDATE ON messages
+WHEN OLD.status IN ('émis','annulé')
+BEGIN
+  SELECT RAISE(ABORT, 'messages: an emitted or cancelled message is final');
+END;
+CREATE TRIGGER messages_frozen BEFORE UPDATE ON messages
+WHEN OLD.status = 'validé' AND (NEW.fields IS NOT OLD.fields OR NEW.subject IS NOT OLD.subject
+  OR NEW.recipients IS NOT OLD.recipients OR NEW.kind IS NOT OLD.kind)
+BEGIN
+  SELECT RAISE(ABORT, 'messages: a validated message cannot be edited');
+END;
+CREATE TRIGGER messages_no_delete BEFORE DELETE ON messages
+BEGIN
+  SELECT RAISE(ABORT, 'messages: DELETE refused');
+END;
+CREATE TABLE message_contents (
+  message_id INTEGER PRIMARY KEY REFERENCES messages(id),
+  created_at TEXT NOT NULL,
+  msg_type TEXT,
+  identifier TEXT NOT NULL UNIQUE,
+  refs TEXT NOT NULL DEFAULT '[]',
+  sent TEXT NOT NULL,
+  zones_version INTEGER,
+  level INTEGER NOT NULL,
+  media_type TEXT NOT NULL,
+  filename TEXT NOT NULL,
+  body BLOB NOT NULL,
+  sha256 TEXT NOT NULL,
+  recipients TEXT NOT NULL
+);
+CREATE TABLE message_deliveries (
+  id INTEGER PRIMARY KEY,
+  message_id INTEGER NOT NULL REFERENCES messages(id),
+  partner_id INTEGER REFERENCES partners(id),
+  organisation TEXT NOT NULL,
+  role TEXT NOT NULL,
+  email TEXT NOT NULL,
+  mail_id TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL,
+  UNIQUE (message_id, email)
+);
+CREATE INDEX message_deliveries_message ON message_deliveries(message_id);
+CREATE TABLE delivery_attempts (
+  id INTEGER PRIMARY KEY,
+  delivery_id INTEGER NOT NULL REFERENCES message_deliveries(id),
+  at TEXT NOT NULL,
+  result TEXT NOT NULL CHECK (result IN ('sent','failed','skipped','abandoned')),
+  error TEXT NOT NULL DEFAULT '',
+  next_attempt_at TEXT
+);
+CREATE INDEX delivery_attempts_delivery ON delivery_attempts(delivery_id, id);
+"""
+        + _append_only("message_contents")
+        + _append_only("message_deliveries")
+        + _append_only("delivery_attempts"),
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names applied. Idempotent."""
     pending = [m.name for m in migrations.pending(db)]
