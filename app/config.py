@@ -56,6 +56,20 @@ SETTINGS: tuple[Setting, ...] = (
         "YAML file of the credentials for the owners' servers (datasets with a `remote:` block),"
         " kept outside the database; mode 0600.",
     ),
+    Setting(
+        "SMTP_HOST",
+        "",
+        "SMTP relay that delivers validated messages to partners. Empty: nothing is sent (each"
+        " delivery is recorded as skipped).",
+    ),
+    Setting("SMTP_PORT", 587, "Port of the SMTP relay."),
+    Setting("SMTP_USER", "", "User name for the relay (empty: no authentication)."),
+    Setting("SMTP_PASSWORD", "", "Password for the relay (prefer SMTP_PASSWORD_FILE)."),
+    Setting(
+        "SMTP_PASSWORD_FILE", "", "File holding the relay's password (wins over SMTP_PASSWORD)."
+    ),
+    Setting("SMTP_FROM", "", "Sender address of the messages (required with SMTP_HOST)."),
+    Setting("SMTP_STARTTLS", "1", "Upgrade the relay connection with STARTTLS: 1 or 0."),
 )
 
 

@@ -17,6 +17,8 @@ The database is the truth, so a restart or a missed run loses nothing: the next 
   once by the command that starts the scheduler, never re-read at each run).
 - :func:`sync_remote`: ``app.remote.sync.sweep`` refreshes the copies of datasets kept by their
   owners when they are due (a failure keeps the last good copy and is recorded).
+- :func:`retry_message_deliveries`: ``app.messages.retry_due``, the failed e-mail deliveries of
+  emitted messages whose retry time has come (through the configured SMTP relay).
 
 :func:`run_sweeps` runs them all, each in its own try/except: a failure is logged with its
 traceback and the sweep is simply retried at the next run, never silent, never blocking the others.
@@ -49,7 +51,7 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from . import access, audit, drills, events, reports
+from . import access, audit, drills, events, messages, reports
 from .clock import iso, parse_iso
 from .db import connect, row, scalar, transaction
 from .playbooks import Library
@@ -75,6 +77,7 @@ class Settings:
     signer: audit.Signer | None = None
     library: Library = field(default_factory=lambda: Library(directory=""))
     remote_credentials: str | None = None
+    smtp: messages.SmtpRelay | None = None  # None: nothing is sent
 
 
 # --- reports ------------------------------------------------------------------------------------
@@ -156,6 +159,13 @@ def fire_drill_injects(
     return drills.sweep(db, now, library.scenarios, library.playbooks)
 
 
+def retry_message_deliveries(
+    db: sqlite_utils.Database, now: datetime, settings: Settings | None = None
+) -> Any:
+    """Retry the failed deliveries of emitted messages that are due (``app.messages``)."""
+    return messages.retry_due(db, now, (settings or Settings()).smtp)
+
+
 def sign_checkpoint(
     db: sqlite_utils.Database, now: datetime, settings: Settings | None = None
 ) -> Any:
@@ -198,6 +208,7 @@ SWEEPS: tuple[tuple[str, Sweep], ...] = (
     ("drill_injects", fire_drill_injects),
     ("reports", generate_due_reports),
     ("remote_sync", sync_remote),
+    ("message_deliveries", retry_message_deliveries),
     ("checkpoint", sign_checkpoint),
 )
 

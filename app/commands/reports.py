@@ -69,14 +69,20 @@ def log_pdf_command(console: Console, event_id: int, out: Path) -> None:
 def scheduler_command(
     console: Console, interval: float, once: bool, parent_pid: int | None
 ) -> None:
-    """Run the scheduler: due reports, grant expiry, drill injects, audit checkpoints."""
+    """Run the scheduler: due reports, grant expiry, drill injects, message retries, checkpoints."""
+    from ..messages import SmtpRelay
     from ..scheduler import Scheduler, Settings
 
     schema.migrate(console.db)
+    try:
+        smtp = SmtpRelay.from_settings(console.settings)
+    except ValueError as exc:
+        bad_input(str(exc))
     settings = Settings(
         signer=console.signer,
         library=console.library,
         remote_credentials=console.settings["REMOTE_CREDENTIALS"],
+        smtp=smtp,
     )
     console.close()  # each run opens its own connection
     sched = Scheduler(

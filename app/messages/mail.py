@@ -21,6 +21,7 @@ import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -155,7 +156,8 @@ def compose(
         f"Message n°{message.id} de la console de crise de Caux Seine Agglomération, validé par "
         f"{message.validated_by_name} le {local(message.validated_at)}.\n"
     )
-    mail = EmailMessage()
+    # Headers up to RFC 5322's 998 characters: a 64-digit hash is never folded into " …".
+    mail = EmailMessage(policy=policy.SMTP.clone(max_line_length=998))
     mail["Subject"] = subject
     mail["From"] = relay.sender
     mail["To"] = delivery.email
@@ -163,7 +165,7 @@ def compose(
     mail["Message-ID"] = delivery.mail_id
     mail["X-Crisis-Message"] = str(message.id)
     mail["X-Crisis-Content-SHA256"] = c.sha256
-    mail.set_content(text)
+    mail.set_content(text, cte="quoted-printable")
     maintype, _, subtype = c.media_type.partition("/")
     mail.add_attachment(body, maintype=maintype, subtype=subtype, filename=c.filename)
     return mail
