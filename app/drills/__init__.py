@@ -1,5 +1,5 @@
 """Drills: a scenario played on a drill event, injects fired at their offsets, the after-action
-report (RETEX) and the CAP export of an event's alert.
+report (RETEX). A drill's CAP alert comes from the one CAP builder, :mod:`app.messages`.
 
 A drill is an ordinary event declared with ``is_drill`` (through :mod:`app.events`) plus a
 ``drills`` row that holds the state of the game (running, paused, ended, stopped by a real
@@ -27,13 +27,11 @@ This package never imports Flask.
 
 The package, one module per part (every public name is re-exported here, so callers write
 ``drills.start_drill(...)``): :mod:`.play` (roles, state, start, injects, controls, debriefing),
-:mod:`.retex` (the after-action report) and :mod:`.retex_pdf` (its PDF), :mod:`.cap` (the CAP
-export, to be replaced by the CAP 1.2 messages module).
+:mod:`.retex` (the after-action report) and :mod:`.retex_pdf` (its PDF).
 """
 
 from __future__ import annotations
 
-from .cap import CAP_CATEGORIES, CAP_NS, CAP_RESPONSES, CAP_SENDER, cap_alert
 from .play import (
     ACK_ROLES,
     CASUALTY_LABELS,
@@ -83,10 +81,6 @@ from .retex_pdf import after_action_pdf
 __all__ = [
     "ACK_ROLES",
     "AfterAction",
-    "CAP_CATEGORIES",
-    "CAP_NS",
-    "CAP_RESPONSES",
-    "CAP_SENDER",
     "CASUALTY_LABELS",
     "CONTROLLER_NAME",
     "ChecklistReview",
@@ -109,7 +103,6 @@ __all__ = [
     "acknowledge_inject",
     "after_action",
     "after_action_pdf",
-    "cap_alert",
     "drill_title",
     "due_injects",
     "end",

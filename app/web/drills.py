@@ -13,9 +13,9 @@ from typing import Any
 from flask import Blueprint, current_app, make_response, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from .. import auth, drills, events
+from .. import auth, drills, events, messages
 from ..playbooks import Scenario
-from .context import get_db, library, now, require_user
+from .context import event_or_404, get_db, library, now, require_user
 from .htmx import render
 from .security import allow
 
@@ -254,11 +254,11 @@ def after_action_pdf(event_id: int) -> Response:
 @bp.get("/<int:event_id>/cap.xml")
 @allow(*drills.READ_ROLES)
 def cap_alert(event_id: int) -> Response:
-    body = drills.cap_alert(get_db(), event_id, now(), library().playbooks)
+    event = event_or_404(event_id)
+    body = messages.event_cap(get_db(), now(), event_id, library().playbook(event.kind))
     response = make_response(body)
     response.headers["Content-Type"] = "application/xml; charset=utf-8"
-    event = events.get_event(get_db(), event_id)
-    prefix = "EXERCICE-" if event is not None and event.is_drill else ""
+    prefix = "EXERCICE-" if event.is_drill else ""
     response.headers["Content-Disposition"] = (
         f'attachment; filename="{prefix}alerte-cap-evenement-{event_id}.xml"'
     )

@@ -16,9 +16,10 @@ from xml.etree import ElementTree as ET
 import pytest
 from flask import Flask
 
-from app import access, audit, auth, drills, events
+from app import access, audit, auth, drills, events, messages
 from app.clock import FixedClock, iso
 from app.db import connect, rows, scalar, transaction
+from app.messages import cap
 from app.playbooks import Playbook, Scenario
 from app.playbooks.library import load as load_library
 from tests.conftest import PROJECT
@@ -377,9 +378,10 @@ def test_cap_alert_status_is_exercise_for_a_drill_and_actual_otherwise(tdb, tclo
         params={"wind_from_deg": 200, "wind_speed_ms": 3},
         site="FICTIF-1",
     )
-    ns = {"cap": drills.CAP_NS}
+    ns = {"cap": cap.CAP_NS}
     for event_id, status in ((drill.event_id, "Exercise"), (real.id, "Actual")):
-        root = ET.fromstring(drills.cap_alert(tdb, event_id, tclock.now(), playbooks).encode())
+        event = events.get_event(tdb, event_id)
+        root = ET.fromstring(messages.event_cap(tdb, tclock.now(), event_id, playbooks[event.kind]))
         assert root.findtext("cap:status", namespaces=ns) == status
         assert root.findtext("cap:msgType", namespaces=ns) == "Alert"
         assert root.findtext("cap:info/cap:category", namespaces=ns) == "CBRNE"
@@ -388,8 +390,8 @@ def test_cap_alert_status_is_exercise_for_a_drill_and_actual_otherwise(tdb, tclo
         for polygon in polygons:
             pairs = polygon.text.split()
             assert len(pairs) >= 4 and pairs[0] == pairs[-1]
-    drill_xml = drills.cap_alert(tdb, drill.event_id, tclock.now(), playbooks)
-    assert "EXERCICE" in drill_xml
+    drill_xml = messages.event_cap(tdb, tclock.now(), drill.event_id, playbooks["toxic-release"])
+    assert "EXERCICE" in drill_xml.decode()
 
 
 def test_rehearse_command_writes_a_marked_report(runner, tmp_path):
