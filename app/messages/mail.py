@@ -156,15 +156,13 @@ def compose(
         f"Message n°{message.id} de la console de crise de Caux Seine Agglomération, validé par "
         f"{message.validated_by_name} le {local(message.validated_at)}.\n"
     )
-    # Headers up to RFC 5322's 998 characters: a 64-digit hash is never folded into " …".
-    mail = EmailMessage(policy=policy.SMTP.clone(max_line_length=998))
+    mail = EmailMessage(policy=policy.SMTP.clone(max_line_length=76))  # RFC 2045 QP lines
     mail["Subject"] = subject
     mail["From"] = relay.sender
     mail["To"] = delivery.email
     mail["Date"] = format_datetime(parse_iso(delivery.created_at))
     mail["Message-ID"] = delivery.mail_id
     mail["X-Crisis-Message"] = str(message.id)
-    mail["X-Crisis-Content-SHA256"] = c.sha256
     mail.set_content(text, cte="quoted-printable")
     maintype, _, subtype = c.media_type.partition("/")
     mail.add_attachment(body, maintype=maintype, subtype=subtype, filename=c.filename)

@@ -72,7 +72,7 @@ def test_a_validated_situation_report_arrives_with_its_pdf_byte_for_byte(tdb, tc
     (mail_,) = inbox.mails()
     assert mail_["Subject"] == "Point de situation n°1 — Fuite d'ammoniac"
     assert mail_["Message-ID"] == result.deliveries[0].mail_id
-    assert mail_["X-Crisis-Content-SHA256"] == meta.sha256
+    assert mail_["X-Crisis-Message"] == str(m.id)
     (attachment,) = list(mail_.iter_attachments())
     assert attachment.get_content_type() == "application/pdf"
     assert attachment.get_filename() == "PS01-evenement-1.pdf"
