@@ -17,7 +17,7 @@ STATUSES: tuple[str, ...] = ("brouillon", "validé", "émis", "annulé")
 DRAFT, VALIDATED, EMITTED, CANCELLED = STATUSES
 
 # Who may do what (the web layer's @allow rules use these).
-READ_ROLES: tuple[str, ...] = ("director", "cell", "liaison")
+READ_ROLES: tuple[str, ...] = ("director", "cell", "liaison", "exercise")  # as events
 DRAFT_ROLES: tuple[str, ...] = ("director", "cell")
 VALIDATE_ROLES: tuple[str, ...] = ("director",)
 SEND_ROLES: tuple[str, ...] = ("director", "cell")
