@@ -7,6 +7,7 @@ rule, the only thin space we print), a decimal comma, trailing zeros dropped.
 
 from __future__ import annotations
 
+import decimal as _decimal
 from typing import Any
 
 from babel import Locale
@@ -23,7 +24,9 @@ def number(value: Any, digits: int = 0, *, exact: bool = True) -> str:
         return "—"
     decimals = ("0" if exact else "#") * digits
     pattern = "#,##0" + (f".{decimals}" if digits else "")
-    return format_decimal(float(value), format=pattern, locale=LOCALE)
+    with _decimal.localcontext() as context:
+        context.prec = 400  # rounding 1e25 to 3 decimals needs more than the default 28 digits
+        return format_decimal(float(value), format=pattern, locale=LOCALE)
 
 
 def integer(value: Any) -> str:
@@ -57,5 +60,7 @@ def plural(count: Any, one: str, other: str) -> str:
 
 
 def count(value: Any, one: str, other: str) -> str:
-    """``1 entrée``, ``0 entrée``, ``12 345 entrées``."""
-    return f"{integer(value)} {plural(value, one, other)}"
+    """``1 entrée``, ``0 entrée``, ``12 345 entrées``: the noun agrees with the number shown."""
+    if value is None or value == "":
+        return f"— {other}"
+    return f"{integer(value)} {plural(round(float(value)), one, other)}"

@@ -1,5 +1,5 @@
-"""Risk playbooks and drill scenarios: what they are (:mod:`.model`), how their files are read
-(:mod:`.files`) and the library loaded once per process (:mod:`.library`).
+"""Risk playbooks and drill scenarios: what they are, as declared file formats (:mod:`.model`),
+how their files are read (:mod:`.files`) and the library loaded once per process (:mod:`.library`).
 
 This package never imports Flask.
 """
@@ -29,6 +29,7 @@ from .model import (
     SITE_HAZARDS,
     WIND_PARAMETERS,
     ChecklistItemSpec,
+    Choice,
     Inject,
     Parameter,
     Playbook,
@@ -50,6 +51,7 @@ __all__ = [
     "SITE_HAZARDS",
     "WIND_PARAMETERS",
     "ChecklistItemSpec",
+    "Choice",
     "Inject",
     "Library",
     "Parameter",

@@ -16,8 +16,13 @@ from app.playbooks import (
     LEVELS,
     ROLES,
     SHAPES,
+    ChecklistItemSpec,
+    Inject,
+    Parameter,
     Playbook,
     PlaybookError,
+    Scenario,
+    ZoneSpec,
     load_playbook,
     load_playbooks,
     load_scenario,
@@ -524,6 +529,93 @@ def test_mutated_documents_only_raise_playbook_error(data: st.DataObject) -> Non
 @given(st.text(max_size=80))
 def test_arbitrary_text_only_raises_playbook_error(text: str) -> None:
     _only_playbook_errors(lambda: playbook_from_dict(parse_yaml(text, "x.yaml"), "x.yaml"))
+
+
+def test_null_is_an_absent_key() -> None:
+    data = copy.deepcopy(VALID_PLAYBOOK)
+    data["site_hazard"] = None
+    data["zones"][0]["help"] = None
+    playbook = playbook_from_dict(data, "x.yaml")
+    assert playbook.site_hazard is None and playbook.zones[0].help == ""
+    data["title"] = None
+    with pytest.raises(PlaybookError, match="missing required key") as caught:
+        playbook_from_dict(data, "x.yaml")
+    assert caught.value.key == "title"
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "message"),
+    [
+        (lambda d: d.update(source_file="y.yaml"), "source_file", "unknown key 'source_file'"),
+        (
+            lambda d: d.update(titel="X"),
+            "titel",
+            "did you mean 'title'?); allowed keys: applies_to",
+        ),
+        (
+            lambda d: d["zones"][0].update(default_m="500"),
+            "zones[0].default_m",
+            "expected a number",
+        ),
+        (lambda d: d["zones"][0].update(default_m=True), "zones[0].default_m", "got true/false"),
+        (lambda d: d["zones"][0].update(default_m=-5), "zones[0].default_m", "greater than 0"),
+        (lambda d: d["parameters"][0].update(required="oui"), "parameters[0].required", "true or"),
+        (
+            lambda d: d["parameters"][0].update(choices=[]),
+            "parameters[0].choices",
+            "only by choice",
+        ),
+        (lambda d: d["zones"][0].update(half_angle_deg=[30]), "zones[0].half_angle_deg", "[strong"),
+        (
+            lambda d: d["zones"][0].update(half_angle_deg=[30, 200]),
+            "zones[0].half_angle_deg[1]",
+            "",
+        ),
+        (lambda d: d.update(id="Sample"), "id", "'Sample' is not a valid id"),
+        (lambda d: d.update(applies_to=["site", "site"]), "applies_to[1]", "duplicate value"),
+        (lambda d: d.update(datasets=["schools", 3]), "datasets[1]", "expected text, got a number"),
+        (lambda d: d.update({3: "x"}), "", "keys must be text"),
+    ],
+)
+def test_declared_format_refusals(change: Any, key: str, message: str) -> None:
+    data = copy.deepcopy(VALID_PLAYBOOK)
+    change(data)
+    with pytest.raises(PlaybookError) as caught:
+        playbook_from_dict(data, "x.yaml", FIXTURE_DATASETS)
+    assert (caught.value.key, caught.value.file) == (key, "x.yaml")
+    assert message in caught.value.message
+
+
+def test_choices_are_value_label_pairs() -> None:
+    data = copy.deepcopy(VALID_PLAYBOOK)
+    data["parameters"].append(
+        {"name": "kind", "label": "Type", "type": "choice", "required": False, "default": "a",
+         "choices": [{"value": "a", "label": "Un A"}, {"value": "b", "label": "Un B"}]}
+    )  # fmt: skip
+    parameter = playbook_from_dict(data, "x.yaml").parameter("kind")
+    assert parameter is not None and parameter.default == "a"
+    assert [(v, label) for v, label in parameter.choices] == [("a", "Un A"), ("b", "Un B")]
+    assert parameter.choice_label("b") == "Un B"
+    data["parameters"][-1]["choices"][1] = ["b", "Un B"]
+    with pytest.raises(PlaybookError, match="expected a mapping, got a list") as caught:
+        playbook_from_dict(data, "x.yaml")
+    assert caught.value.key == "parameters[2].choices[1]"
+
+
+def test_source_file_is_where_it_was_read(sample: Playbook) -> None:
+    assert sample.source_file == str(FIXTURES / "valid-sample.yaml")
+    assert playbook_from_dict(VALID_PLAYBOOK).source_file == "<playbook>"
+
+
+MODELS_DOCUMENTED = [Playbook, Parameter, ZoneSpec, ChecklistItemSpec, Scenario, Inject]
+
+
+@pytest.mark.parametrize("model", MODELS_DOCUMENTED, ids=lambda m: m.__name__)
+def test_every_key_is_documented(model: Any) -> None:
+    """A key added to a model without its row in docs/playbooks.md fails here."""
+    doc = (ROOT / "docs" / "playbooks.md").read_text(encoding="utf-8")
+    missing = [name for name in model.model_fields if f"`{name}`" not in doc]
+    assert missing == []
 
 
 def test_constants() -> None:
