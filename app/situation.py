@@ -1,8 +1,10 @@
 """The situation of an event: its zones, their impact and its map (docs/architecture.md).
 
-Glue between the catalogue, the events and ``app.geo``; no Flask. :func:`event_impact` is THE
+Glue between the catalogue, the records and ``app.geo``; no Flask. :func:`event_impact` is THE
 impact analysis used by the event page, the JSON API and the situation reports, and
-:func:`event_map_spec` the one map they all draw (SVG on screen, PDF extract, report).
+:func:`event_map_spec` the one map they all draw (SVG on screen, PDF extract, report). Each takes
+the ``Event`` and its stored ``Zones`` (``app.records``) that the caller read once for its request
+or report, never an id to read again (docs/architecture.md, "load once, pass objects").
 
 Access is decided by the caller: ``open_datasets`` / ``open_layers`` name only the restricted
 or personal datasets the user holds a valid grant for (read through ``app.access``); every other
@@ -22,17 +24,17 @@ import sqlite_utils
 from shapely.geometry import Point, box
 from shapely.geometry.base import BaseGeometry
 
-from . import catalogue, events
+from . import catalogue
 from .geo import proj
 from .geo.impact import Impact, LayerSpec, analyse
 from .geo.index import Layer, SpatialIndex
 from .geo.render import MapLayer, MapSpec, MapZone, format_distance
 from .geo.zones import Zone, outer_zone, zones_from_geojson
+from .records import Event, Zones
 
 __all__ = [
     "ESTABLISHMENT_TYPE",
     "ESTABLISHMENT_TYPES",
-    "UnknownEvent",
     "event_impact",
     "event_map_features",
     "event_map_spec",
@@ -66,10 +68,6 @@ ESTABLISHMENT_TYPE: dict[str, str] = {
 _NOT_ANALYSED_THEMES = ("reference",)
 _YEAR = re.compile(r"\b(19[5-9]\d|20\d\d)\b")
 DEFAULT_RADIUS_M = 3000.0  # map extent around the source when an event has no zones yet
-
-
-class UnknownEvent(LookupError):
-    """No event with this id."""
 
 
 # -- layers ----------------------------------------------------------------------------------
@@ -129,22 +127,14 @@ def layer_specs(db: sqlite_utils.Database) -> list[LayerSpec]:
 # -- zones -----------------------------------------------------------------------------------
 
 
-def _event(db: sqlite_utils.Database, event_id: int) -> events.Event:
-    event = events.get_event(db, event_id)
-    if event is None:
-        raise UnknownEvent(event_id)
-    return event
-
-
-def event_zones(db: sqlite_utils.Database, event_id: int) -> list[Zone]:
-    """The event's current zones (latest version), Lambert-93, worst first; [] if none yet."""
-    latest = events.latest_zones(db, event_id)
-    if latest is None:
+def event_zones(zones: Zones | None) -> list[Zone]:
+    """The event's stored zones (``records.latest_zones``), Lambert-93, worst first; [] if none."""
+    if zones is None:
         return []
-    return zones_from_geojson(latest["geojson"])
+    return zones_from_geojson(zones["geojson"])
 
 
-def zones_collection(db: sqlite_utils.Database, event_id: int) -> dict[str, Any]:
+def zones_collection(event: Event, zones: Zones | None) -> dict[str, Any]:
     """The zones as the API gives them: a WGS84 FeatureCollection with their provenance.
 
     Each feature carries its level, threshold, threshold family, shape, distance and where the
@@ -152,8 +142,7 @@ def zones_collection(db: sqlite_utils.Database, event_id: int) -> dict[str, Any]
     ``data``: a dataset's extents), the parameters the zone used (``params``) and the event
     parameters the zones were computed with (``parameters``).
     """
-    event = _event(db, event_id)
-    latest = events.latest_zones(db, event_id)
+    latest = zones
     base: dict[str, Any] = {
         "type": "FeatureCollection",
         "event": event.id,
@@ -186,7 +175,7 @@ def zones_collection(db: sqlite_utils.Database, event_id: int) -> dict[str, Any]
     return base
 
 
-def _source_l93(event: events.Event) -> Point:
+def _source_l93(event: Event) -> Point:
     x, y = proj.lonlat_to_l93(event.lon, event.lat)
     return Point(float(x), float(y))
 
@@ -197,19 +186,17 @@ def _source_l93(event: events.Event) -> Point:
 def event_impact(
     db: sqlite_utils.Database,
     index: SpatialIndex,
-    event_id: int,
+    event: Event,
+    zones: Zones | None,
     open_datasets: Iterable[str] = frozenset(),
 ) -> Impact:
-    """The impact analysis of the event's current zones: THE one used by screen, API, reports.
+    """The impact analysis of the event's current ``zones``: THE one used by screen, API, reports.
 
     ``open_datasets``: restricted or personal datasets the caller holds a valid grant for
     (listed in full); every other non-public dataset appears as counts only.
     """
-    event = _event(db, event_id)
     specs = layer_specs(db)
-    return analyse(
-        event_zones(db, event_id), index, specs, _source_l93(event), frozenset(open_datasets)
-    )
+    return analyse(event_zones(zones), index, specs, _source_l93(event), frozenset(open_datasets))
 
 
 # -- map -------------------------------------------------------------------------------------
@@ -309,7 +296,8 @@ def _closure_label(point: Mapping[str, Any]) -> str:
 def event_map_spec(
     db: sqlite_utils.Database,
     index: SpatialIndex,
-    event_id: int,
+    event: Event,
+    stored_zones: Zones | None,
     *,
     open_layers: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     impact: Impact | None = None,
@@ -329,11 +317,10 @@ def event_map_spec(
     recomputing the analysis when the caller already has it (closure points come from it).
     The renderer simplifies geometry for the scale; here only what meets the extent is kept.
     """
-    event = _event(db, event_id)
-    zones = event_zones(db, event_id)
+    zones = event_zones(stored_zones)
     source = _source_l93(event)
     if impact is None:
-        impact = event_impact(db, index, event_id)
+        impact = event_impact(db, index, event, stored_zones)
     frame_extent = extent or _map_extent(zones, source)
     frame = _extent_box(frame_extent)
     datasets = {d.slug: d for d in catalogue.list_datasets(db) if d.feature_count > 0}
@@ -480,18 +467,21 @@ def _zone_map_label(zone: Zone) -> str:
 
 
 def event_map_features(
-    db: sqlite_utils.Database, index: SpatialIndex, event_id: int, impact: Impact | None = None
+    db: sqlite_utils.Database,
+    index: SpatialIndex,
+    event: Event,
+    stored_zones: Zones | None,
+    impact: Impact | None = None,
 ) -> dict[str, Any]:
     """The interactive map's points, WGS84: source, closure points, public establishments.
 
     Establishments are those of the map's extent, each with the worst zone it lies in (or
     None). Only public layers: nothing here comes from a restricted or personal dataset.
     """
-    event = _event(db, event_id)
-    zones = event_zones(db, event_id)
+    zones = event_zones(stored_zones)
     source = _source_l93(event)
     if impact is None:
-        impact = event_impact(db, index, event_id)
+        impact = event_impact(db, index, event, stored_zones)
     frame = _extent_box(_map_extent(zones, source))
     features: list[dict[str, Any]] = [
         {

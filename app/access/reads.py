@@ -4,7 +4,7 @@ read itself with its access record in the same transaction."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from shapely.geometry.base import BaseGeometry
 
 from .. import audit, auth
 from ..db import rows, scalar, transaction
-from ..records import Dataset, Event, Grant, latest_zones
+from ..records import Agreement, Dataset, Event, Grant, Zones, latest_zones
 from .agreements import get_agreement
 from .grants import list_grants
 from .policy import FALLBACK_RADIUS_M, PURPOSES, AccessDenied, _event, dataset
@@ -35,11 +35,13 @@ def valid_grant(
     return None
 
 
-def scope_geometry(db: sqlite_utils.Database, event: Event, margin_m: float) -> BaseGeometry:
-    """The event's outer zone (Lambert-93) buffered by the margin (fallback: a 2 km circle)."""
+def scope_geometry(event: Event, zones: Zones | None, margin_m: float) -> BaseGeometry:
+    """The event's outer zone (Lambert-93) buffered by the margin (fallback: a 2 km circle).
+
+    ``zones``: the event's stored zones (``records.latest_zones``), None when none are drawn.
+    """
     from ..geo import proj
 
-    zones = latest_zones(db, event.id)
     geoms: list[BaseGeometry] = []
     for f in (zones["geojson"] if zones else {}).get("features", []):
         if f.get("geometry"):
@@ -111,23 +113,36 @@ def read_features(
     purpose: str,
     request_id: str,
     bbox: Sequence[float] | None = None,
+    *,
+    event: Event | None = None,
+    zones: Zones | None = None,
 ) -> tuple[list[dict[str, Any]], Grant]:
     """Restricted or personal features the user's valid grant opens, as GeoJSON features.
 
     Scope and field whitelist are applied here. The access record (``data.read``) is written in
     the same transaction: if it cannot be written, nothing is returned. Raises AccessDenied.
+    A caller that already read the event gives it with its stored ``zones`` (both, None for no
+    zones); otherwise both are read here when the agreement scopes the read to the zones.
     """
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}")
     d = dataset(db, dataset_slug)
-    owner = _owner_read(db, now, user, event_id, d, bbox, request_id)
+
+    def scope_of(a: Agreement) -> BaseGeometry | None:
+        """The agreement's scope: the event's zones read once, by the caller or here."""
+        nonlocal event, zones
+        if a.scope != "zone":
+            return None
+        if event is None:
+            event, zones = _event(db, event_id), latest_zones(db, event_id)
+        return scope_geometry(event, zones, a.margin_m)
+
+    owner = _owner_read(db, now, user, event_id, d, bbox, request_id, scope_of)
     with transaction(db):
         g = valid_grant(db, now, user, event_id, dataset_slug)
         if g is not None and d.sensitivity != "public":
             a = get_agreement(db, g.agreement_id)
-            scope = (
-                scope_geometry(db, _event(db, event_id), a.margin_m) if a.scope == "zone" else None
-            )
+            scope = scope_of(a)
             live = owner[1] if owner is not None and owner[0] == g.id else None
             selected = _select_features(db, d, scope, bbox, live.rows if live else None)
             keep = set(a.fields) | {d.id_field, "id"}
@@ -190,6 +205,7 @@ def _owner_read(
     d: Dataset,
     bbox: Sequence[float] | None,
     request_id: str,
+    scope_of: Callable[[Agreement], BaseGeometry | None],
 ) -> tuple[int, Any] | None:
     """Hook for datasets kept by their owner (app.remote): ask the owner's server for the zone.
 
@@ -207,7 +223,7 @@ def _owner_read(
     from ..geo import proj
 
     a = get_agreement(db, g.agreement_id)
-    scope = scope_geometry(db, _event(db, event_id), a.margin_m) if a.scope == "zone" else None
+    scope = scope_of(a)
     read = live.read_zone(
         db,
         now,

@@ -16,6 +16,7 @@ from .. import access, audit, events, index_cache, situation
 from ..clock import local
 from ..db import row, rows, scalar
 from ..geo.render import render_map
+from ..records import Zones
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,12 @@ def grants_in_force(
 
 
 def _open_for_report(
-    db: sqlite_utils.Database, now: datetime, event: events.Event, reader: Any, number: int
+    db: sqlite_utils.Database,
+    now: datetime,
+    event: events.Event,
+    zones: Zones | None,
+    reader: Any,
+    number: int,
 ) -> dict[str, list[dict[str, Any]]]:
     """Restricted datasets the author may open in this report, with the features read.
 
@@ -107,7 +113,15 @@ def _open_for_report(
             continue
         try:
             features, _ = access.read_features(
-                db, now, reader, event.id, g.dataset_slug, "report", f"report:{event.id}:{number}"
+                db,
+                now,
+                reader,
+                event.id,
+                g.dataset_slug,
+                "report",
+                f"report:{event.id}:{number}",
+                event=event,
+                zones=zones,
             )
         except access.AccessError:
             continue
@@ -145,7 +159,8 @@ def gather(
     entries = events.log_entries(db, event_id)
     since = [e for e in entries if previous_at is None or e.recorded_at >= previous_at]
     decisions = [e for e in entries if e.category == "décision"]
-    opened = _open_for_report(db, now, event, reader, number)
+    zones = events.latest_zones(db, event_id)  # read once, passed to every part below
+    opened = _open_for_report(db, now, event, zones, reader, number)
     ctx = ReportContext(
         event=event,
         number=number,
@@ -171,10 +186,9 @@ def gather(
     if index is None:
         index = index_cache.index_for(db)
     impact_obj = None
-    zones = events.latest_zones(db, event_id)
     try:
         if zones is not None:
-            impact_obj = situation.event_impact(db, index, event_id, frozenset(opened))
+            impact_obj = situation.event_impact(db, index, event, zones, frozenset(opened))
             ctx.impact = impact_obj.to_json()
     except Exception as exc:  # a report without figures beats no report in a crisis
         log.exception("impact of event %s failed", event_id)
@@ -182,7 +196,13 @@ def gather(
     if with_map and zones is not None and zones["geojson"].get("features"):
         try:
             spec = situation.event_map_spec(
-                db, index, event_id, open_layers=opened, impact=impact_obj, time_label=local(now)
+                db,
+                index,
+                event,
+                zones,
+                open_layers=opened,
+                impact=impact_obj,
+                time_label=local(now),
             )
             ctx.map = render_map(spec, MAP_WIDTH, MAP_HEIGHT)
             ctx.map_restricted = spec.is_restricted

@@ -52,14 +52,11 @@ def _back(event_id: int) -> Response:
     return redirect(url_for("drills.show_drill", event_id=event_id))
 
 
-def _declare_url(drill: drills.Drill) -> str | None:
+def _declare_url(event: events.Event) -> str | None:
     """The events' declaration page, prefilled with the drill's kind and site, if it exists."""
     if "events.new_event" not in current_app.view_functions:
         return None
-    event = events.get_event(get_db(), drill.event_id)
-    args = {}
-    if event is not None:
-        args = {"playbook": event.kind, **({"site": event.site_fid} if event.site_fid else {})}
+    args = {"playbook": event.kind, **({"site": event.site_fid} if event.site_fid else {})}
     return url_for("events.new_event", **args)
 
 
@@ -131,12 +128,12 @@ def start_drill() -> Response:
 def show_drill(event_id: int) -> Response:
     drill = _drill(event_id)
     scenario = _scenario(drill)
-    event = events.get_event(get_db(), event_id)
+    event = event_or_404(event_id)
     return render(
         "drills/detail.html",
         "drills/_injects.html",
         event=event,
-        declare_url=_declare_url(drill),
+        declare_url=_declare_url(event),
         event_url=_event_url(event_id),
         can_stop=require_user().has(*drills.STOP_ROLES),
         casualties=drills.latest_casualties(get_db(), event_id),

@@ -17,6 +17,7 @@ from .. import access, events, situation
 from ..clock import local
 from ..geo import render
 from ..geo.impact import Impact
+from ..records import Zones
 from .access import request_id
 from .basemaps import library as basemap_library
 from .context import event_or_404, get_db, now, require_user
@@ -41,7 +42,9 @@ _COMPUTED_KEYS = frozenset({"id", "dataset", "distance_m", "length_m", "area_m2"
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _grants(event_id: int, purpose: str) -> dict[str, tuple[list[dict[str, Any]], Any]]:
+def _grants(
+    event: events.Event, zones: Zones | None, purpose: str
+) -> dict[str, tuple[list[dict[str, Any]], Any]]:
     """Restricted/personal datasets the user's grants open now: slug -> (features, grant).
 
     Each read goes through ``access.read_features`` (scope, fields, access record); a dataset
@@ -53,12 +56,12 @@ def _grants(event_id: int, purpose: str) -> dict[str, tuple[list[dict[str, Any]]
         return opened
     for spec in situation.layer_specs(db):
         if spec.sensitivity == "public" or not access.has_valid_grant(
-            db, t, user, event_id, spec.slug
+            db, t, user, event.id, spec.slug
         ):
             continue
         try:
             opened[spec.slug] = access.read_features(
-                db, t, user, event_id, spec.slug, purpose, request_id()
+                db, t, user, event.id, spec.slug, purpose, request_id(), event=event, zones=zones
             )
         except access.AccessError:
             continue
@@ -91,18 +94,23 @@ def _grant_url(event_id: int, slug: str) -> str:
     return url_for("access.new_grant", event_id=event_id, dataset=slug)
 
 
+def _zones(event: events.Event) -> Zones | None:
+    """The event's current zones, read once by each view and passed down."""
+    return events.latest_zones(get_db(), event.id)
+
+
 def _analysis(
-    event_id: int, purpose: str
+    event: events.Event, zones: Zones | None, purpose: str
 ) -> tuple[Impact, dict[str, Any], dict[str, tuple[list[dict[str, Any]], Any]]]:
-    grants = _grants(event_id, purpose)
-    impact = situation.event_impact(get_db(), get_index(), event_id, frozenset(grants))
+    grants = _grants(event, zones, purpose)
+    impact = situation.event_impact(get_db(), get_index(), event, zones, frozenset(grants))
     data = impact.to_json()
     _redact(data, grants)
     for zone in [*data["zones"], data["outer"]]:
         for entry in zone["restricted"]:
-            entry["request_access"] = _grant_url(event_id, entry["dataset"])
+            entry["request_access"] = _grant_url(event.id, entry["dataset"])
     for entry in data["closure_restricted"]:
-        entry["request_access"] = _grant_url(event_id, entry["dataset"])
+        entry["request_access"] = _grant_url(event.id, entry["dataset"])
     return impact, data, grants
 
 
@@ -110,13 +118,15 @@ def _time_label() -> str:
     return local(now(), "%d/%m/%Y %H:%M")
 
 
-def _map_spec(event_id: int, purpose: str) -> render.MapSpec:
-    impact, _, grants = _analysis(event_id, purpose)
+def _map_spec(event: events.Event, purpose: str) -> render.MapSpec:
+    zones = _zones(event)
+    impact, _, grants = _analysis(event, zones, purpose)
     open_layers = {slug: feats for slug, (feats, _) in grants.items()}
     return situation.event_map_spec(
         get_db(),
         get_index(),
-        event_id,
+        event,
+        zones,
         open_layers=open_layers,
         impact=impact,
         time_label=_time_label(),
@@ -124,16 +134,10 @@ def _map_spec(event_id: int, purpose: str) -> render.MapSpec:
     )
 
 
-def panel_context(event: events.Event) -> dict[str, Any]:
-    """What ``impact/_figures.html`` and ``impact/_map.html`` need to render their content.
-
-    The fragments also work with ``event`` alone: they then load themselves with htmx.
-    """
-    return _figures_context(event, request.args.get("zone"), request.args.get("sort"))
-
-
-def _figures_context(event: events.Event, zone: str | None, sort: str | None) -> dict[str, Any]:
-    _, data, grants = _analysis(event.id, "view")
+def _figures_context(
+    event: events.Event, latest: Zones | None, zone: str | None, sort: str | None
+) -> dict[str, Any]:
+    _, data, grants = _analysis(event, latest, "view")
     zones = {z["id"]: z for z in data["zones"]}
     selected = zone if zone in zones or zone == "outer" else "outer"
     detail = data["outer"] if selected == "outer" else zones[selected]
@@ -145,7 +149,6 @@ def _figures_context(event: events.Event, zone: str | None, sort: str | None) ->
         items.sort(key=lambda r: (str(r.get("type") or ""), r["distance_m"]))
     elif sort == "capacity":
         items.sort(key=lambda r: (-(r.get("capacity") or 0), r["distance_m"]))
-    latest = events.latest_zones(get_db(), event.id)
     return {
         "impact": data,
         "impact_zone": selected,
@@ -167,8 +170,8 @@ def _figures_context(event: events.Event, zone: str | None, sort: str | None) ->
 @allow(*READ_ROLES)
 def zones_api(event_id: int) -> Response:
     """The event's current zones: GeoJSON FeatureCollection in WGS84."""
-    event_or_404(event_id)
-    response = jsonify(situation.zones_collection(get_db(), event_id))
+    event = event_or_404(event_id)
+    response = jsonify(situation.zones_collection(event, _zones(event)))
     response.mimetype = "application/geo+json"
     return response
 
@@ -178,8 +181,8 @@ def zones_api(event_id: int) -> Response:
 def impact_api(event_id: int) -> Response:
     """Per zone: population, establishments, networks, closure points, restricted counts."""
     event = event_or_404(event_id)
-    _, data, _ = _analysis(event_id, "api")
-    latest = events.latest_zones(get_db(), event_id)
+    latest = _zones(event)
+    _, data, _ = _analysis(event, latest, "api")
     data["event"] = event.id
     data["drill"] = event.is_drill
     data["zones_version"] = latest["version"] if latest else None
@@ -195,9 +198,10 @@ def map_features_api(event_id: int) -> Response:
     access; those the user holds a valid grant for come in ``opened``, read through
     ``access.read_features`` (zone scope, field whitelist, an access record per read).
     """
-    event_or_404(event_id)
-    impact, data, grants = _analysis(event_id, "map")
-    collection = situation.event_map_features(get_db(), get_index(), event_id, impact)
+    event = event_or_404(event_id)
+    zones = _zones(event)
+    impact, data, grants = _analysis(event, zones, "map")
+    collection = situation.event_map_features(get_db(), get_index(), event, zones, impact)
     opened = set(grants)
     collection["restricted"] = [
         r for r in data["outer"]["restricted"] if r["dataset"] not in opened
@@ -225,8 +229,7 @@ def map_features_api(event_id: int) -> Response:
 @allow(*READ_ROLES)
 def map_svg(event_id: int) -> Response:
     """The event's map as a standalone SVG (the same drawing as the printable extract)."""
-    event_or_404(event_id)
-    spec = _map_spec(event_id, "map")
+    spec = _map_spec(event_or_404(event_id), "map")
     svg = render.drawing_to_svg(render.render_map(spec, *SVG_SIZE))
     response = make_response(svg)
     response.mimetype = "image/svg+xml"
@@ -240,11 +243,11 @@ def map_svg(event_id: int) -> Response:
 @allow(*READ_ROLES)
 def map_extract(event_id: int) -> Response:
     """The printable landscape extract (``?paper=A4`` or ``A3``)."""
-    event_or_404(event_id)
+    event = event_or_404(event_id)
     paper = request.args.get("paper", "A4").upper()
     if paper not in render.PAPER_SIZES:
         fail(400, "Format de papier attendu : A4 ou A3.")
-    spec = _map_spec(event_id, "export")
+    spec = _map_spec(event, "export")
     pdf = render.map_extract_pdf(spec, paper, _time_label())
     response = make_response(pdf)
     response.mimetype = "application/pdf"
@@ -261,7 +264,7 @@ def map_extract(event_id: int) -> Response:
 def show_impact(event_id: int) -> Response:
     """The figures per zone and the sortable lists (a fragment for htmx, a page otherwise)."""
     event = event_or_404(event_id)
-    ctx = _figures_context(event, request.args.get("zone"), request.args.get("sort"))
+    ctx = _figures_context(event, _zones(event), request.args.get("zone"), request.args.get("sort"))
     return render_page(
         "impact/page.html",
         "impact/_figures.html",

@@ -16,7 +16,7 @@ from shapely.geometry import box, shape
 from app import access, audit
 from app.clock import iso
 from app.db import connect, rows, scalar
-from app.records import get_event
+from app.records import get_event, latest_zones
 from app.remote import client, spec, sync
 from app.remote.client import Limits, RemoteError
 from tests.conftest import T0
@@ -95,7 +95,7 @@ def expected_in_zone(db, event_id: int) -> list[str]:
     from app.geo import proj
 
     a = access.list_agreements(db, dataset_slug=GAS)[0]
-    scope = access.scope_geometry(db, get_event(db, event_id), a.margin_m)
+    scope = access.scope_geometry(get_event(db, event_id), latest_zones(db, event_id), a.margin_m)
     return sorted(
         f["id"] for f in demo_features(GAS) if scope.intersects(proj.to_l93(shape(f["geometry"])))
     )

@@ -90,7 +90,8 @@ def test_report_shows_event_number_and_impact_figures(
     text = flat(pdf_text(pdf, tmp_path))
     assert "Nuage d'ammoniac — Lillebonne-Est « unité n°2 »" in text
     assert "Point de situation n°1" in text
-    impact = situation.event_impact(tdb, index_cache.index_for(tdb), event.id).to_json()
+    stored = events.latest_zones(tdb, event.id)
+    impact = situation.event_impact(tdb, index_cache.index_for(tdb), event, stored).to_json()
     people = impact["outer"]["population"]["rounded"]
     assert people > 0
     assert f"{people:,}".replace(",", " ") + " personnes" in text

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from shapely.geometry import box
 
-from app import auth, catalogue, events, situation
+from app import auth, catalogue, events, records, situation
 from app.db import connect
 from app.geo.index import SpatialIndex
 from app.geo.zones import area
@@ -90,18 +90,17 @@ def test_event_zones_and_impact(tdb: Any, index: SpatialIndex, playbooks: Any) -
         site="FICTIF-1",
         params={"wind_from_deg": 240, "wind_speed_ms": 4},
     )
-    zones = situation.event_zones(tdb, event.id)
+    stored = records.latest_zones(tdb, event.id)
+    zones = situation.event_zones(stored)
     assert [z.level for z in zones] == ["red", "orange", "yellow"]
-    impact = situation.event_impact(tdb, index, event.id)
+    impact = situation.event_impact(tdb, index, event, stored)
     assert [z.id for z in impact.zones] == [z.id for z in zones]
     assert impact.outer.population is not None and impact.outer.population["total"] > 0
     restricted = {r["dataset"] for r in impact.outer.restricted}
     assert {"plant-inventory", "vulnerable-persons", "gas-network"} <= restricted
-    opened = situation.event_impact(tdb, index, event.id, {"plant-inventory"})
+    opened = situation.event_impact(tdb, index, event, stored, {"plant-inventory"})
     assert "plant-inventory" not in {r["dataset"] for r in opened.outer.restricted}
     assert opened.outer.other_items["plant-inventory"].to_list()
-    with pytest.raises(situation.UnknownEvent):
-        situation.event_impact(tdb, index, 4242)
 
 
 def test_map_spec_draws_public_layers_and_marks_restricted_ones(
@@ -115,7 +114,8 @@ def test_map_spec_draws_public_layers_and_marks_restricted_ones(
         drill=True,
         params={"wind_from_deg": 240, "wind_speed_ms": 4},
     )
-    spec = situation.event_map_spec(tdb, index, event.id)
+    stored = records.latest_zones(tdb, event.id)
+    spec = situation.event_map_spec(tdb, index, event, stored)
     assert spec.is_drill and not spec.is_restricted
     assert [z.level for z in spec.zones] == ["red", "orange", "yellow"]
     assert spec.wind_from_deg == 240 and spec.wind_speed_ms == 4
@@ -124,7 +124,9 @@ def test_map_spec_draws_public_layers_and_marks_restricted_ones(
     assert not any(layer.restricted for layer in spec.layers)
     assert spec.closure_points
     feats = list(catalogue.features(tdb, "plant-inventory"))
-    spec = situation.event_map_spec(tdb, index, event.id, open_layers={"plant-inventory": feats})
+    spec = situation.event_map_spec(
+        tdb, index, event, stored, open_layers={"plant-inventory": feats}
+    )
     assert spec.is_restricted
     drawn = [layer for layer in spec.layers if layer.restricted]
     assert len(drawn) == 1 and len(drawn[0].geometries) > 0
@@ -137,11 +139,12 @@ def test_event_without_zones_still_has_a_map_and_an_impact(
         tdb, playbooks, "seine-flood", point=[0.55, 49.48], params={"seine_level_m": 9.0}
     )
     tdb.execute("DELETE FROM event_zones WHERE event_id = ?", [event.id])
-    assert situation.event_zones(tdb, event.id) == []
-    impact = situation.event_impact(tdb, index, event.id)
+    stored = records.latest_zones(tdb, event.id)
+    assert stored is None and situation.event_zones(stored) == []
+    impact = situation.event_impact(tdb, index, event, stored)
     assert impact.zones == [] and impact.closure_points == []
-    spec = situation.event_map_spec(tdb, index, event.id)
+    spec = situation.event_map_spec(tdb, index, event, stored)
     x0, y0, x1, y1 = spec.extent
     assert x1 - x0 >= 6000 and y1 - y0 >= 6000
-    fc = situation.zones_collection(tdb, event.id)
+    fc = situation.zones_collection(event, stored)
     assert fc["features"] == [] and fc["version"] is None
