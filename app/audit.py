@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from . import fr
 from .clock import iso
 from .db import transaction
 
@@ -333,9 +334,14 @@ class Verification:
         """A French one-liner for the CLI and the audit page."""
         if self.ok:
             return (
-                f"Chaîne intacte : {self.count} enregistrement(s), tête n° {self.head_seq}"
-                f" ({self.head_hash[:16]}…), {self.checkpoints_checked} point(s) de contrôle"
-                " vérifié(s)."
+                f"Chaîne intacte : {fr.count(self.count, 'enregistrement', 'enregistrements')},"
+                f" tête n° {self.head_seq} ({self.head_hash[:16]}…), "
+                + fr.count(
+                    self.checkpoints_checked,
+                    "point de contrôle vérifié",
+                    "points de contrôle vérifiés",
+                )
+                + "."
             )
         return f"Chaîne rompue à l'enregistrement n° {self.first_bad_seq} : {self.problem}."
 

@@ -28,7 +28,7 @@ import shapely
 import sqlite_utils
 from shapely.geometry import shape
 
-from . import catalogue
+from . import catalogue, fr
 from .catalogue import CatalogueError, Dataset, ImportResult, PreparedFeature
 from .geo import proj
 
@@ -49,10 +49,13 @@ class ImportFailed(CatalogueError):
         self.file_name = file_name
         self.problems = problems
         self.more = more
-        text = "\n".join(problems)
-        if more:
-            text += f"\n… et {more} autre(s) problème(s)."
-        super().__init__(text)
+        super().__init__("\n".join(self.lines))
+
+    @property
+    def lines(self) -> list[str]:
+        """Every problem kept, and how many more were not (``… et 3 autres problèmes.``)."""
+        more = [f"… et {fr.count(self.more, 'autre problème', 'autres problèmes')}."]
+        return [*self.problems, *(more if self.more else [])]
 
 
 class _Refused(Exception):

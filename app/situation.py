@@ -24,7 +24,7 @@ import sqlite_utils
 from shapely.geometry import Point, box
 from shapely.geometry.base import BaseGeometry
 
-from . import catalogue
+from . import catalogue, fr
 from .geo import proj
 from .geo.impact import Impact, LayerSpec, analyse
 from .geo.index import Layer, SpatialIndex
@@ -33,8 +33,8 @@ from .geo.zones import Zone, outer_zone, zones_from_geojson
 from .records import Event, Zones
 
 __all__ = [
-    "ESTABLISHMENT_TYPE",
-    "ESTABLISHMENT_TYPES",
+    "ESTABLISHMENT_NOUNS",
+    "establishment_noun",
     "event_impact",
     "event_map_features",
     "event_map_spec",
@@ -44,30 +44,30 @@ __all__ = [
     "zones_collection",
 ]
 
-# French labels of the establishment and asset types of the demo catalogue.
-ESTABLISHMENT_TYPES: dict[str, str] = {
-    "creche": "Crèches",
-    "ecole": "Écoles",
-    "college": "Collèges",
-    "lycee": "Lycées",
-    "ehpad": "EHPAD",
-    "hopital": "Hôpitaux",
-    "clinique": "Cliniques",
-    "autre": "Autres",
-}
-ESTABLISHMENT_TYPE: dict[str, str] = {
-    "creche": "Crèche",
-    "ecole": "École",
-    "college": "Collège",
-    "lycee": "Lycée",
-    "ehpad": "EHPAD",
-    "hopital": "Hôpital",
-    "clinique": "Clinique",
+# French nouns (one, other) of the establishment types of the demo catalogue: the screen and the
+# reports name them through establishment_noun, so that a count and its noun agree.
+ESTABLISHMENT_NOUNS: dict[str, tuple[str, str]] = {
+    "creche": ("crèche", "crèches"),
+    "ecole": ("école", "écoles"),
+    "college": ("collège", "collèges"),
+    "lycee": ("lycée", "lycées"),
+    "ehpad": ("EHPAD", "EHPAD"),
+    "hopital": ("hôpital", "hôpitaux"),
+    "clinique": ("clinique", "cliniques"),
+    "autre": ("autre", "autres"),
 }
 # Reference layers (outlines, river, plans) frame the map; counting them in a zone says nothing.
 _NOT_ANALYSED_THEMES = ("reference",)
 _YEAR = re.compile(r"\b(19[5-9]\d|20\d\d)\b")
 DEFAULT_RADIUS_M = 3000.0  # map extent around the source when an event has no zones yet
+
+
+def establishment_noun(kind: Any, count: Any = 1, *, capital: bool = False) -> str:
+    """The French noun of an establishment type agreeing with ``count`` (French rule: 0 and 1
+    singular): ``collège``, ``collèges``; ``capital`` for a label (``Collèges``, ``EHPAD``)."""
+    one, other = ESTABLISHMENT_NOUNS.get(str(kind), (str(kind or "—"),) * 2)
+    noun = fr.plural(count, one, other)
+    return noun[:1].upper() + noun[1:] if capital else noun
 
 
 # -- layers ----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .. import catalogue, imports
+from .. import catalogue, fr, imports
 from .context import Console, bad_input, pass_console
 
 
@@ -56,11 +56,17 @@ def import_command(
         except catalogue.CatalogueError as exc:
             bar.render_finish()
             bad_input(str(exc))
-    skipped = f", {result.skipped} ligne(s) ignorée(s)" if result.skipped else ""
+    removed = f", {fr.count(result.removed, 'retirée', 'retirées')}" if result.removed else ""
+    skipped = (
+        f", {fr.count(result.skipped, 'ligne ignorée', 'lignes ignorées')}"
+        if result.skipped
+        else ""
+    )
     click.echo(
-        f"{dataset} : révision {result.revision}, {result.features} entité(s)"
-        f" ({result.inserted} ajoutée(s), {result.updated} mise(s) à jour"
-        f"{f', {result.removed} retirée(s)' if result.removed else ''}{skipped})."
+        f"{dataset} : révision {result.revision}, {fr.count(result.features, 'entité', 'entités')}"
+        f" ({fr.count(result.inserted, 'ajoutée', 'ajoutées')},"
+        f" {fr.count(result.updated, 'mise à jour', 'mises à jour')}"
+        f"{removed}{skipped})."
     )
 
 
@@ -82,7 +88,7 @@ def export_command(console: Console, dataset: str, out: Path, fmt: str | None) -
         tmp.replace(out)
     except catalogue.CatalogueError as exc:
         bad_input(str(exc))
-    click.echo(f"{dataset} : {n} entité(s) exportée(s) vers {out}.")
+    click.echo(f"{dataset} : {fr.count(n, 'entité exportée', 'entités exportées')} vers {out}.")
 
 
 @click.command("datasets")

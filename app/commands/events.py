@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from .. import fr
 from .. import playbooks as library
 from .context import Console, pass_console
 
@@ -35,7 +36,10 @@ def check(console: Console, directory: Path | None) -> None:
         click.echo(f"ERREUR  {error}")
     if known is None:
         click.echo("(jeux de données non vérifiés : ni catalogue.yaml ni base chargée)")
-    click.echo(f"{len(found)} guide(s) valide(s), {len(errors)} erreur(s).")
+    click.echo(
+        f"{fr.count(len(found), 'guide valide', 'guides valides')},"
+        f" {fr.count(len(errors), 'erreur', 'erreurs')}."
+    )
     if errors or not found:
         sys.exit(2)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .. import audit, schema
+from .. import audit, fr, schema
 from .. import backup as backup_module
 from .. import demo as demo_module
 from .context import Console, bad_input, pass_console
@@ -19,7 +19,11 @@ def init(console: Console) -> None:
     applied = schema.migrate(console.db)
     click.echo(
         f"Base {console.db_path} : "
-        + (f"{len(applied)} migration(s) appliquée(s)." if applied else "à jour.")
+        + (
+            f"{fr.count(len(applied), 'migration appliquée', 'migrations appliquées')}."
+            if applied
+            else "à jour."
+        )
     )
 
 
@@ -83,11 +87,16 @@ def backup_command(console: Console, path: Path, keep: int | None) -> None:
     except backup_module.BackupError as exc:
         bad_input(str(exc))
     click.echo(
-        f"Sauvegarde écrite : {done.path} ({done.size / 2**20:.1f} Mo, journal d'audit n°"
+        f"Sauvegarde écrite : {done.path} ({fr.number(done.size / 2**20, 1)} Mo, journal d'audit n°"
         f" {done.audit_seq}, {done.audit_hash[:16]}…)."
     )
     if removed:
-        click.echo(f"{len(removed)} ancienne(s) sauvegarde(s) supprimée(s).")
+        click.echo(
+            fr.count(
+                len(removed), "ancienne sauvegarde supprimée", "anciennes sauvegardes supprimées"
+            )
+            + "."
+        )
 
 
 @click.command("restore")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .. import events, reports, schema
+from .. import events, fr, reports, schema
 from ..index_cache import index_for
 from .context import Console, bad_input, pass_console
 
@@ -95,10 +95,13 @@ def scheduler_command(
             click.echo("Un autre planificateur tient le verrou : rien fait.")
             return
         made = result.results.get("reports") or []
-        click.echo(f"{len(made)} point(s) de situation produit(s).")
+        click.echo(
+            fr.count(len(made), "point de situation produit", "points de situation produits") + "."
+        )
         for outcome in result.results.get("remote_sync") or []:
             click.echo(
-                f"Copie de « {outcome.slug} » synchronisée ({outcome.features} entités)."
+                f"Copie de « {outcome.slug} » synchronisée"
+                f" ({fr.count(outcome.features, 'entité', 'entités')})."
                 if outcome.ok
                 else f"Synchronisation de « {outcome.slug} » en échec : {outcome.error}"
             )

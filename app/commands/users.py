@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .. import auth, schema
+from .. import auth, fr, schema
 from .context import Console, pass_console
 
 
@@ -81,7 +81,7 @@ def user_end_sessions(console: Console, login: str | None) -> None:
     """End every session of LOGIN, or of every user (after a compromise or a key rotation)."""
     ended = auth.end_all_sessions(console.db, console.now(), login, actor="cli")
     who = login or "tous les utilisateurs"
-    click.echo(f"{ended} session(s) fermée(s) ({who}).")
+    click.echo(f"{fr.count(ended, 'session fermée', 'sessions fermées')} ({who}).")
 
 
 @click.group()

@@ -54,7 +54,7 @@ def load(directory: str | Path, known_datasets: set[str] | frozenset[str] | None
         scenario_errors = []  # a library without drills is a normal library
     for error in [*errors, *scenario_errors]:
         log.error("playbook refused: %s", error)
-    log.info("%d playbook(s) loaded: %s", len(playbooks), ", ".join(sorted(playbooks)))
+    log.info("playbooks loaded: %d (%s)", len(playbooks), ", ".join(sorted(playbooks)))
     return Library(
         directory=str(folder),
         playbooks=playbooks,

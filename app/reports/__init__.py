@@ -47,7 +47,6 @@ from .gathering import (
 )
 from .layout import (
     DECISIONS_SHOWN,
-    ESTABLISHMENT_TYPES,
     FOOTER_H,
     HEADER_H,
     LATE_NOTE,
@@ -72,7 +71,6 @@ from .store import (
 
 __all__ = [
     "DECISIONS_SHOWN",
-    "ESTABLISHMENT_TYPES",
     "FOOTER_H",
     "HEADER_H",
     "LATE_NOTE",

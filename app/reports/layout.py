@@ -43,6 +43,7 @@ from ..pdf import (
     styles,
     table,
 )
+from ..situation import establishment_noun
 from .gathering import TRIGGER_LABELS, ReportContext
 
 LATE_NOTE = timedelta(minutes=2)  # a scheduled report produced later than this says so
@@ -52,15 +53,6 @@ TEXT_SHOWN = 600  # characters of a log entry in the summary
 
 LEVEL_COLOURS = {"red": "#b2182b", "orange": "#e06000", "yellow": "#a08400"}
 LEVEL_NAMES = {"red": "rouge", "orange": "orange", "yellow": "jaune"}
-ESTABLISHMENT_TYPES = {
-    "creche": "crèche",
-    "ecole": "école",
-    "college": "collège",
-    "lycee": "lycée",
-    "ehpad": "EHPAD",
-    "hopital": "hôpital",
-    "clinique": "clinique",
-}
 MARGIN = 40.0
 HEADER_H = 34.0
 FOOTER_H = 26.0
@@ -154,7 +146,7 @@ def _summary(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable
     people = fr.integer(pop.get("rounded")) if pop else "non évalué"
     by_type = (outer.get("establishments") or {}).get("by_type") or {}
     est = ", ".join(
-        f"{fr.integer(v['count'])} {ESTABLISHMENT_TYPES.get(k, k)}" for k, v in by_type.items()
+        f"{fr.integer(v['count'])} {establishment_noun(k, v['count'])}" for k, v in by_type.items()
     )
     zones = imp.get("zones") or []
     zone_text = "; ".join(
@@ -195,7 +187,12 @@ def _summary(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable
     ]
     if hidden:
         dec.insert(
-            0, _p(f"(+ {hidden} décision(s) antérieure(s), voir la main courante)", st["small"])
+            0,
+            _p(
+                f"(+ {fr.count(hidden, 'décision antérieure', 'décisions antérieures')},"
+                " voir la main courante)",
+                st["small"],
+            ),
         )
     data.append([_p("Décisions prises", st["cellb"]), dec or _p("aucune", st["cell"])])
     t = Table(data, colWidths=[95, 420], hAlign="LEFT")
@@ -265,7 +262,7 @@ def _zone_figures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flo
     types = sorted({t for z in columns for t in (z.get("establishments") or {}).get("by_type", {})})
     for t in types:
         line(
-            f"{ESTABLISHMENT_TYPES.get(t, t).capitalize()} (nombre / capacité)",
+            f"{establishment_noun(t, 2, capital=True)} (nombre / capacité)",
             [
                 _count_cap((z.get("establishments") or {}).get("by_type", {}).get(t))
                 for z in columns
@@ -367,7 +364,7 @@ def _establishments(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[F
         data.append(
             [
                 str(it.get("name") or it["id"]),
-                str(ESTABLISHMENT_TYPES.get(str(it.get("type")), it.get("type") or "—")),
+                establishment_noun(it.get("type")),
                 str(it.get("commune") or "—"),
                 fr.integer(it.get("capacity")) if it.get("capacity") is not None else "—",
                 f"{fr.integer(it.get('distance_m'))} m",
@@ -418,7 +415,10 @@ def _closures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowabl
     points = imp.get("closure_points") or []
     for r in imp.get("closure_restricted") or []:
         out.append(
-            _p(f"{r['title']} : {fr.integer(r['count'])} point(s) (accès restreint).", st["small"])
+            _p(
+                f"{r['title']} : {fr.count(r['count'], 'point', 'points')} (accès restreint).",
+                st["small"],
+            )
         )
     if not points:
         out.append(_empty("Aucun point de bouclage : aucune route ne coupe la zone.", st))
@@ -432,7 +432,7 @@ def _closures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowabl
                 str(i),
                 str(road),
                 str(p.get("kind") or "—"),
-                "—" if bearing is None else f"{_compass(bearing)} ({bearing:.0f}°)",
+                "—" if bearing is None else f"{_compass(bearing)} ({fr.integer(bearing)}°)",
                 f"{p['lat']:.5f} N, {p['lon']:.5f} E",
             ]
         )
@@ -455,7 +455,11 @@ def _checklist(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowab
     out: list[Flowable] = [
         CondPageBreak(90),
         Paragraph("Liste d'actions", st["h1"]),
-        _p(f"{done} faite(s), {late} en retard, {pending} à faire.", st["base"]),
+        _p(
+            f"{fr.count(done, 'faite', 'faites')}, {fr.integer(late)} en retard,"
+            f" {fr.integer(pending)} à faire.",
+            st["base"],
+        ),
         Spacer(1, 3),
     ]
     if not items:
@@ -656,7 +660,8 @@ def log_pdf(
         _p(
             f"Événement n°{event.id}, niveau {event.level}, déclaré le {local(event.declared_at)}"
             f" — {event.place}. Imprimée le {local(now)} par {printed_by} : "
-            f"{len(entries)} entrée(s), jusqu'à l'entrée n°{entries[-1].id if entries else 0}.",
+            f"{fr.count(len(entries), 'entrée', 'entrées')},"
+            f" jusqu'à l'entrée n°{entries[-1].id if entries else 0}.",
             st["base"],
         ),
         Spacer(1, 6),

@@ -156,10 +156,7 @@ def import_dataset(slug: str) -> Response:
                 file_name=name,
             )
         except imports.ImportFailed as exc:
-            problems = list(exc.problems)
-            if exc.more:
-                problems.append(f"… et {exc.more} autre(s) problème(s).")
-            return _dataset_page(dataset, 422, problems=problems)
+            return _dataset_page(dataset, 422, problems=exc.lines)
         except catalogue.CatalogueError as exc:
             return _dataset_page(dataset, 422, problems=[str(exc)])
     target = url_for("catalogue.show_dataset", slug=slug, imported=result.revision)

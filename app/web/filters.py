@@ -29,5 +29,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["local"] = local
     app.jinja_env.filters["number"] = fr.number
     app.jinja_env.filters["plural"] = fr.plural
+    app.jinja_env.filters["count"] = fr.count
     app.jinja_env.filters["remaining"] = _remaining
     app.jinja_env.globals["ROLE_LABELS"] = auth.ROLES

@@ -158,8 +158,7 @@ def _figures_context(
         "impact_opened": sorted(grants),
         "impact_zones_version": latest["version"] if latest else None,
         "impact_zones_at": latest["computed_at"] if latest else None,
-        "establishment_types": situation.ESTABLISHMENT_TYPES,
-        "establishment_type": situation.ESTABLISHMENT_TYPE,
+        "establishment_noun": situation.establishment_noun,
     }
 
 

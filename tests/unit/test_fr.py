@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import re
+import tokenize
+from pathlib import Path
+
 import pytest
 
-from app import fr
+from app import fr, situation
 
 
 @pytest.mark.parametrize(
@@ -41,3 +46,46 @@ def test_percent_and_km() -> None:
 )
 def test_count_follows_the_french_plural_rule(n: float, shown: str) -> None:
     assert fr.count(n, "entrée", "entrées") == shown
+
+
+def test_establishment_nouns_agree_with_their_count() -> None:
+    assert [situation.establishment_noun("college", n) for n in (0, 1, 2)] == [
+        "collège",
+        "collège",
+        "collèges",
+    ]
+    assert situation.establishment_noun("hopital", 3, capital=True) == "Hôpitaux"
+    assert situation.establishment_noun("ehpad", 1, capital=True) == "EHPAD"
+    assert situation.establishment_noun(None) == "—"
+
+
+APP = Path(__file__).resolve().parents[2] / "app"
+
+
+def _shown_strings(path: Path) -> list[str]:
+    """The string literals of a module that are not docstrings (docstrings are English)."""
+    out: list[str] = []
+    tokens = list(tokenize.generate_tokens(io.StringIO(path.read_text("utf-8")).readline))
+    for i, tok in enumerate(tokens):
+        if tok.type != tokenize.STRING:
+            continue
+        before = tokens[i - 1].type if i else tokenize.NEWLINE
+        after = tokens[i + 1].type if i + 1 < len(tokens) else tokenize.NEWLINE
+        is_docstring = before in (tokenize.INDENT, tokenize.NEWLINE, tokenize.NL) and after in (
+            tokenize.NEWLINE,
+            tokenize.ENDMARKER,
+        )
+        if not is_docstring:
+            out.append(tok.string)
+    return out
+
+
+def test_no_hand_made_plural_or_number_is_left() -> None:
+    """Plurals go through fr.count / the ``count`` filter, numbers through fr.number."""
+    found = []
+    for path in sorted(APP.rglob("*.html")):
+        found += [f"{path.name}: {m}" for m in re.findall(r"\w+\(s\)|\{:,\}", path.read_text())]
+    for path in sorted(APP.rglob("*.py")):
+        for text in _shown_strings(path):
+            found += [f"{path.name}: {m}" for m in re.findall(r"\w+\(s\)|:,[}.]", text)]
+    assert found == []

@@ -385,7 +385,7 @@ def test_icpe_export_in_iso_8859_1(tdb: Any, trunner: Runner) -> None:
     before = catalogue.require_dataset(tdb, "seveso-sites").feature_count
     result = trunner("import", "seveso-sites", str(FIXTURES / "icpe_georisques.csv"))
     assert result.exit_code == 0, result.output
-    assert "1 ligne(s) ignorée(s)" in result.output  # the non-Seveso row
+    assert "1 ligne ignorée" in result.output  # the non-Seveso row
     assert catalogue.require_dataset(tdb, "seveso-sites").feature_count == before + 2
     site = next(catalogue.features(tdb, "seveso-sites", ids=["0005800001"]))
     assert site["properties"]["name"] == "FICTIF - Société Chimique de l'Étang"
