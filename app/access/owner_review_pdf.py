@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import SimpleDocTemplate, Spacer
+from reportlab.platypus import Spacer
 
 from ..clock import local, parse_iso
-from ..pdf import Markings, header_footer, numbered_canvas, para, styles, table
+from ..pdf import Markings, document, header_footer, para, styles, table
 from ..records import STATUS_LABELS
 from .policy import REASON_CODES
 from .review import Review
@@ -26,7 +25,6 @@ def _table(head: list[str], body: list[list[Any]], widths: list[float]) -> Any:
 
 def review_pdf(review: Review) -> bytes:
     """The review as PDF bytes, marked DIFFUSION RESTREINTE (and EXERCICE for a drill)."""
-    buf = io.BytesIO()
     st = styles()
     page_size = landscape(A4)
     markings = Markings(drill=review.event.is_drill, classification="DIFFUSION RESTREINTE")
@@ -44,18 +42,6 @@ def review_pdf(review: Review) -> bytes:
             markings=markings,
         )
 
-    doc = SimpleDocTemplate(
-        buf,
-        pagesize=page_size,
-        leftMargin=MARGIN,
-        rightMargin=MARGIN,
-        topMargin=MARGIN + 12,
-        bottomMargin=MARGIN + 4,
-        title=title,
-        author="crisis-console",
-        subject="Revue des accès (DIFFUSION RESTREINTE)",
-        creator="crisis-console",
-    )
     ev = review.event
     story: list[Any] = [
         para(title, st["title"]),
@@ -158,5 +144,12 @@ def review_pdf(review: Review) -> bytes:
                 [w * mm for w in (14, 30, 30, 30, 40, 128)],
             ),
         ]
-    doc.build(story, canvasmaker=numbered_canvas(decorate))
-    return buf.getvalue()
+    return document(
+        story,
+        decorate,
+        title=title,
+        author="crisis-console",
+        subject="Revue des accès (DIFFUSION RESTREINTE)",
+        size=page_size,
+        margins=(MARGIN, MARGIN + 12, MARGIN, MARGIN + 4),
+    )

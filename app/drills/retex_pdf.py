@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 from typing import Any
 
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.platypus import KeepTogether, SimpleDocTemplate, Spacer
+from reportlab.platypus import KeepTogether, Spacer
 
 from .. import auth
 from ..clock import local
-from ..pdf import exercise_bands, key_values, numbered_canvas, para, styles, table
+from ..pdf import document, exercise_bands, key_values, para, styles, table
 from ..playbooks import CASUALTY_KEYS
 from .play import CASUALTY_LABELS, TITLE_PREFIX
 from .retex import AfterAction, format_minutes
@@ -172,17 +171,11 @@ def after_action_pdf(report: AfterAction, now: datetime) -> bytes:
     def decorate(c: Any, page: int, total: int) -> None:
         exercise_bands(c, page, total, size=A4, header=header)
 
-    buffer = io.BytesIO()
-    doc = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=15 * mm,
-        rightMargin=15 * mm,
-        topMargin=18 * mm,
-        bottomMargin=16 * mm,
+    return document(
+        story,
+        decorate,
         title=f"EXERCICE — RETEX — {e.title}",
         author="Console de crise — Caux Seine Agglomération",
         subject="Rapport de fin d'exercice",
+        margins=(15 * mm, 18 * mm, 15 * mm, 16 * mm),
     )
-    doc.build(story, canvasmaker=numbered_canvas(decorate))
-    return buffer.getvalue()

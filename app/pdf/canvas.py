@@ -8,14 +8,17 @@ header, the footer and, for a drill, as a watermark.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import io
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import Flowable, SimpleDocTemplate
 
 from .fonts import FONT, FONT_BOLD
 from .styles import LINE, MUTED, NAVY, RED
@@ -142,3 +145,35 @@ def exercise_bands(
     c.drawString(15 * mm, 3.8 * mm, "EXERCICE — document d'exercice, aucune action réelle")
     c.drawRightString(w - 15 * mm, 3.8 * mm, f"page {page} / {total}")
     watermark(c, EXERCISE, size, angle=45)
+
+
+def document(
+    story: Sequence[Flowable],
+    decorate: Decorate,
+    *,
+    title: str,
+    author: str,
+    subject: str,
+    size: tuple[float, float] = A4,
+    margins: tuple[float, float, float, float] = (40.0, 52.0, 40.0, 44.0),
+) -> bytes:
+    """Lay ``story`` out on numbered pages decorated by ``decorate``; the PDF's bytes.
+
+    ``margins`` are (left, top, right, bottom) in points; the top and bottom leave room for the
+    header and footer that ``decorate`` draws.
+    """
+    left, top, right, bottom = margins
+    buffer = io.BytesIO()
+    SimpleDocTemplate(
+        buffer,
+        pagesize=size,
+        leftMargin=left,
+        rightMargin=right,
+        topMargin=top,
+        bottomMargin=bottom,
+        title=title,
+        author=author,
+        subject=subject,
+        creator="crisis-console",
+    ).build(list(story), canvasmaker=numbered_canvas(decorate))
+    return buffer.getvalue()

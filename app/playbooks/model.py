@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal, NamedTuple, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -106,6 +107,16 @@ def _duplicates(values: Iterable[str], info: ValidationInfo, what: str, key: str
         seen[value] = i
 
 
+def unique(what: str, key: str = "") -> AfterValidator:
+    """A list declared without repeats: its items (or their ``key``) appear once each."""
+
+    def check(values: tuple[Any, ...], info: ValidationInfo) -> tuple[Any, ...]:
+        _duplicates([getattr(v, key) if key else v for v in values], info, what, key)
+        return values
+
+    return AfterValidator(check)
+
+
 def _check_role(role: str, info: ValidationInfo) -> str:
     roles = frozenset(_context(info).get("roles", ROLES))
     if role not in roles:
@@ -164,7 +175,7 @@ class Parameter(Declared):
     help: OptionalText = ""
     min: Number | None = None  # float and int only
     max: Number | None = None
-    choices: tuple[Choice, ...] = ()  # choice only
+    choices: Annotated[tuple[Choice, ...], unique("choice value", "value")] = ()  # choice only
     default: Any = None  # checked against the type, bounds and choices
 
     @field_validator("max")
@@ -183,14 +194,6 @@ class Parameter(Declared):
                 if not isinstance(item, dict):
                     raise refuse(f"expected a mapping, got {describe(item)}", i)
         return value
-
-    @field_validator("choices")
-    @classmethod
-    def _unique_choices(
-        cls, choices: tuple[Choice, ...], info: ValidationInfo
-    ) -> tuple[Choice, ...]:
-        _duplicates([choice.value for choice in choices], info, "choice value", "value")
-        return choices
 
     @field_validator("default")
     @classmethod
@@ -335,12 +338,12 @@ class Playbook(Declared):
     title: Text
     hazard: Slug
     description: Text
-    applies_to: Annotated[tuple[AppliesTo, ...], Field(min_length=1)]
+    applies_to: Annotated[tuple[AppliesTo, ...], Field(min_length=1), unique("value")]
     site_hazard: SiteHazard | None = None
-    parameters: tuple[Parameter, ...] = ()
-    zones: Annotated[tuple[ZoneSpec, ...], Field(min_length=1)]
-    datasets: tuple[Text, ...] = ()
-    checklist: tuple[ChecklistItemSpec, ...]
+    parameters: Annotated[tuple[Parameter, ...], unique("name", "name")] = ()
+    zones: Annotated[tuple[ZoneSpec, ...], Field(min_length=1), unique("id", "id")]
+    datasets: Annotated[tuple[Text, ...], unique("dataset")] = ()
+    checklist: Annotated[tuple[ChecklistItemSpec, ...], unique("id", "id")]
     report_cadence_min: Annotated[int, Strict(), Field(ge=1, le=24 * 60)]
     default_level: EventLevel
     _source_file: str = PrivateAttr(default="")
@@ -353,24 +356,9 @@ class Playbook(Declared):
         """The file the playbook was read from."""
         return self._source_file
 
-    @field_validator("applies_to")
-    @classmethod
-    def _applies_once(cls, values: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
-        _duplicates(values, info, "value")
-        return values
-
-    @field_validator("parameters")
-    @classmethod
-    def _unique_names(
-        cls, parameters: tuple[Parameter, ...], info: ValidationInfo
-    ) -> tuple[Parameter, ...]:
-        _duplicates([p.name for p in parameters], info, "name", "name")
-        return parameters
-
     @field_validator("zones")
     @classmethod
     def _zones_fit(cls, zones: tuple[ZoneSpec, ...], info: ValidationInfo) -> tuple[ZoneSpec, ...]:
-        _duplicates([zone.id for zone in zones], info, "id", "id")
         parameters = info.data.get("parameters")
         numeric = {p.name for p in parameters or () if p.type in NUMERIC}
         site_hazard = info.data.get("site_hazard")
@@ -410,21 +398,12 @@ class Playbook(Declared):
     @field_validator("datasets")
     @classmethod
     def _known_datasets(cls, slugs: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
-        _duplicates(slugs, info, "dataset")
         for i, slug in enumerate(slugs):
             try:
                 _check_dataset(slug, info)
             except PydanticCustomError as exc:
                 raise refuse(exc.message(), i) from None
         return slugs
-
-    @field_validator("checklist")
-    @classmethod
-    def _unique_items(
-        cls, items: tuple[ChecklistItemSpec, ...], info: ValidationInfo
-    ) -> tuple[ChecklistItemSpec, ...]:
-        _duplicates([item.id for item in items], info, "id", "id")
-        return items
 
     def parameter(self, name: str) -> Parameter | None:
         """The parameter called ``name``, or None."""
@@ -569,7 +548,7 @@ class Scenario(Declared):
     point: tuple[Number, Number] | None = None  # (lon, lat) WGS84
     params: Annotated[dict[str, Any], Field(validate_default=True)] = {}
     level: EventLevel = Field(default=None, validate_default=True)  # None: the playbook's
-    injects: Annotated[tuple[Inject, ...], Field(min_length=1)]  # sorted by offset_min
+    injects: Annotated[tuple[Inject, ...], Field(min_length=1), unique("id", "id")]  # by offset
     _source_file: str = PrivateAttr(default="")
 
     def model_post_init(self, context: Any) -> None:
@@ -640,7 +619,6 @@ class Scenario(Declared):
     @field_validator("injects")
     @classmethod
     def _injects_fit(cls, injects: tuple[Inject, ...], info: ValidationInfo) -> tuple[Inject, ...]:
-        _duplicates([inject.id for inject in injects], info, "id", "id")
         playbook = cls._playbook_of(info)
         out = list(injects)
         for i, inject in enumerate(injects):

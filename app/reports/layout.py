@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from io import BytesIO
 from typing import Any
 
 import sqlite_utils
@@ -16,7 +15,6 @@ from reportlab.platypus import (
     CondPageBreak,
     KeepTogether,
     Paragraph,
-    SimpleDocTemplate,
     Spacer,
     Table,
     TableStyle,
@@ -37,9 +35,10 @@ from ..pdf import (
     NAVY,
     RED,
     Markings,
+    document,
     esc,
     header_footer,
-    numbered_canvas,
+    key_values,
     styles,
     table,
 )
@@ -54,6 +53,7 @@ TEXT_SHOWN = 600  # characters of a log entry in the summary
 LEVEL_COLOURS = {"red": "#b2182b", "orange": "#e06000", "yellow": "#a08400"}
 LEVEL_NAMES = {"red": "rouge", "orange": "orange", "yellow": "jaune"}
 MARGIN = 40.0
+_MARGINS = (MARGIN, MARGIN + 12, MARGIN, MARGIN + 4)  # room for the header and the footer
 HEADER_H = 34.0
 FOOTER_H = 26.0
 
@@ -78,22 +78,6 @@ def _page(
 
 def _empty(text: str, st: dict[str, ParagraphStyle]) -> Paragraph:
     return Paragraph(f"<i>{esc(text)}</i>", st["muted"])
-
-
-def _doc(buf: BytesIO, title: str, author: str, subject: str) -> SimpleDocTemplate:
-    return SimpleDocTemplate(
-        buf,
-        pagesize=A4,
-        leftMargin=MARGIN,
-        rightMargin=MARGIN,
-        topMargin=MARGIN + 12,
-        bottomMargin=MARGIN + 4,
-        title=title,
-        author=author,
-        subject=subject,
-        creator="crisis-console",
-        pageCompression=1,
-    )
 
 
 # --- sections ----------------------------------------------------------------------------------
@@ -121,20 +105,8 @@ def _header_block(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flo
         ("Déclenchement", trigger),
         ("Classification", ctx.classification + (" — EXERCICE" if e.is_drill else "")),
     ]
-    data = [[_p(k, st["cellb"]), _p(v, st["cell"])] for k, v in fields]
-    t = Table(data, colWidths=[95, 420], hAlign="LEFT")
-    t.setStyle(
-        TableStyle(
-            [
-                ("LINEBELOW", (0, 0), (-1, -1), 0.25, LINE),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("TOPPADDING", (0, 0), (-1, -1), 2),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-                ("TEXTCOLOR", (1, 5), (1, 5), RED if ctx.restricted else INK),
-            ]
-        )
-    )
-    out.append(t)
+    colour = ("TEXTCOLOR", (1, 5), (1, 5), RED if ctx.restricted else INK)
+    out.append(key_values(fields, [95, 420], st["cellb"], st["cell"], extra=[colour]))
     return out
 
 
@@ -612,9 +584,7 @@ def render_report(ctx: ReportContext) -> bytes:
     """The report's PDF (A4 portrait)."""
     st = styles()
     e = ctx.event
-    buf = BytesIO()
     title = f"Point de situation n°{ctx.number} — {e.title}"
-    doc = _doc(buf, title, ctx.author, "Point de situation" + (" — EXERCICE" if e.is_drill else ""))
     story: list[Flowable] = []
     story += _header_block(ctx, st)
     story += _summary(ctx, st)
@@ -634,8 +604,8 @@ def render_report(ctx: ReportContext) -> bytes:
         f"Point de situation n°{ctx.number} du {local(ctx.generated_at)} — niveau {e.level}"
         " — crisis-console",
     )
-    doc.build(story, canvasmaker=numbered_canvas(page))
-    return buf.getvalue()
+    subject = "Point de situation" + (" — EXERCICE" if e.is_drill else "")
+    return document(story, page, title=title, author=ctx.author, subject=subject, margins=_MARGINS)
 
 
 # --- the printable main courante ---------------------------------------------------------------
@@ -647,9 +617,7 @@ def log_pdf(
     """The whole main courante as a PDF, for the paper log kept as a backup."""
     st = styles()
     entries = events.log_entries(db, event.id)
-    buf = BytesIO()
     title = f"Main courante — {event.title}"
-    doc = _doc(buf, title, printed_by, "Main courante" + (" — EXERCICE" if event.is_drill else ""))
     story: list[Flowable] = []
     if event.is_drill:
         story += [Paragraph("EXERCICE — EXERCICE — EXERCICE", st["mark"]), Spacer(1, 4)]
@@ -687,5 +655,5 @@ def log_pdf(
         event.is_drill,
         f"Main courante imprimée le {local(now)} — crisis-console",
     )
-    doc.build(story, canvasmaker=numbered_canvas(page))
-    return buf.getvalue()
+    subject = "Main courante" + (" — EXERCICE" if event.is_drill else "")
+    return document(story, page, title=title, author=printed_by, subject=subject, margins=_MARGINS)
