@@ -18,11 +18,9 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 
 import sqlite_utils
-import yaml
 
 from . import access, audit, fr, idempotency
 from .clock import PARIS, iso, local, parse_iso
@@ -158,26 +156,6 @@ class ChecklistItem:
 
 
 # --- playbooks and datasets -------------------------------------------------------------------
-
-
-def known_datasets(db: sqlite_utils.Database | None, data_dir: str | Path) -> set[str] | None:
-    """Dataset slugs playbooks may name: ``catalogue.yaml`` if present, else the datasets table.
-
-    None (no check) when neither knows any dataset, so that a fresh database does not turn every
-    playbook into an error.
-    """
-    catalogue = Path(data_dir) / "catalogue.yaml"
-    if catalogue.exists():
-        doc = yaml.safe_load(catalogue.read_text("utf-8")) or {}
-        entries = doc.get("datasets") or []
-        slugs = {d["slug"] for d in entries if isinstance(d, dict) and "slug" in d}
-        if slugs:
-            return slugs
-    if db is not None and "datasets" in db.table_names():
-        slugs = {r["slug"] for r in rows(db, "SELECT slug FROM datasets")}
-        if slugs:
-            return slugs
-    return None
 
 
 # --- sites --------------------------------------------------------------------------------------

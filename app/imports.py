@@ -726,7 +726,8 @@ def _csv_rows(reader: _TextReader) -> Iterator[tuple[int, dict[str, str]]]:
             if not any(v.strip() for v in values):
                 continue
             if len(values) != len(header):
-                yield line, {"__bad__": f"{len(values)} colonnes au lieu de {len(header)}"}
+                got = fr.count(len(values), "colonne", "colonnes")
+                yield line, {"__bad__": f"{got} au lieu de {fr.integer(len(header))}"}
                 continue
             yield line, dict(zip(header, values, strict=True))
     except csv.Error as exc:

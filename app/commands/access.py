@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .. import access, audit
+from .. import access, audit, fr
 from .context import Console, bad_input, pass_console
 
 
@@ -72,7 +72,7 @@ def access_group() -> None:
 def access_sweep(console: Console) -> None:
     """Tidy grant states (expired, timed-out requests); idempotent, never decides access."""
     n = access.sweep(console.db, console.now())
-    click.echo(f"{n} accès mis à jour.")
+    click.echo(f"{fr.integer(n)} accès mis à jour.")  # accès: the same in the plural
 
 
 COMMANDS: tuple[click.Command, ...] = (audit_group, access_group)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from functools import cached_property
-from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -50,10 +49,7 @@ class Console:
     @cached_property
     def library(self) -> playbooks.Library:
         """The playbook library, checked against the catalogue (else the database's datasets)."""
-        known = playbooks.known_datasets(None, self.settings["DATA"])
-        if known is None and Path(self.db_path).exists():
-            known = playbooks.known_datasets(self.db, None)
-        return playbooks.library.cached(self.settings["PLAYBOOKS"], known)
+        return playbooks.for_settings(self.settings)
 
     @cached_property
     def signer(self) -> audit.Signer:

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from .. import auth, demo, drills, schema
+from .. import auth, demo, drills, fr, schema
 from ..clock import FixedClock, parse_iso
 from ..db import connect
 from ..playbooks import Library, Scenario
@@ -83,8 +83,9 @@ def drill_rehearse(console: Console, scenario_id: str, out: Path) -> None:
     report = rehearse(scenario, out, Path(console.settings["DATA"]), library, echo=click.echo)
     fired = [i for i in report.injects if i.outcome == "fired"]
     click.echo(
-        f"Répétition de « {scenario.title} » : {len(fired)}/{len(report.injects)} injects joués"
-        f" (personne ne répond : toutes les relances partent)."
+        f"Répétition de « {scenario.title} » : {len(fired)}/{len(report.injects)} "
+        + fr.plural(len(report.injects), "inject joué", "injects joués")
+        + " (personne ne répond : toutes les relances partent)."
     )
     for i in report.injects:
         mark = "joué" if i.outcome == "fired" else "NON JOUÉ"

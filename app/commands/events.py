@@ -23,9 +23,7 @@ def playbooks() -> None:
 def check(console: Console, directory: Path | None) -> None:
     """Check every playbook of DIRECTORY (default: CRISIS_PLAYBOOKS); print OK or the error."""
     folder = directory or Path(console.settings["PLAYBOOKS"])
-    known = library.known_datasets(None, console.settings["DATA"])
-    if known is None and Path(console.db_path).exists():
-        known = library.known_datasets(console.db, None)
+    known = library.library.known_for(console.settings)
     found, errors = library.load_playbooks(folder, known_datasets=set(known) if known else None)
     failed = {Path(e.file).name for e in errors}
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:

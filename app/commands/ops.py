@@ -37,7 +37,8 @@ def demo(console: Console, quiet: bool) -> None:
     data_dir = Path(console.settings["DATA"])
     accounts = demo_module.load_accounts(db, console.now(), data_dir)
     counts = demo_module.load_territory(db, console.now(), data_dir)
-    click.echo(f"Territoire : {len(counts)} jeux de données, {sum(counts.values())} entités.")
+    datasets = fr.count(len(counts), "jeu de données", "jeux de données")
+    click.echo(f"Territoire : {datasets}, {fr.count(sum(counts.values()), 'entité', 'entités')}.")
     agreements = demo_module.load_agreements(db, console.now())
     click.echo(f"Conventions de démonstration signées : {agreements}.")
     if not quiet:

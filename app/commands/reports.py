@@ -45,7 +45,7 @@ def report_command(console: Console, event_id: int, out: Path, author: str) -> N
     out.write_bytes(pdf)
     click.echo(
         f"Point de situation n°{report.number} de « {event.title} » écrit dans {out} "
-        f"({len(pdf)} octets, SHA-256 {report.sha256})."
+        f"({fr.count(len(pdf), 'octet', 'octets')}, SHA-256 {report.sha256})."
     )
 
 
@@ -58,7 +58,8 @@ def log_pdf_command(console: Console, event_id: int, out: Path) -> None:
     event = _event(console, event_id)
     pdf = reports.log_pdf(console.db, console.now(), event, "crisis-console (ligne de commande)")
     out.write_bytes(pdf)
-    click.echo(f"Main courante de « {event.title} » écrite dans {out} ({len(pdf)} octets).")
+    size = fr.count(len(pdf), "octet", "octets")
+    click.echo(f"Main courante de « {event.title} » écrite dans {out} ({size}).")
 
 
 @click.command("scheduler")

@@ -19,6 +19,7 @@ from typing import Any
 import sqlite_utils
 import yaml
 
+from ..db import connect
 from .files import PlaybookError, load_playbooks, load_scenarios
 from .model import Playbook, Scenario
 
@@ -128,6 +129,26 @@ def cached(directory: str | Path, known: frozenset[str] | None) -> Library:
     return found
 
 
+def known_for(
+    settings: Mapping[str, Any], db: sqlite_utils.Database | None = None
+) -> frozenset[str] | None:
+    """The dataset slugs of the settings: ``DATA``'s catalogue, else the datasets of ``db`` (or
+    of the ``DB`` file, opened only when the catalogue knows none and the file exists)."""
+    known = known_datasets(None, settings.get("DATA"))
+    if known is not None:
+        return known
+    if db is not None:
+        return known_datasets(db, None)
+    path = str(settings.get("DB") or "")
+    if path in ("", ":memory:") or not Path(path).exists():
+        return None
+    opened = connect(path)
+    try:
+        return known_datasets(opened, None)
+    finally:
+        opened.conn.close()
+
+
 def for_settings(settings: Mapping[str, Any], db: sqlite_utils.Database | None = None) -> Library:
-    """The process's library for the settings (``PLAYBOOKS``, ``DATA``; ``db`` for datasets)."""
-    return cached(settings["PLAYBOOKS"], known_datasets(db, settings.get("DATA")))
+    """The process's library for the settings (``PLAYBOOKS``, checked against :func:`known_for`)."""
+    return cached(settings["PLAYBOOKS"], known_for(settings, db))

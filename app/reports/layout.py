@@ -30,7 +30,6 @@ from ..pdf import (
     CELL_SIZE,
     FONT_BOLD,
     HEAD_BG,
-    INK,
     LINE,
     NAVY,
     RED,
@@ -103,10 +102,14 @@ def _header_block(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flo
         ("Date et heure", f"{when} (heure de Paris)"),
         ("Rédigé par", ctx.author),
         ("Déclenchement", trigger),
-        ("Classification", ctx.classification + (" — EXERCICE" if e.is_drill else "")),
     ]
-    colour = ("TEXTCOLOR", (1, 5), (1, 5), RED if ctx.restricted else INK)
-    out.append(key_values(fields, [95, 420], st["cellb"], st["cell"], extra=[colour]))
+    # A table's TEXTCOLOR does not reach a Paragraph: the classification gets its own style.
+    shown = ParagraphStyle("classification", parent=st["cell"], textColor=RED)
+    classification = ctx.classification + (" — EXERCICE" if e.is_drill else "")
+    fields.append(
+        ("Classification", _p(classification, shown) if ctx.restricted else classification)
+    )
+    out.append(key_values(fields, [95, 420], st["cellb"], st["cell"]))
     return out
 
 

@@ -16,7 +16,6 @@ from flask import Flask
 from .. import config as config_module
 from .. import playbooks
 from ..clock import SystemClock
-from ..db import connect
 from . import (
     access,
     admin,
@@ -54,16 +53,8 @@ def _secret_key(instance_path: Path) -> str:
 
 def _library(app: Flask) -> playbooks.Library:
     """The process's playbook library, checked against the catalogue (else the database)."""
-    data_dir = app.config.get("CRISIS_DATA") or None
-    known = playbooks.known_datasets(None, data_dir)
-    db_path = str(app.config.get("CRISIS_DB", ""))
-    if known is None and db_path not in ("", ":memory:") and Path(db_path).exists():
-        db = connect(db_path)
-        try:
-            known = playbooks.known_datasets(db, None)
-        finally:
-            db.conn.close()
-    return playbooks.library.cached(app.config["CRISIS_PLAYBOOKS"], known)
+    settings = {key: app.config.get(f"CRISIS_{key}") for key in ("PLAYBOOKS", "DATA", "DB")}
+    return playbooks.for_settings(settings)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

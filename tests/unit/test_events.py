@@ -14,6 +14,7 @@ from app import audit, auth, events
 from app.clock import iso
 from app.db import dumps, row, rows, scalar, transaction
 from app.playbooks import Playbook, load_playbooks
+from app.playbooks.library import known_datasets, known_for
 from tests.conftest import PROJECT, T0
 
 FICTIF_1 = {
@@ -428,12 +429,13 @@ def test_next_report_time(site_db: Any, playbooks: Any) -> None:
 
 
 def test_known_datasets(tmp_path: Path, db: Any) -> None:
-    slugs = events.known_datasets(db, PROJECT / "data")
+    slugs = known_datasets(db, PROJECT / "data")
     if (PROJECT / "data" / "catalogue.yaml").exists():
         assert slugs is not None and "seveso-sites" in slugs
-    assert events.known_datasets(db, tmp_path) is None  # nothing known: no check
+    assert known_datasets(db, tmp_path) is None  # nothing known: no check
     ensure_site(db)
-    assert events.known_datasets(db, tmp_path) == {"seveso-sites"}
+    assert known_datasets(db, tmp_path) == {"seveso-sites"}
+    assert known_for({"DATA": tmp_path, "DB": ":memory:"}, db) == {"seveso-sites"}
 
 
 def test_flood_zone_without_extents_is_logged_not_fatal(site_db: Any, playbooks: Any) -> None:
