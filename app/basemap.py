@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from . import fr
 from .catalogue import CatalogueError
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ def parse_basemaps(doc: Mapping[str, Any], base_dir: Path) -> list[BasemapSpec]:
             set(entry) - {"name", "title", "file", "format", "attribution", "min_zoom", "max_zoom"}
         )
         if unknown:
-            raise BasemapError(f"{where} : clé(s) inconnue(s) {', '.join(unknown)}")
+            keys = fr.plural(len(unknown), "clé inconnue", "clés inconnues")
+            raise BasemapError(f"{where} : {keys} {', '.join(unknown)}")
         name = entry.get("name")
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise BasemapError(f"{where}.name : minuscules, chiffres et tirets attendus")

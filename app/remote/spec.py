@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .. import fr
 from ..catalogue import CatalogueError
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,8 @@ def parse_remote(entry: Mapping[str, Any], slug: str | None = None) -> RemoteSpe
     }
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise RemoteConfigError(f"{where} : clé(s) inconnue(s) {', '.join(unknown)}")
+        keys = fr.plural(len(unknown), "clé inconnue", "clés inconnues")
+        raise RemoteConfigError(f"{where} : {keys} {', '.join(unknown)}")
     kind = raw.get("kind")
     if kind not in KINDS:
         raise RemoteConfigError(f"{where}.kind : « {kind} » inconnu ({', '.join(KINDS)})")
@@ -152,7 +154,7 @@ def parse_remote(entry: Mapping[str, Any], slug: str | None = None) -> RemoteSpe
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RemoteConfigError(f"{where}.url : adresse http(s) attendue, pas « {url} »")
+        raise RemoteConfigError(f"{where}.url : adresse http ou https attendue, pas « {url} »")
     if parts.username or parts.password:
         raise RemoteConfigError(
             f"{where}.url : pas d'identifiants dans l'adresse ; mettez-les dans le fichier"

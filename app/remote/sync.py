@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .. import audit, catalogue, imports
+from .. import audit, catalogue, fr, imports
 from ..clock import iso, local, parse_iso
 from ..db import dumps, row, rows, transaction
 from .client import SYNC, Limits, RemoteError, Request, fetch
@@ -273,7 +273,11 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, imports.ImportFailed):
         first = exc.problems[0] if exc.problems else str(exc)
         extra = len(exc.problems) - 1 + exc.more
-        return "copie refusée : " + first + (f" (et {extra} autre(s))" if extra > 0 else "")
+        return (
+            "copie refusée : "
+            + first
+            + (f" (et {fr.count(extra, 'autre', 'autres')})" if extra > 0 else "")
+        )
     return str(exc)
 
 

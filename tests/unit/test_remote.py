@@ -129,7 +129,7 @@ def test_parse_remote_block():
     ("block", "message"),
     [
         ({"kind": "wms", "url": "https://a.example", "collection": "c"}, "kind : « wms » inconnu"),
-        ({"kind": "ogcapi", "url": "ftp://a.example", "collection": "c"}, "adresse http(s)"),
+        ({"kind": "ogcapi", "url": "ftp://a.example", "collection": "c"}, "adresse http ou https"),
         (
             {"kind": "ogcapi", "url": "https://u:p@a.example", "collection": "c"},
             "pas d'identifiants dans l'adresse",
