@@ -45,7 +45,7 @@ def test_parse_basemaps(tmp_path: Path):
         ({**SPEC, "file": "plan.tif"}, "format : « tif » inconnu"),
         ({**SPEC, "min_zoom": 14}, "min_zoom dépasse max_zoom"),
         ({**SPEC, "max_zoom": 30}, "max_zoom : entier de 0 à 22"),
-        ({**SPEC, "url": "https://tiles.example"}, "inconnue(s) url"),
+        ({**SPEC, "url": "https://tiles.example"}, "clé inconnue url"),
     ],
 )
 def test_parse_basemaps_refuses_with_the_entry(tmp_path: Path, entry, message):

@@ -141,7 +141,7 @@ def test_parse_remote_block():
         ),
         (
             {"kind": "ogcapi", "url": "https://a.example", "collection": "c", "x": 1},
-            "inconnue(s) x",
+            "clé inconnue x",
         ),
         (
             {"kind": "ogcapi", "url": "https://a.example", "collection": "c", "grant_param": "a b"},
