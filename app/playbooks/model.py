@@ -331,7 +331,21 @@ class ChecklistItemSpec(Declared):
         return _check_role(role, info)
 
 
-class Playbook(Declared):
+class Document(Declared):
+    """A whole file (a playbook, a scenario): it knows where it was read from."""
+
+    _source_file: str = PrivateAttr(default="")
+
+    def model_post_init(self, context: Any) -> None:
+        self._source_file = str((context or {}).get("file", ""))
+
+    @property
+    def source_file(self) -> str:
+        """The file it was read from (the ``file`` of the validation context)."""
+        return self._source_file
+
+
+class Playbook(Document):
     """A playbook: parameters, zones, datasets and checklist of one kind of risk."""
 
     id: Slug
@@ -346,15 +360,6 @@ class Playbook(Declared):
     checklist: Annotated[tuple[ChecklistItemSpec, ...], unique("id", "id")]
     report_cadence_min: Annotated[int, Strict(), Field(ge=1, le=24 * 60)]
     default_level: EventLevel
-    _source_file: str = PrivateAttr(default="")
-
-    def model_post_init(self, context: Any) -> None:
-        self._source_file = str((context or {}).get("file", ""))
-
-    @property
-    def source_file(self) -> str:
-        """The file the playbook was read from."""
-        return self._source_file
 
     @field_validator("zones")
     @classmethod
@@ -537,7 +542,7 @@ class Inject(Declared):
         return self
 
 
-class Scenario(Declared):
+class Scenario(Document):
     """A drill scenario: a starting situation on a playbook and its injects."""
 
     id: Slug
@@ -549,15 +554,6 @@ class Scenario(Declared):
     params: Annotated[dict[str, Any], Field(validate_default=True)] = {}
     level: EventLevel = Field(default=None, validate_default=True)  # None: the playbook's
     injects: Annotated[tuple[Inject, ...], Field(min_length=1), unique("id", "id")]  # by offset
-    _source_file: str = PrivateAttr(default="")
-
-    def model_post_init(self, context: Any) -> None:
-        self._source_file = str((context or {}).get("file", ""))
-
-    @property
-    def source_file(self) -> str:
-        """The file the scenario was read from."""
-        return self._source_file
 
     @staticmethod
     def _playbook_of(info: ValidationInfo) -> Playbook | None:

@@ -5,38 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import DESK, TABLET, Page
+from tests.builders import declare_with_grant
 
 pytestmark = pytest.mark.browser
-
-
-def declare_with_grant(client_factory) -> int:
-    director = client_factory()
-    director.login("director")
-    r = director.post(
-        "/api/v1/events",
-        json={
-            "playbook": "toxic-release",
-            "title": "Fuite d'ammoniac — FICTIF Chimie de l'Estuaire",
-            "site": "FICTIF-1",
-            "params": {"wind_from_deg": 240, "wind_speed_ms": 4},
-            "drill": False,
-        },
-    )
-    assert r.status_code == 201, r.get_data(as_text=True)
-    event_id = r.get_json()["id"]
-    liaison = client_factory()
-    liaison.login("liaison")
-    g = liaison.post(
-        f"/api/v1/events/{event_id}/grants",
-        json={
-            "dataset": "gas-network",
-            "reason_code": "intervention_reseau",
-            "justification": "Repérer les conduites de gaz à couper dans la zone de confinement.",
-            "duration_min": 60,
-        },
-    )
-    assert g.status_code == 201, g.get_data(as_text=True)
-    return event_id
 
 
 def test_dashboard_and_liaison_view(browser, territory_app, live_territory_server):

@@ -39,7 +39,7 @@ def test_closing_an_event_revokes_its_grants_and_signs_a_checkpoint(app, client,
 
 def test_map_draws_granted_features_only_for_the_holder_and_records_the_read(territory_app):
     from app.db import connect
-    from tests.browser.test_dashboard import declare_with_grant
+    from tests.builders import declare_with_grant
 
     db = connect(territory_app.config["CRISIS_DB"])
     event_id = declare_with_grant(territory_app.test_client)

@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 
 from app.web import context
+from tests.builders import declare_with_grant
 
 EVENT_READ = "FROM events e LEFT JOIN users u"
 ZONES_READ = "SELECT * FROM event_zones WHERE event_id = "
@@ -34,33 +35,7 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 @pytest.fixture
 def event_id(territory_app: Flask) -> int:
     """A toxic release on the fictitious plant, the cell holding a grant on the gas network."""
-    director = territory_app.test_client()
-    director.login("director")
-    created = director.post(
-        "/api/v1/events",
-        json={
-            "playbook": "toxic-release",
-            "title": "Fuite d'ammoniac — essai",
-            "site": "FICTIF-1",
-            "params": {"wind_from_deg": 240, "wind_speed_ms": 4},
-            "drill": True,
-        },
-    )
-    assert created.status_code == 201, created.get_data(as_text=True)
-    found: int = created.get_json()["id"]
-    cell = territory_app.test_client()
-    cell.login("cell")
-    granted = cell.post(
-        f"/api/v1/events/{found}/grants",
-        json={
-            "dataset": "gas-network",
-            "reason_code": "intervention_reseau",
-            "justification": "Repérer les conduites de gaz à couper dans la zone de confinement.",
-            "duration_min": 60,
-        },
-    )
-    assert granted.status_code == 201, granted.get_data(as_text=True)
-    return found
+    return declare_with_grant(territory_app.test_client, holder="cell", drill=True)
 
 
 REQUESTS = [
