@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import fr
+
 MAX_PAGES = 15
 GSM_PAGE = 93  # septets in 82 octets
 UCS2_PAGE = 40  # UTF-16 code units in 82 octets, less the language indication
@@ -58,7 +60,8 @@ class CbsCount:
         """A French one-liner for the editor."""
         alphabet = "alphabet GSM 7 bits" if self.encoding == "gsm7" else "UCS-2"
         text = (
-            f"{self.characters} caractère(s), {self.pages} page(s) sur {self.max_pages} "
+            f"{fr.count(self.characters, 'caractère', 'caractères')},"
+            f" {fr.count(self.pages, 'page', 'pages')} sur {fr.integer(self.max_pages)} "
             f"({alphabet}, {self.page_size} caractères par page)"
         )
         if self.invalid:

@@ -172,7 +172,7 @@ def _zones(
     try:
         if index is None:
             index = index_cache.index_for(db)
-        impact = situation.event_impact(db, index, event.id)
+        impact = situation.event_impact(db, index, event, latest)
     except (KeyError, ValueError) as exc:  # a layer missing: zones without communes
         log.warning("communes of event %s not found: %s", event.id, exc)
     out = []

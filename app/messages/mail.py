@@ -29,7 +29,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .. import audit, events
+from .. import audit, events, fr
 from ..clock import iso, local, parse_iso
 from ..db import rows, transaction
 from .records import Delivery, Message, MessageError
@@ -234,13 +234,14 @@ def _record(
                 lines_failed.append(f"{who} : {error} — nouvel essai à {local(next_at, '%H:%M')}")
         parts = []
         if lines_ok:
-            parts.append(f"remis au relais pour {len(lines_ok)} destinataire(s) : "
-                         + ", ".join(lines_ok))  # fmt: skip
+            sent = fr.count(len(lines_ok), "destinataire", "destinataires")
+            parts.append(f"remis au relais pour {sent} : " + ", ".join(lines_ok))
         if lines_failed:
             parts.append(f"échec pour {len(lines_failed)} : " + " ; ".join(lines_failed))
         if skipped:
             parts.append(
-                f"non envoyé à {skipped} destinataire(s) : relais SMTP non configuré, "
+                f"non envoyé à {fr.count(skipped, 'destinataire', 'destinataires')} :"
+                " relais SMTP non configuré, "
                 "transmettez-le par un autre moyen"
             )
         events.append_log_entry(

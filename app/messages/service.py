@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from .. import audit, events, reports
+from .. import audit, events, fr, reports
 from ..clock import iso, local
 from ..db import dumps, row, rows, transaction
 from ..playbooks import Playbook
@@ -797,8 +797,9 @@ def send(
             "message émis",
             f"{'EXERCICE — ' if message.is_drill else ''}Message émis n°{message.id} : {kind} "
             f"« {message.subject} », validé par {message.validated_by_name} à "
-            f"{local(message.validated_at, '%H:%M')} ; {len(c.recipients)} destinataire(s) : "
-            f"{who}. Empreinte SHA-256 : {c.sha256}.",
+            f"{local(message.validated_at, '%H:%M')} ; "
+            f"{fr.count(len(c.recipients), 'destinataire', 'destinataires')} : {who}."
+            f" Empreinte SHA-256 : {c.sha256}.",
             is_system=True,
         )
         audit.append(

@@ -80,7 +80,7 @@ def test_a_validated_situation_report_arrives_with_its_pdf_byte_for_byte(tdb, tc
     body = mail_.get_body(("plain",)).get_content()
     assert meta.sha256 in body and "Port-Jérôme-sur-Seine" in body
     log = [e.text for e in events.log_entries(tdb, event.id, category="message émis")]
-    assert len(log) == 2 and "remis au relais pour 1 destinataire(s)" in log[1]
+    assert len(log) == 2 and "remis au relais pour 1 destinataire :" in log[1]
     sent = rows(tdb, "SELECT details FROM audit_log WHERE action = 'message.delivery_sent'")
     assert json.loads(sent[0]["details"])["email"] == "cod@example.org"
     assert audit.verify(tdb).ok
