@@ -7,7 +7,8 @@ PORT ?= 5000
 LINT_PATHS := app tests bench scripts
 # Domain modules (no Flask) are type-checked; the web layer and the CLI are not.
 DOMAIN := $(filter-out app/__init__.py app/cli.py app/server.py,$(wildcard app/*.py)) \
-	app/geo app/playbooks app/pdf app/access app/drills app/reports app/remote app/messages
+	app/geo app/playbooks app/pdf app/access app/drills app/reports app/remote app/messages \
+	app/pcs
 # The data owner's server of the tests (pygeoapi serving a GeoPackage) runs from its own venv on
 # Debian's python3: its GeoPackage provider loads mod_spatialite, which needs an interpreter
 # built with loadable SQLite extensions (ours may not be). Its version is the `owner-server`

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .commands import access, catalogue, drills, events, ops, reports, users
+from .commands import access, catalogue, drills, events, ops, pcs, reports, users
 from .commands.context import Console, bad_input
 from .errors import DomainError
 
@@ -43,6 +43,7 @@ for command in (
     *ops.COMMANDS,
     *drills.COMMANDS,
     *reports.COMMANDS,
+    *pcs.COMMANDS,
 ):
     main.add_command(command)
 

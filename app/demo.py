@@ -114,6 +114,33 @@ def load_territory(db: sqlite_utils.Database, now: datetime, data_dir: Path) -> 
     return counts
 
 
+def load_pcs(db: sqlite_utils.Database, now: datetime, data_dir: Path) -> tuple[int, int]:
+    """The demo crisis directory and register of means (``data/pcs/``); idempotent.
+    Return (contacts, means) in the directory and the register."""
+    import csv
+
+    from .pcs import contacts, means
+
+    folder = data_dir / "pcs"
+    if (folder / "contacts.csv").exists():
+        contacts.import_csv(db, now, folder / "contacts.csv", actor="demo", source="synthetic")
+    if (folder / "means.csv").exists():
+        with (folder / "means.csv").open(encoding="utf-8") as fh:
+            for line in csv.DictReader(fh):
+                means.add_means(
+                    db,
+                    now,
+                    None,
+                    name=line["nom"],
+                    kind=line["type"],
+                    organisation=line["organisation"],
+                    capacity=line["capacite"],
+                    commune=line["commune"],
+                    source="synthetic",
+                )
+    return len(contacts.all_contacts(db)), len(means.board(db, 0))
+
+
 def load_agreements(db: sqlite_utils.Database, now: datetime) -> int:
     """Sign the demo agreements (break-glass conventions) once the territory is loaded."""
     from . import access

@@ -545,6 +545,139 @@ CREATE INDEX delivery_attempts_delivery ON delivery_attempts(delivery_id, id);
     )
 
 
+@migrations(name="0010_pcs")
+def m0010_pcs(db: sqlite_utils.Database) -> None:
+    # Running the response (issue 18, app/pcs): the crisis directory and, per event, the call-out
+    # board, the vulnerable-persons call campaign, reception centres (CARE), means and tasks.
+    # Every per-event table is an append-only history whose rows are full snapshots of one
+    # object's state: the current state is the latest row per object, the state "as at 14:10"
+    # the latest row at or before 14:10 (issue 19). The directory and the means register are
+    # edited in place (each edit audited).
+    _script(
+        db,
+        """
+CREATE TABLE contacts (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  organisation TEXT NOT NULL DEFAULT '',
+  function TEXT NOT NULL,
+  phones TEXT NOT NULL DEFAULT '[]',
+  email TEXT NOT NULL DEFAULT '',
+  oncall TEXT NOT NULL DEFAULT '[]',
+  source TEXT NOT NULL DEFAULT '',
+  key TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  archived_at TEXT
+);
+CREATE UNIQUE INDEX contacts_key ON contacts(key) WHERE archived_at IS NULL;
+CREATE TABLE callout_changes (
+  id INTEGER PRIMARY KEY,
+  event_id INTEGER NOT NULL REFERENCES events(id),
+  contact_id INTEGER NOT NULL REFERENCES contacts(id),
+  status TEXT NOT NULL
+    CHECK (status IN ('a_appeler','pas_de_reponse','joint','en_route','sur_place','indisponible')),
+  note TEXT NOT NULL DEFAULT '',
+  at TEXT NOT NULL,
+  actor_id INTEGER REFERENCES users(id),
+  actor_name TEXT NOT NULL,
+  log_entry_id INTEGER REFERENCES log_entries(id)
+);
+CREATE INDEX callout_changes_event ON callout_changes(event_id, contact_id, id);
+CREATE TABLE call_changes (
+  id INTEGER PRIMARY KEY,
+  event_id INTEGER NOT NULL REFERENCES events(id),
+  person_id TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN
+    ('a_appeler','joint','pas_de_reponse','a_evacuer','evacue','pris_en_charge')),
+  assignee_id INTEGER REFERENCES users(id),
+  note TEXT NOT NULL DEFAULT '',
+  change TEXT NOT NULL CHECK (change IN ('listed','status','assigned')),
+  at TEXT NOT NULL,
+  actor_id INTEGER REFERENCES users(id),
+  actor_name TEXT NOT NULL
+);
+CREATE INDEX call_changes_event ON call_changes(event_id, person_id, id);
+CREATE TABLE centre_changes (
+  id INTEGER PRIMARY KEY,
+  event_id INTEGER NOT NULL REFERENCES events(id),
+  centre_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  capacity INTEGER NOT NULL CHECK (capacity >= 0),
+  is_open INTEGER NOT NULL CHECK (is_open IN (0, 1)),
+  occupancy INTEGER NOT NULL CHECK (occupancy >= 0),
+  arrived INTEGER NOT NULL DEFAULT 0 CHECK (arrived >= 0),
+  change TEXT NOT NULL CHECK (change IN ('opened','closed','arrivals','departures','count')),
+  delta INTEGER NOT NULL DEFAULT 0,
+  note TEXT NOT NULL DEFAULT '',
+  at TEXT NOT NULL,
+  fact_at TEXT NOT NULL,
+  actor_id INTEGER REFERENCES users(id),
+  actor_name TEXT NOT NULL,
+  log_entry_id INTEGER REFERENCES log_entries(id)
+);
+CREATE INDEX centre_changes_event ON centre_changes(event_id, centre_id, id);
+CREATE TABLE means (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  organisation TEXT NOT NULL DEFAULT '',
+  capacity TEXT NOT NULL DEFAULT '',
+  commune TEXT NOT NULL DEFAULT '',
+  source TEXT NOT NULL DEFAULT '',
+  created_at TEXT NOT NULL,
+  archived_at TEXT,
+  UNIQUE (name, organisation)
+);
+CREATE TABLE means_changes (
+  id INTEGER PRIMARY KEY,
+  means_id INTEGER NOT NULL REFERENCES means(id),
+  event_id INTEGER NOT NULL REFERENCES events(id),
+  status TEXT NOT NULL CHECK (status IN ('disponible','en_route','engage')),
+  place TEXT NOT NULL DEFAULT '',
+  note TEXT NOT NULL DEFAULT '',
+  at TEXT NOT NULL,
+  actor_id INTEGER REFERENCES users(id),
+  actor_name TEXT NOT NULL,
+  log_entry_id INTEGER REFERENCES log_entries(id)
+);
+CREATE INDEX means_changes_event ON means_changes(event_id, means_id, id);
+CREATE INDEX means_changes_means ON means_changes(means_id, id);
+CREATE TABLE tasks (
+  id INTEGER PRIMARY KEY,
+  event_id INTEGER NOT NULL REFERENCES events(id),
+  checklist_item_id INTEGER REFERENCES checklist_items(id),
+  created_at TEXT NOT NULL,
+  created_by INTEGER REFERENCES users(id)
+);
+CREATE INDEX tasks_event ON tasks(event_id, id);
+CREATE TABLE task_changes (
+  id INTEGER PRIMARY KEY,
+  task_id INTEGER NOT NULL REFERENCES tasks(id),
+  event_id INTEGER NOT NULL REFERENCES events(id),
+  title TEXT NOT NULL,
+  assignee_role TEXT,
+  assignee_id INTEGER REFERENCES users(id),
+  due_at TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('a_faire','en_cours','fait','annule')),
+  note TEXT NOT NULL DEFAULT '',
+  at TEXT NOT NULL,
+  actor_id INTEGER REFERENCES users(id),
+  actor_name TEXT NOT NULL,
+  log_entry_id INTEGER REFERENCES log_entries(id)
+);
+CREATE INDEX task_changes_task ON task_changes(task_id, id);
+CREATE INDEX task_changes_event ON task_changes(event_id, id);
+"""
+        + _append_only("callout_changes")
+        + _append_only("call_changes")
+        + _append_only("centre_changes")
+        + _append_only("means_changes")
+        + _append_only("tasks")
+        + _append_only("task_changes"),
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names applied. Idempotent."""
     pending = [m.name for m in migrations.pending(db)]

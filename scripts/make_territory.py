@@ -1334,6 +1334,53 @@ def industrial_zone_points(t: Territory) -> list[Point]:
     return [to_l93(p) for p in [*pts, Point(FICTIF_1)]]
 
 
+# --- reception centres (CARE) -----------------------------------------------------------------
+
+CENTRE_KINDS = (
+    ("gymnase", "Gymnase", (180, 320), "lits de camp, sanitaires, vestiaires, chauffage"),
+    ("salle_polyvalente", "Salle polyvalente", (90, 220), "cuisine, sanitaires, tables et chaises"),
+    ("salle_des_fetes", "Salle des fêtes", (60, 160), "cuisine, sanitaires, chauffage"),
+)
+CENTRE_STREETS = ("du Stade", "des Sports", "Jean Moulin", "de la Mairie", "Pasteur", "du Parc")
+
+
+def build_reception_centres(t: Territory) -> None:
+    """Gymnasiums and halls of the larger communes that can host evacuees (CARE). A generator of
+    their own (seed 1876) so that the other layers stay byte-identical."""
+    rng = np.random.default_rng(1876)
+    feats = []
+    n = 0
+    for rank, insee in enumerate(t.codes[:10]):
+        kinds = CENTRE_KINDS[:2] if rank < 4 else CENTRE_KINDS[rank % 2 + 1 : rank % 2 + 2]
+        for kind, label, (lo, hi), equipment in kinds:
+            n += 1
+            centre = t.centre(insee)
+            for _ in range(50):  # a point 250 to 700 m from the town hall, inside the commune
+                a, d = rng.uniform(0, 2 * math.pi), rng.uniform(250, 700)
+                p = Point(centre.x + d * math.cos(a), centre.y + d * math.sin(a))
+                if t.l93[insee].contains(p):
+                    break
+            street = CENTRE_STREETS[int(rng.integers(len(CENTRE_STREETS)))]
+            feats.append(
+                feature(
+                    f"DEMO-CARE-{n:02d}",
+                    {
+                        "id": f"DEMO-CARE-{n:02d}",
+                        "name": f"FICTIF — {label} {street}, {t.name(insee)}",
+                        "type": kind,
+                        "capacity": int(rng.integers(lo, hi) // 10 * 10),
+                        "equipment": equipment,
+                        "contact": f"Services techniques de {t.name(insee)} (standard),"
+                        f" 01 99 00 {90 + n // 10:02d} {n % 10:d}{int(rng.integers(10)):d}",
+                        **point_props(t, insee),
+                        "source": SYNTH,
+                    },
+                    to_wgs(p),
+                )
+            )
+    write_collection("reception-centres", feats)
+
+
 def main() -> None:
     rng = np.random.default_rng(SEED)
     t = Territory()
@@ -1355,6 +1402,7 @@ def main() -> None:
     build_floods(t, rng, industrial_zone_points(t))
     build_vulnerable(t, grid, place, rng)
     build_inventory(t, rng)
+    build_reception_centres(t)
 
 
 if __name__ == "__main__":

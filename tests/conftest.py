@@ -84,6 +84,7 @@ def _build_template(path: Path, territory: bool) -> Path:
     if territory:
         demo.load_territory(db, T0, PROJECT / "data")
         demo.load_agreements(db, T0)
+        demo.load_pcs(db, T0, PROJECT / "data")
     db.conn.close()
     return path
 

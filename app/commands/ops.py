@@ -41,6 +41,11 @@ def demo(console: Console, quiet: bool) -> None:
     click.echo(f"Territoire : {datasets}, {fr.count(sum(counts.values()), 'entité', 'entités')}.")
     agreements = demo_module.load_agreements(db, console.now())
     click.echo(f"Conventions de démonstration signées : {agreements}.")
+    people, things = demo_module.load_pcs(db, console.now(), data_dir)
+    click.echo(
+        f"Annuaire de crise : {fr.count(people, 'contact', 'contacts')} ;"
+        f" registre des moyens : {fr.count(things, 'moyen', 'moyens')}."
+    )
     if not quiet:
         click.echo("\nComptes de démonstration (démo uniquement) :")
         click.echo(f"  {'identifiant':<16} {'mot de passe':<28} rôles")

@@ -15,6 +15,7 @@ from typing import Any
 import sqlite_utils
 
 from .. import audit, auth, events
+from ..pcs import PcsError, centres
 from ..clock import iso, parse_iso
 from ..db import row, rows, scalar, transaction
 from ..errors import DomainError
@@ -42,6 +43,7 @@ KIND_LABELS: dict[str, str] = {
     "casualties": "Bilan des victimes",
     "escalation": "Montée en niveau",
     "param_change": "Changement de paramètres",
+    "centre_arrivals": "Arrivées dans un centre d'accueil",
 }
 CASUALTY_LABELS: dict[str, str] = {
     "dead": "décédés",
@@ -416,7 +418,24 @@ def _apply(
                 [event.id, iso(now), inject.sender, *(figures[k] for k in CASUALTY_KEYS), entry_id],
             )
             return "casualties"
-    except events.EventError as exc:
+        if inject.kind == "centre_arrivals":
+            centre_id = str(inject.params["centre"])
+            opened = [c.id for c in centres.open_centres(db, event.id)]
+            if centre_id not in opened:
+                centres.open_centre(
+                    db, now, event.id, centre_id, actor=controller, note=f"inject « {inject.title} »"
+                )
+            centres.register(
+                db,
+                now,
+                event.id,
+                centre_id,
+                actor=controller,
+                arrivals=int(inject.params["people"]),
+                note=f"inject « {inject.title} »",
+            )
+            return "centre"
+    except (events.EventError, PcsError) as exc:
         # e.g. the players already entered the new wind: the message lands, it changes nothing.
         _write_log(
             db,

@@ -46,7 +46,9 @@ ParameterType = Literal["float", "int", "choice", "text"]
 AppliesTo = Literal["site", "point"]
 SiteHazard = Literal["toxic", "thermal", "overpressure"]
 SelectOp = Literal["<=", "==", ">="]
-InjectKind = Literal["message", "wind_shift", "casualties", "escalation", "param_change"]
+InjectKind = Literal[
+    "message", "wind_shift", "casualties", "escalation", "param_change", "centre_arrivals"
+]
 SHAPES: tuple[str, ...] = get_args(Shape)
 LEVELS: tuple[str, ...] = get_args(ZoneLevel)
 PARAMETER_TYPES: tuple[str, ...] = get_args(ParameterType)
@@ -358,6 +360,8 @@ class Playbook(Document):
     zones: Annotated[tuple[ZoneSpec, ...], Field(min_length=1), unique("id", "id")]
     datasets: Annotated[tuple[Text, ...], unique("dataset")] = ()
     checklist: Annotated[tuple[ChecklistItemSpec, ...], unique("id", "id")]
+    # The call-out lists: functions of the PCS whose holders the cell calls (crisis directory).
+    callout: Annotated[tuple[Text, ...], unique("function")] = ()
     report_cadence_min: Annotated[int, Strict(), Field(ge=1, le=24 * 60)]
     default_level: EventLevel
 
@@ -486,6 +490,11 @@ class _CasualtyParams(Declared):
     involved: Count | None = None
 
 
+class _CentreArrivalsParams(Declared):
+    centre: Text  # an id of the reception-centres dataset (DEMO-CARE-05)
+    people: Annotated[int, Strict(), Field(ge=1, le=100_000)]
+
+
 class Inject(Declared):
     """One scripted inject of a drill (a row of the MSEL)."""
 
@@ -523,6 +532,8 @@ class Inject(Declared):
                     raise refuse("a wind_shift only changes wind_from_deg and wind_speed_ms", name)
         if kind == "escalation":
             _EscalationParams.model_validate(params)
+        if kind == "centre_arrivals":
+            _CentreArrivalsParams.model_validate(params)
         if kind == "casualties":
             if not params:
                 raise refuse(f"missing required key (expected some of {', '.join(CASUALTY_KEYS)})")

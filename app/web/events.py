@@ -15,6 +15,7 @@ from .. import access, catalogue, events, reports
 from ..playbooks import EVENT_LEVEL_MAX, EVENT_LEVEL_MIN, Playbook
 from . import access as access_web
 from . import offline as offline_web
+from . import pcs as pcs_web
 from .context import event_or_404, get_db, library, now, require_user, signer
 from .errors import fail
 from .htmx import htmx, render, trigger
@@ -151,6 +152,7 @@ def _dashboard(
     ctx.update(_checklist_context(event))
     ctx.update(_upcoming_context(event))
     ctx.update(_access_context(event, playbook))
+    ctx.update(pcs_web.response_context(event))
     return render(
         "events/detail.html",
         status=status,
@@ -495,6 +497,7 @@ def show_liaison(event_id: int) -> Response:
     ctx.update(_upcoming_context(event))
     ctx["upcoming"] = ctx["upcoming"][:3]
     ctx.update(_checklist_context(event))
+    ctx.update(pcs_web.response_context(event, "liaison"))
     last_report = next(iter(reports.list_reports(get_db(), event.id)), None)
     return render(
         "events/liaison.html",

@@ -34,6 +34,7 @@ from . import (
     impact,
     nav,
     offline,
+    pcs,
     reports,
     security,
 )
@@ -119,5 +120,6 @@ def _register(app: Flask) -> None:
         reports,
         basemaps,
         offline,
+        pcs,
     ):
         app.register_blueprint(module.bp)

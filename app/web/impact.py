@@ -17,6 +17,7 @@ from .. import access, events, situation
 from ..clock import local
 from ..geo import render
 from ..geo.impact import Impact
+from ..pcs import centres
 from ..records import Zones
 from .access import request_id
 from .basemaps import library as basemap_library
@@ -216,6 +217,8 @@ def map_features_api(event_id: int) -> Response:
         }
         for slug, (features, grant) in sorted(grants.items())
     ]
+    # Open reception centres with their places left (public facts, app.pcs.centres).
+    collection["features"].extend(c.feature() for c in centres.open_centres(get_db(), event.id))
     response = jsonify(collection)
     response.mimetype = "application/geo+json"
     return response

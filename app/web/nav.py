@@ -22,6 +22,7 @@ class NavItem:
 NAV: tuple[NavItem, ...] = (
     NavItem("Accueil", "home.index"),
     NavItem("Événements", "events.list_events"),
+    NavItem("Annuaire", "pcs.list_contacts"),
     NavItem("Carte", "catalogue.show_map"),
     NavItem("Catalogue", "catalogue.list_datasets"),
     NavItem("Accès", "access.index"),

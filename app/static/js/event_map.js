@@ -75,6 +75,13 @@
       box.appendChild(el("div", p.name));
       return box;
     }
+    if (p.kind === "centre") {
+      box.appendChild(el("strong", p.name));
+      box.appendChild(el("div", "Centre d'accueil ouvert — " + p.commune));
+      box.appendChild(el("div", "Présents : " + fmtNumber(p.occupancy) + " / " + fmtNumber(p.capacity)));
+      box.appendChild(el("div", remainingText(p), p.occupancy > p.capacity ? "danger" : ""));
+      return box;
+    }
     box.appendChild(el("strong", p.name || p.id));
     var kind = ESTABLISHMENT[p.dataset];
     box.appendChild(el("div", [kind ? kind.label : "", p.type].filter(Boolean).join(" — ")));
@@ -85,6 +92,11 @@
     box.appendChild(el("div", "À " + fmtDistance(p.distance_m) + " de la source"));
     if (p.zone) { box.appendChild(el("div", "Dans la " + (LEVEL_LABELS[p.zone] || p.zone), "muted")); }
     return box;
+  }
+
+  function remainingText(p) {
+    if (p.occupancy > p.capacity) { return "Capacité dépassée de " + fmtNumber(p.occupancy - p.capacity); }
+    return fmtNumber(p.remaining) + (p.remaining > 1 ? " places restantes" : " place restante");
   }
 
   function showRestricted(container, restricted) {
@@ -220,6 +232,14 @@
           if (p.kind === "source") {
             return L.circleMarker(latlng, { pane: "points", radius: 8, color: "#000000", weight: 2, fillColor: "#d7191c", fillOpacity: 1 });
           }
+          if (p.kind === "centre") {
+            var full = p.remaining <= 0;
+            return L.circleMarker(latlng, {
+              pane: "points", radius: 9, color: "#0b4f2a", weight: 3, fillColor: full ? "#b2182b" : "#2e9d5b", fillOpacity: 1
+            }).bindTooltip(p.occupancy > p.capacity ? "complet" : fmtNumber(p.remaining) + " pl.", {
+              permanent: true, direction: "right", className: "centre-tooltip"
+            });
+          }
           var s = ESTABLISHMENT[p.dataset] || ESTABLISHMENT.schools;
           return L.circleMarker(latlng, {
             pane: "points", radius: p.zone ? 6 : 4, color: s.color, weight: 1.5,
@@ -230,6 +250,7 @@
       }).addTo(map);
       node.setAttribute("data-closures", String(counts.closure));
       node.setAttribute("data-establishments", String(counts.establishment));
+      node.setAttribute("data-centres", String(counts.centre || 0));
       showRestricted(document.getElementById("event-map-restricted"), fc.restricted);
       showOpened(map, node, fc.opened);
     });
