@@ -18,6 +18,24 @@ from .review import Review
 MARGIN = 12 * mm
 
 
+CHANGE_LABELS = {
+    "call.listed": "mis sur la liste d'appels",
+    "call.status": "statut d'appel",
+    "call.assigned": "appel confié",
+}
+
+
+def change_detail(details: dict[str, Any]) -> str:
+    """A change of the call campaign in words (statuses are the cell's, no personal field)."""
+    if "to" in details:
+        return f"{details.get('from')} → {details.get('to')}" + (
+            " (avec note)" if details.get("note_sha256") else ""
+        )
+    if "assignee" in details:
+        return f"à {details.get('assignee') or 'personne'}"
+    return f"{details.get('count', '')} personnes"
+
+
 def _table(head: list[str], body: list[list[Any]], widths: list[float]) -> Any:
     cells = [["—" if c is None or c == "" else str(c) for c in line] for line in body]
     return table([head, *cells], widths)
@@ -124,6 +142,27 @@ def review_pdf(review: Review) -> bytes:
             [w * mm for w in (14, 30, 22, 12, 28, 16, 14, 136)],
         )
     )
+    if review.changes:
+        story += [
+            Spacer(1, 4 * mm),
+            para(f"Changements enregistrés par la cellule ({len(review.changes)})", st["h1"]),
+            _table(
+                ["Audit n°", "Quand", "Qui", "Changement", "Personnes", "Détail"],
+                [
+                    [
+                        r["seq"],
+                        local(r["at"], "%d/%m/%Y %H:%M:%S"),
+                        r["actor"],
+                        CHANGE_LABELS.get(r["action"], r["action"]),
+                        r["details"].get("person")
+                        or ", ".join(map(str, r["details"].get("ids", [])[:30])),
+                        change_detail(r["details"]),
+                    ]
+                    for r in review.changes
+                ],
+                [w * mm for w in (14, 30, 22, 34, 80, 92)],
+            ),
+        ]
     if review.refusals:
         story += [
             Spacer(1, 4 * mm),

@@ -22,7 +22,16 @@ REASON_CODES: dict[str, str] = {
     "information_cod": "Information du COD / de la préfecture",
     "autre": "Autre (préciser dans la justification)",
 }
-PURPOSES = ("view", "map", "popup", "export", "report", "api")
+PURPOSE_LABELS: dict[str, str] = {
+    "view": "consultation",
+    "map": "carte",
+    "popup": "fiche sur la carte",
+    "export": "export",
+    "report": "point de situation",
+    "api": "API",
+    "calls": "campagne d'appels",
+}
+PURPOSES = tuple(PURPOSE_LABELS)
 # Roles an agreement may name. Never admin: separation of duties.
 GRANTABLE_ROLES = ("director", "cell", "liaison", "exercise")
 APPROVALS = ("none", "second_person")

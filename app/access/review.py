@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,9 @@ class Review:
     head_hash: str
     checkpoint: dict[str, Any] | None
     generated_at: str
+    # What the cell recorded about the data's subjects (call campaign: listed, status,
+    # assigned), each naming the dataset: the owner reviews it with the reads.
+    changes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def owner_review(db: sqlite_utils.Database, now: datetime, org_id: int, event_id: int) -> Review:
@@ -52,17 +55,21 @@ def owner_review(db: sqlite_utils.Database, now: datetime, org_id: int, event_id
     grants = list_grants(db, event_id=event_id, org_id=org_id)
     reads: list[dict[str, Any]] = []
     refusals: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
     if slugs:
         marks = ",".join("?" * len(slugs))
         for r in rows(
             db,
             "SELECT seq, at, actor, action, details FROM audit_log WHERE event_id = ?"
-            " AND action IN ('data.read','data.denied','grant.refused')"
+            " AND (action IN ('data.read','data.denied','grant.refused') OR action LIKE 'call.%')"
             f" AND json_extract(details, '$.dataset') IN ({marks}) ORDER BY seq",
             [event_id, *slugs],
         ):
             r["details"] = json.loads(r["details"])
-            (reads if r["action"] == "data.read" else refusals).append(r)
+            if r["action"].startswith("call."):
+                changes.append(r)
+            else:
+                (reads if r["action"] == "data.read" else refusals).append(r)
     seq, digest = audit.head(db)
     return Review(
         org=org,
@@ -74,6 +81,7 @@ def owner_review(db: sqlite_utils.Database, now: datetime, org_id: int, event_id
         head_hash=digest,
         checkpoint=audit.last_checkpoint(db),
         generated_at=iso(now),
+        changes=changes,
     )
 
 

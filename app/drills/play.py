@@ -15,10 +15,10 @@ from typing import Any
 import sqlite_utils
 
 from .. import audit, auth, events
-from ..pcs import PcsError, centres
 from ..clock import iso, parse_iso
 from ..db import row, rows, scalar, transaction
 from ..errors import DomainError
+from ..pcs import PcsError, centres
 from ..playbooks import CASUALTY_KEYS, Inject, Playbook, Scenario
 
 log = logging.getLogger(__name__)
@@ -423,7 +423,12 @@ def _apply(
             opened = [c.id for c in centres.open_centres(db, event.id)]
             if centre_id not in opened:
                 centres.open_centre(
-                    db, now, event.id, centre_id, actor=controller, note=f"inject « {inject.title} »"
+                    db,
+                    now,
+                    event.id,
+                    centre_id,
+                    actor=controller,
+                    note=f"inject « {inject.title} »",
                 )
             centres.register(
                 db,

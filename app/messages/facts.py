@@ -18,6 +18,7 @@ import sqlite_utils
 from .. import events, fr, index_cache, situation
 from ..clock import local, parse_iso
 from ..db import row, rows
+from ..pcs import centres
 from ..playbooks import Playbook
 from ..records import Event, latest_zones
 
@@ -60,8 +61,8 @@ class EventFacts:
     zones_computed_at: str | None
     level_history: tuple[tuple[str, int], ...]  # (at, level), declaration first
     casualties: dict[str, Any] | None = None
-    evacuated: int | None = None  # recorded evacuations, when the cell records them
-    displaced: int | None = None
+    evacuated: int | None = None  # people registered as arrived at the event's centres (CARE)
+    displaced: int | None = None  # people hosted in its open centres now
     restricted: bool = False  # restricted data entered this event (a grant was active)
     params_text: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
@@ -222,6 +223,8 @@ def load_facts(
     casualties = row(
         db, "SELECT * FROM casualty_reports WHERE event_id = ? ORDER BY id DESC LIMIT 1", [event.id]
     )
+    # Evacuation figures: the reception centres of the event (app.pcs.centres), when one opened.
+    evacuation = centres.evacuation_figures(db, event.id)
     return EventFacts(
         event=event,
         now=now,
@@ -233,6 +236,8 @@ def load_facts(
         zones_computed_at=computed_at,
         level_history=_level_history(db, event),
         casualties=casualties,
+        evacuated=evacuation[0] if evacuation else None,
+        displaced=evacuation[1] if evacuation else None,
         restricted=_restricted(db, event.id),
         params_text=tuple(
             events.describe_params(

@@ -12,7 +12,7 @@ from typing import Any
 import sqlite_utils
 from reportlab.graphics.shapes import Drawing
 
-from .. import access, audit, events, index_cache, situation
+from .. import access, audit, events, index_cache, pcs, situation
 from ..clock import local
 from ..db import row, rows, scalar
 from ..geo.render import render_map
@@ -54,6 +54,7 @@ class ReportContext:
     checkpoint: dict[str, Any] | None = None
     next_report_at: datetime | None = None
     dataset_titles: dict[str, str] = field(default_factory=dict)
+    response: pcs.Summary | None = None  # call-out, calls, centres, means, tasks: counts only
 
     @property
     def restricted(self) -> bool:
@@ -181,6 +182,7 @@ def gather(
             r["slug"]: r["title"] for r in rows(db, "SELECT slug, title FROM datasets")
         },
     )
+    ctx.response = pcs.summarise(db, now, event, playbook)
     ctx.audit_seq, ctx.audit_hash = audit.head(db)
     ctx.checkpoint = audit.last_checkpoint(db)
     if index is None:

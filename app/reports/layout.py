@@ -25,6 +25,7 @@ from .. import events, fr
 from ..auth import ROLES
 from ..clock import local, parse_iso
 from ..geo.render import scaled_drawing
+from ..pcs import callouts, calls
 from ..pdf import (
     CELL_LEADING,
     CELL_SIZE,
@@ -416,6 +417,66 @@ def _closures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowabl
     return out
 
 
+def _response(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """The response (app.pcs): each part only when it has content; counts, never a name."""
+    r = ctx.response
+    if r is None or not r.has_content:
+        return []
+    out: list[Flowable] = [CondPageBreak(120), Paragraph("Réponse opérationnelle", st["h1"])]
+    if r.callouts:
+        shown = ", ".join(
+            f"{fr.integer(n)} {callouts.STATUSES[k]}" for k, n in r.callouts.items() if n
+        )
+        out += [Paragraph("Rappel des personnels", st["h2"]), _p(shown + ".", st["base"])]
+    if r.calls_total:
+        out.append(Paragraph("Personnes vulnérables — campagne d'appels", st["h2"]))
+        data: list[list[Any]] = [["Statut", "Personnes"]]
+        data += [[label, fr.integer(r.calls.get(k, 0))] for k, label in calls.STATUSES.items()]
+        data.append(["Total sur la liste", fr.integer(r.calls_total)])
+        out.append(table(data, [200, 80], align_right=(1,)))
+        if r.calls.get("due_again"):
+            due = fr.count(r.calls["due_again"], "personne", "personnes")
+            out.append(_p(f"Sans réponse depuis plus de 15 min, à rappeler : {due}.", st["small"]))
+    if r.centres or r.evacuation:
+        out.append(Paragraph("Centres d'accueil et évacuation", st["h2"]))
+        if r.evacuation:
+            arrived, hosted = r.evacuation
+            out.append(
+                _p(
+                    f"{fr.count(arrived, 'personne accueillie', 'personnes accueillies')} dans"
+                    f" les centres depuis le début, {fr.integer(hosted)} présentes à"
+                    f" {local(ctx.generated_at, '%H:%M')}.",
+                    st["base"],
+                )
+            )
+        if r.centres:
+            rows_: list[list[Any]] = [["Centre ouvert", "Commune", "Présents", "Capacité", "Reste"]]
+            over_rows = []
+            for n, c in enumerate(r.centres, 1):
+                rest = f"dépassée de {fr.integer(c.over)}" if c.over else fr.integer(c.remaining)
+                if c.over or not c.remaining:
+                    over_rows.append(n)
+                rows_.append(
+                    [c.name, c.commune, fr.integer(c.occupancy), fr.integer(c.capacity), rest]
+                )
+            extra = [("TEXTCOLOR", (4, n), (4, n), RED) for n in over_rows]
+            out.append(table(rows_, [200, 110, 60, 60, 85], align_right=(2, 3, 4), extra=extra))
+    if r.means:
+        out.append(Paragraph("Moyens engagés", st["h2"]))
+        data = [["Moyen", "Organisation", "État", "Lieu"]]
+        data += [[m.name, m.organisation, m.label, m.place or "—"] for m in r.means]
+        out.append(table(data, [170, 150, 60, 135]))
+    if r.tasks_late:
+        out.append(Paragraph("Tâches en retard", st["h2"]))
+        data = [["Tâche", "Confiée à", "Échéance", "État"]]
+        data += [
+            [t.title, t.assignee, local(t.due_at, "%d/%m %H:%M"), t.label] for t in r.tasks_late
+        ]
+        extra = [("TEXTCOLOR", (2, n), (2, n), RED) for n in range(1, len(data))]
+        out.append(table(data, [250, 110, 75, 80], extra=extra))
+    return out
+
+
 def _compass(deg: float) -> str:
     names = ["N", "NE", "E", "SE", "S", "SO", "O", "NO"]
     return names[int(((deg % 360) + 22.5) // 45) % 8]
@@ -596,6 +657,7 @@ def render_report(ctx: ReportContext) -> bytes:
     story += _establishments(ctx, st)
     story += _opened_networks(ctx, st)
     story += _closures(ctx, st)
+    story += _response(ctx, st)
     story += _checklist(ctx, st)
     story += _log(ctx, st)
     story += _grants(ctx, st)

@@ -49,6 +49,7 @@ def _ctx() -> dict[str, Any]:
         "APPROVAL_LABELS": APPROVAL_LABELS,
         "SCOPE_LABELS": SCOPE_LABELS,
         "GRANTABLE_ROLES": access.GRANTABLE_ROLES,
+        "PURPOSE_LABELS": access.PURPOSE_LABELS,
         "ROLE_LABELS": auth.ROLES,
         "now": now(),
     }
@@ -437,7 +438,16 @@ def review() -> Response:
             **_ctx(),
         )
     rv = _review()
-    return render("access/review.html", review=rv, clamp_note=clamp_note, **_ctx())
+    from ..access.owner_review_pdf import CHANGE_LABELS, change_detail
+
+    return render(
+        "access/review.html",
+        review=rv,
+        clamp_note=clamp_note,
+        CHANGE_LABELS=CHANGE_LABELS,
+        change_detail=change_detail,
+        **_ctx(),
+    )
 
 
 @bp.get("/acces/revue.pdf")

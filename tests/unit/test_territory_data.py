@@ -43,6 +43,7 @@ CONTRACT = {
     "power-assets": ("enedis", "network", "Point", "restricted"),
     "flood-extents": ("ddtm-76", "reference", "MultiPolygon", "public"),
     "vulnerable-persons": ("ccas-lillebonne", "population", "Point", "personal"),
+    "reception-centres": ("caux-seine", "reference", "Point", "public"),
 }
 ORG_KINDS = {
     "agglomeration",

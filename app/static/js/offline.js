@@ -256,6 +256,17 @@
       if (data.get("corrects_id")) { body.corrects = Number(data.get("corrects_id")); }
       return { url: route.api, body: body, label: (selectedText(form, "category") || body.category) + " — " + body.text };
     },
+    call: function (form, route, data, factAt, path) {
+      // A status of the vulnerable-persons call campaign (pcs/_calls.html): person id and
+      // status only in the label, never a name (the queue is shown on the tablet).
+      var person = decodeURIComponent(path.slice(route.form.length));
+      var note = String(data.get("note") || "").trim();
+      return {
+        url: route.api + encodeURIComponent(person),
+        body: { status: data.get("status"), note: note, fact_at: factAt },
+        label: "Appel " + person + " : " + (selectedText(form, "status") || data.get("status"))
+      };
+    },
     tick: function (form, route, data, factAt, path) {
       var item = path.slice(route.form.length);
       var holder = form.closest("li");
