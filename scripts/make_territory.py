@@ -1348,6 +1348,10 @@ def build_reception_centres(t: Territory) -> None:
     """Gymnasiums and halls of the larger communes that can host evacuees (CARE). A generator of
     their own (seed 1876) so that the other layers stay byte-identical."""
     rng = np.random.default_rng(1876)
+    register = json.loads((DATA / "vulnerable-persons.geojson").read_text())["features"]
+    taken = {f["properties"][k] for f in register for k in ("phone", "emergency_phone")}
+    free = (f"01 99 00 {k // 100:02d} {k % 100:02d}" for k in range(8000, 10000))
+    free = (number for number in free if number not in taken)  # no register number reused
     feats = []
     n = 0
     for rank, insee in enumerate(t.codes[:10]):
@@ -1371,7 +1375,7 @@ def build_reception_centres(t: Territory) -> None:
                         "capacity": int(rng.integers(lo, hi) // 10 * 10),
                         "equipment": equipment,
                         "contact": f"Services techniques de {t.name(insee)} (standard),"
-                        f" 01 99 00 {90 + n // 10:02d} {n % 10:d}{int(rng.integers(10)):d}",
+                        f" {next(free)}",
                         **point_props(t, insee),
                         "source": SYNTH,
                     },

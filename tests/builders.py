@@ -35,3 +35,51 @@ def declare_with_grant(client_factory: Any, holder: str = "liaison", drill: bool
     )
     assert g.status_code == 201, g.get_data(as_text=True)
     return event_id
+
+
+def open_register(app: Any, client_factory: Any, holders: tuple[str, ...] = ("director",)) -> int:
+    """The toxic-release drill of the acceptance: a release on FICTIF-1 (wind 240°, 4 m/s)
+    declared by the director; each of ``holders`` (director or cell) opens the register of
+    vulnerable persons (TOTP step-up, second director's approval). Returns the event id."""
+    import pyotp
+
+    from app import auth
+    from app.db import connect
+
+    director = client_factory()
+    director.login("director")
+    r = director.post(
+        "/api/v1/events",
+        json={
+            "playbook": "toxic-release",
+            "title": "EXERCICE — fuite toxique FICTIF-1",
+            "site": "FICTIF-1",
+            "params": {"wind_from_deg": 240, "wind_speed_ms": 4},
+            "drill": True,
+        },
+    )
+    assert r.status_code == 201, r.get_data(as_text=True)
+    event_id = int(r.get_json()["id"])
+    clock = app.config["CLOCK"]
+    approver = client_factory()
+    approver.login("director2")
+    for login in holders:
+        db = connect(app.config["CRISIS_DB"])
+        secret = auth.enrol_totp(db, clock.now(), login)
+        db.conn.close()
+        holder = client_factory()
+        holder.login(login)
+        g = holder.post(
+            f"/api/v1/events/{event_id}/grants",
+            json={
+                "dataset": "vulnerable-persons",
+                "reason_code": "evacuation",
+                "justification": "Appeler les personnes vulnérables sous le nuage pour les évacuer.",
+                "duration_min": 60,
+                "totp": pyotp.TOTP(secret).at(clock.now()),
+            },
+        )
+        assert g.status_code == 201, g.get_data(as_text=True)
+        ok = approver.post(f"/api/v1/grants/{g.get_json()['id']}/approve")
+        assert ok.status_code == 200 and ok.get_json()["status"] == "active", ok.get_json()
+    return event_id

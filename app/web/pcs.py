@@ -375,7 +375,7 @@ def set_call(event_id: int, person_id: str) -> Response:
     return _back("pcs.show_calls", event.id, "#event-calls")
 
 
-@bp.post("/events/<int:event_id>/calls/assign")
+@bp.post("/events/<int:event_id>/call-assignments")
 @allow(*calls.ASSIGN_ROLES)
 def assign_calls(event_id: int) -> Response:
     event = event_or_404(event_id)
