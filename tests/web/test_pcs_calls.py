@@ -70,10 +70,13 @@ def test_call_list_under_a_grant_then_ids_and_statuses_only(drill):
         )
         assert r.status_code == 200
     db = connect(app.config["CRISIS_DB"])
-    assert db.execute(
-        "SELECT COUNT(*) FROM call_changes WHERE person_id = ? AND status = 'pris_en_charge'",
-        [ids[0]],
-    ).fetchone()[0] == 1
+    assert (
+        db.execute(
+            "SELECT COUNT(*) FROM call_changes WHERE person_id = ? AND status = 'pris_en_charge'",
+            [ids[0]],
+        ).fetchone()[0]
+        == 1
+    )
     db.conn.close()
     r = director.post(
         f"/api/v1/events/{event_id}/calls/{ids[0]}",
@@ -81,12 +84,18 @@ def test_call_list_under_a_grant_then_ids_and_statuses_only(drill):
         headers=key,
     )
     assert r.status_code == 422  # the same key for another request
-    assert director.post(
-        f"/api/v1/events/{event_id}/calls/{ids[0]}", json={"status": "parti", "note": ""}
-    ).status_code == 422
-    assert director.post(
-        f"/api/v1/events/{event_id}/calls/DEMO-VUL-999", json={"status": "joint"}
-    ).status_code == 404
+    assert (
+        director.post(
+            f"/api/v1/events/{event_id}/calls/{ids[0]}", json={"status": "parti", "note": ""}
+        ).status_code
+        == 422
+    )
+    assert (
+        director.post(
+            f"/api/v1/events/{event_id}/calls/DEMO-VUL-999", json={"status": "joint"}
+        ).status_code
+        == 404
+    )
 
     # A cell member without a grant: ids and statuses only, by the API and the page.
     cell = app.test_client()
@@ -141,8 +150,12 @@ def test_no_call_list_without_a_grant_and_no_status(territory_app):
     client.login("director")
     r = client.post(
         "/api/v1/events",
-        json={"playbook": "toxic-release", "title": "Essai", "site": "FICTIF-1",
-              "params": {"wind_from_deg": 240, "wind_speed_ms": 4}},
+        json={
+            "playbook": "toxic-release",
+            "title": "Essai",
+            "site": "FICTIF-1",
+            "params": {"wind_from_deg": 240, "wind_speed_ms": 4},
+        },
     )
     event_id = r.get_json()["id"]
     r = client.get(f"/api/v1/events/{event_id}/calls")
