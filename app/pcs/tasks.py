@@ -247,7 +247,6 @@ def create_task(
             f"Tâche n°{task_id} confiée à {who} pour {local(due_at, '%H:%M')} : {clean_title}"
             + (f" (action de la liste : {item['title']})" if item else "")
             + (f". {text}" if text else "."),
-            category="décision",
         )
         state: dict[str, Any] = {
             "title": clean_title,

@@ -427,21 +427,26 @@ def _response(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowabl
         shown = ", ".join(
             f"{fr.integer(n)} {callouts.STATUSES[k]}" for k, n in r.callouts.items() if n
         )
-        out += [Paragraph("Rappel des personnels", st["h2"]), _p(shown + ".", st["base"])]
+        out.append(
+            KeepTogether(
+                [Paragraph("Rappel des personnels", st["h2"]), _p(shown + ".", st["base"])]
+            )
+        )
     if r.calls_total:
-        out.append(Paragraph("Personnes vulnérables — campagne d'appels", st["h2"]))
+        part: list[Flowable] = [Paragraph("Personnes vulnérables — campagne d'appels", st["h2"])]
         data: list[list[Any]] = [["Statut", "Personnes"]]
         data += [[label, fr.integer(r.calls.get(k, 0))] for k, label in calls.STATUSES.items()]
         data.append(["Total sur la liste", fr.integer(r.calls_total)])
-        out.append(table(data, [200, 80], align_right=(1,)))
+        part.append(table(data, [200, 80], align_right=(1,)))
         if r.calls.get("due_again"):
             due = fr.count(r.calls["due_again"], "personne", "personnes")
-            out.append(_p(f"Sans réponse depuis plus de 15 min, à rappeler : {due}.", st["small"]))
+            part.append(_p(f"Sans réponse depuis plus de 15 min, à rappeler : {due}.", st["small"]))
+        out.append(KeepTogether(part))
     if r.centres or r.evacuation:
-        out.append(Paragraph("Centres d'accueil et évacuation", st["h2"]))
+        part = [Paragraph("Centres d'accueil et évacuation", st["h2"])]
         if r.evacuation:
             arrived, hosted = r.evacuation
-            out.append(
+            part.append(
                 _p(
                     f"{fr.count(arrived, 'personne accueillie', 'personnes accueillies')} dans"
                     f" les centres depuis le début, {fr.integer(hosted)} présentes à"
@@ -460,20 +465,22 @@ def _response(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowabl
                     [c.name, c.commune, fr.integer(c.occupancy), fr.integer(c.capacity), rest]
                 )
             extra = [("TEXTCOLOR", (4, n), (4, n), RED) for n in over_rows]
-            out.append(table(rows_, [200, 110, 60, 60, 85], align_right=(2, 3, 4), extra=extra))
+            part.append(table(rows_, [200, 110, 60, 60, 85], align_right=(2, 3, 4), extra=extra))
+        out.append(KeepTogether(part))
     if r.means:
-        out.append(Paragraph("Moyens engagés", st["h2"]))
         data = [["Moyen", "Organisation", "État", "Lieu"]]
         data += [[m.name, m.organisation, m.label, m.place or "—"] for m in r.means]
-        out.append(table(data, [170, 150, 60, 135]))
+        out.append(
+            KeepTogether([Paragraph("Moyens engagés", st["h2"]), table(data, [170, 150, 60, 135])])
+        )
     if r.tasks_late:
-        out.append(Paragraph("Tâches en retard", st["h2"]))
         data = [["Tâche", "Confiée à", "Échéance", "État"]]
         data += [
             [t.title, t.assignee, local(t.due_at, "%d/%m %H:%M"), t.label] for t in r.tasks_late
         ]
         extra = [("TEXTCOLOR", (2, n), (2, n), RED) for n in range(1, len(data))]
-        out.append(table(data, [250, 110, 75, 80], extra=extra))
+        late = table(data, [250, 110, 75, 80], extra=extra)
+        out.append(KeepTogether([Paragraph("Tâches en retard", st["h2"]), late]))
     return out
 
 
