@@ -74,7 +74,7 @@ def open_register(app: Any, client_factory: Any, holders: tuple[str, ...] = ("di
             json={
                 "dataset": "vulnerable-persons",
                 "reason_code": "evacuation",
-                "justification": "Appeler les personnes vulnérables sous le nuage pour les évacuer.",
+                "justification": "Appeler les personnes vulnérables sous le nuage (évacuation).",
                 "duration_min": 60,
                 "totp": pyotp.TOTP(secret).at(clock.now()),
             },

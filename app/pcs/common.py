@@ -36,7 +36,10 @@ class Actor(Protocol):
     @property
     def roles(self) -> frozenset[str]: ...
 
-    def has(self, *roles: str) -> bool: ...
+
+def holds(actor: Actor, roles: tuple[str, ...]) -> bool:
+    """Whether the actor holds one of the roles."""
+    return bool(set(actor.roles) & set(roles))
 
 
 def open_event(db: sqlite_utils.Database, event_id: int) -> Event:

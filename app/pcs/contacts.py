@@ -32,7 +32,7 @@ from ..clock import PARIS, iso, local
 from ..db import dumps, row, rows, transaction
 from ..errors import DomainError
 from . import phones
-from .common import Actor, PcsError, clean_text
+from .common import Actor, PcsError, clean_text, holds
 
 NUMBER_ROLES: tuple[str, ...] = ("director", "cell")  # see the numbers (each read audited)
 EDIT_ROLES: tuple[str, ...] = ("director", "cell")
@@ -186,7 +186,7 @@ def functions(db: sqlite_utils.Database) -> list[str]:
 
 
 def may_see_numbers(reader: Actor) -> bool:
-    return reader.has(*NUMBER_ROLES)
+    return holds(reader, NUMBER_ROLES)
 
 
 def directory(

@@ -22,6 +22,7 @@ from .common import (
     PcsError,
     clean_note,
     clean_text,
+    holds,
     open_event,
     parse_local_time,
     write_log,
@@ -299,7 +300,7 @@ def update_task(
         task = get_task(db, event_id, task_id)
         if task is None:
             raise PcsError("Tâche introuvable.", status=404)
-        manager = actor.has(*WRITE_ROLES)
+        manager = holds(actor, WRITE_ROLES)
         if not manager and not task.for_user(actor):
             raise PcsError(
                 "Vous ne pouvez modifier que les tâches qui vous sont confiées.", status=403
