@@ -212,6 +212,27 @@ def poisoned(app: Flask, sdb: Any, world: support.World, runner: Any) -> dict[st
         content_type="multipart/form-data",
     )
     assert r.status_code == 302, r.get_data(as_text=True)[:1500]
+    # The response boards: a contact of the directory, a task and a means with payload texts.
+    r = cell.post(
+        "/contacts",
+        data={
+            "name": payload("XSSCONTACT"),
+            "function": "astreinte élus",
+            "organisation": payload("XSSORG"),
+            "phones": "01 99 00 07 77",
+        },
+    )
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
+    r = cell.post(
+        f"/events/{eid}/tasks",
+        data={"title": payload("XSSTASK"), "assignee": "role:liaison", "due": "30"},
+    )
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
+    r = cell.post(
+        f"/events/{eid}/means",
+        data={"name": payload("XSSMEANS"), "kind": "bus", "status": "engage"},
+    )
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
     # Two authors with payload names write in the log (so their names are shown as authors).
     for login, password in (("eve", "une phrase de passe assez longue"),):
         author: Client = app.test_client()  # type: ignore[assignment]
@@ -234,6 +255,7 @@ def _values(ids: dict[str, Any]) -> dict[str, Any]:
         "name": "htmx.min.js",
         "item": "x",
         "inject_id": "x",
+        "contact_id": 1,
         # a basemap tile (/basemaps/<name>/<z>/<x>/<y>.<ext>)
         "z": 8,
         "x": 0,
