@@ -16,7 +16,7 @@ DOMAIN := $(filter-out app/__init__.py app/cli.py app/server.py,$(wildcard app/*
 OWNER_PYTHON ?= /usr/bin/python3
 OWNER_VENV := $(VENV)/owner-server
 
-.PHONY: run test lint bench install dev clean
+.PHONY: run test test-slow lint bench departement install dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,8 +59,16 @@ lint: dev
 test: lint
 	$(BIN)/pytest -q -p no:cacheprovider -n auto
 
+# The département-scale import test (1 M points, 500 k segments, 250 k cells; several minutes).
+test-slow: dev
+	CRISIS_SLOW=1 $(BIN)/pytest -q -p no:cacheprovider -m slow
+
 bench: $(VENV)/.bench
 	$(BIN)/python -m bench
+
+# The synthetic département in build/departement/ (GeoPackage, FlatGeobuf, zipped Shapefile).
+departement: install
+	$(BIN)/python scripts/make_departement.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info tests/screenshots

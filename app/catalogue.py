@@ -19,19 +19,20 @@ from typing import IO, Any
 import sqlite_utils
 
 from . import audit
+from .catalogue_file import DatasetSpec, parse_catalogue
 from .clock import iso
 from .db import dumps, row, rows, scalar, transaction
 from .errors import DomainError
 from .geo.index import LayerData
 from .records import (
     DATASET_SQL,
-    SENSITIVITIES,
-    THEMES,
     Dataset,
     Field,
     dataset_from_row,
     get_dataset,
 )
+from .records import SENSITIVITIES as SENSITIVITIES  # re-exported: catalogue.SENSITIVITIES
+from .records import THEMES as THEMES
 
 FIELD_TYPES = ("str", "int", "float", "bool", "json")
 GEOMETRY_TYPES = ("Point", "LineString", "Polygon", "MultiLineString", "MultiPolygon")
@@ -75,6 +76,7 @@ def parse_fields(raw: Iterable[dict[str, Any]], where: str = "fields") -> tuple[
                 required=bool(f.get("required", False)),
                 label=str(f.get("label") or name),
                 values=tuple(values) if values is not None else None,
+                unit=f.get("unit"),
             )
         )
     return tuple(out)
@@ -129,44 +131,40 @@ def owners(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 
 
 def ensure_dataset(
-    db: sqlite_utils.Database, now: datetime, spec: dict[str, Any], actor: str | None = None
+    db: sqlite_utils.Database, now: datetime, spec: Any, actor: str | None = None
 ) -> Dataset:
-    """Create a dataset from a catalogue.yaml entry, or update its metadata; audited."""
-    slug = spec.get("slug")
-    if not isinstance(slug, str) or not slug:
-        raise CatalogueError("jeu de données sans « slug »")
-    for key in ("title", "owner", "theme", "geometry_type", "sensitivity"):
-        if not spec.get(key):
-            raise CatalogueError(f"jeu de données « {slug} » : « {key} » manquant")
-    if spec["theme"] not in THEMES:
-        raise CatalogueError(f"{slug} : thème « {spec['theme']} » inconnu")
-    if spec["sensitivity"] not in SENSITIVITIES:
-        raise CatalogueError(f"{slug} : sensibilité « {spec['sensitivity']} » inconnue")
-    if spec["geometry_type"] not in GEOMETRY_TYPES:
-        raise CatalogueError(f"{slug} : type de géométrie « {spec['geometry_type']} » inconnu")
-    fields = parse_fields(spec.get("fields") or [], f"{slug}.fields")
-    id_field = spec.get("id_field", "id")
-    org_id = scalar(db, "SELECT id FROM organisations WHERE slug = ?", [spec["owner"]])
+    """Create a dataset from a catalogue entry, or update its metadata; audited.
+
+    ``spec`` is an :class:`app.catalogue_file.DatasetSpec` or the same as a dict (validated).
+    """
+    if not isinstance(spec, DatasetSpec):
+        slug = spec.get("slug") if isinstance(spec, dict) else None
+        name = f"jeu de données « {slug} »" if isinstance(slug, str) else "jeu de données"
+        spec = parse_catalogue({"datasets": [spec]}, name).datasets[0]
+    slug = spec.slug
+    fields = parse_fields([f.model_dump(exclude_none=True) for f in spec.fields], f"{slug}.fields")
+    org_id = scalar(db, "SELECT id FROM organisations WHERE slug = ?", [spec.owner])
     if org_id is None:
-        raise CatalogueError(f"{slug} : organisation « {spec['owner']} » inconnue")
+        raise CatalogueError(f"{slug} : organisation « {spec.owner} » inconnue")
     values = {
-        "title": spec["title"],
-        "description": spec.get("description", ""),
+        "title": spec.title,
+        "description": spec.description,
         "owner_org_id": org_id,
-        "theme": spec["theme"],
-        "geometry_type": spec["geometry_type"],
-        "sensitivity": spec["sensitivity"],
-        "id_field": id_field,
+        "theme": spec.theme,
+        "geometry_type": spec.geometry_type,
+        "sensitivity": spec.sensitivity,
+        "id_field": spec.id_field,
         "fields": dumps([f.as_dict() for f in fields]),
-        "source": str(spec.get("source", "")),
+        "source": spec.source,
+        "mapping": dumps([m.model_dump(exclude_none=True) for m in spec.mapping]),
     }
     with transaction(db):
         existing = row(db, "SELECT * FROM datasets WHERE slug = ?", [slug])
         if existing is None:
             db.execute(
                 "INSERT INTO datasets (slug, title, description, owner_org_id, theme,"
-                " geometry_type, sensitivity, id_field, fields, source, created_at, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " geometry_type, sensitivity, id_field, fields, source, mapping, created_at,"
+                " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [slug, *values.values(), iso(now), iso(now)],
             )
             audit.append(
@@ -176,8 +174,8 @@ def ensure_dataset(
                 actor=actor,
                 object_type="dataset",
                 object_id=slug,
-                details={k: v for k, v in values.items() if k != "fields"}
-                | {"owner": spec["owner"]},
+                details={k: v for k, v in values.items() if k not in ("fields", "mapping")}
+                | {"owner": spec.owner},
             )
         else:
             changed = {k: v for k, v in values.items() if existing[k] != v}

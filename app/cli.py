@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .commands import access, catalogue, drills, events, ops, pcs, reports, users
+from .commands import access, addresses, catalogue, drills, events, ops, pcs, reports, users
 from .commands.context import Console, bad_input
 from .errors import DomainError
 
@@ -44,6 +44,7 @@ for command in (
     *drills.COMMANDS,
     *reports.COMMANDS,
     *pcs.COMMANDS,
+    *addresses.COMMANDS,
 ):
     main.add_command(command)
 

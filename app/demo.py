@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlite_utils
-import yaml
 
 from . import auth
+from .catalogue_file import load_catalogue
 
 # Organisations when data/catalogue.yaml is absent; the catalogue's list wins when present.
 FALLBACK_ORGS: tuple[tuple[str, str, str], ...] = (
@@ -20,6 +20,10 @@ FALLBACK_ORGS: tuple[tuple[str, str, str], ...] = (
     ("ccas-lillebonne", "CCAS de Lillebonne", "social_services"),
     ("fictif-chimie", "FICTIF — Chimie de l'Estuaire", "operator"),
 )
+
+
+# The demo's synthetic address file (Base Adresse Nationale columns, `source` = synthetic).
+DEMO_ADDRESSES = "addresses-synthetic.csv"
 
 
 @dataclass(frozen=True)
@@ -52,12 +56,9 @@ def organisations(data_dir: Path) -> list[dict[str, Any]]:
     """The demo organisations, from data/catalogue.yaml when it exists."""
     catalogue = data_dir / "catalogue.yaml"
     if catalogue.exists():
-        doc = yaml.safe_load(catalogue.read_text("utf-8")) or {}
-        orgs = doc.get("organisations") or []
+        orgs = load_catalogue(catalogue).organisations
         if orgs:
-            return [
-                {"slug": o["slug"], "name": o["name"], "kind": o.get("kind", "other")} for o in orgs
-            ]
+            return [{"slug": o.slug, "name": o.name, "kind": o.kind} for o in orgs]
     return [{"slug": s, "name": n, "kind": k} for s, n, k in FALLBACK_ORGS]
 
 
@@ -88,29 +89,34 @@ def load_territory(db: sqlite_utils.Database, now: datetime, data_dir: Path) -> 
     A dataset already holding features is left as it is (re-run `import --replace` to reload it).
     Return {slug: feature count}.
     """
-    from . import catalogue, imports
+    from . import addresses, catalogue, imports
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    doc = yaml.load((data_dir / "catalogue.yaml").read_text("utf-8"), Loader=loader) or {}
-    for org in doc.get("organisations") or []:
-        auth.ensure_org(db, now, org["slug"], org["name"], org.get("kind", "other"))
+    doc = load_catalogue(data_dir / "catalogue.yaml")
+    for org in doc.organisations:
+        auth.ensure_org(db, now, org.slug, org.name, org.kind)
     counts: dict[str, Any] = {}
-    specs = doc.get("datasets") or []
     # The territory first: its extent is what the other files are checked against.
-    specs = sorted(specs, key=lambda s: s.get("slug") != "territory")
+    specs = sorted(doc.datasets, key=lambda s: s.slug != "territory")
     from .remote import spec as remote_spec
     from .remote import sync as remote_sync
 
     for spec in specs:
         dataset = catalogue.ensure_dataset(db, now, spec, actor="demo")
         remote_sync.register(
-            db, now, dataset.slug, remote_spec.parse_remote(spec, dataset.slug), actor="demo"
+            db,
+            now,
+            dataset.slug,
+            remote_spec.parse_remote(spec.as_record(), dataset.slug),
+            actor="demo",
         )
-        if dataset.feature_count == 0 and spec.get("file"):
+        if dataset.feature_count == 0 and spec.file:
             imports.import_file(
-                db, now, dataset.slug, data_dir / spec["file"], actor="demo", fmt="geojson"
+                db, now, dataset.slug, data_dir / spec.file, actor="demo", fmt="geojson"
             )
         counts[dataset.slug] = catalogue.require_dataset(db, dataset.slug).feature_count
+    demo_addresses = data_dir / DEMO_ADDRESSES
+    if demo_addresses.exists() and addresses.count(db) == 0:
+        addresses.import_ban(db, now, demo_addresses, actor="demo")
     return counts
 
 

@@ -1,4 +1,5 @@
-"""Importers: GeoJSON, CSV, the Géorisques ICPE export and INSEE's 200 m grid.
+"""Importers: GeoJSON, CSV, the Géorisques ICPE export, INSEE's 200 m grid, and the GIS formats
+read through pyogrio (GeoPackage, Shapefile, FlatGeobuf, GeoJSONSeq, OSM PBF: :mod:`app.gis_files`).
 
 An import reads the file once, streaming, so memory stays bounded whatever its size: each
 feature is validated and, while the file is clean so far, written into ONE transaction
@@ -18,7 +19,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,18 +29,62 @@ import shapely
 import sqlite_utils
 from shapely.geometry import shape
 
-from . import catalogue, fr
+from . import catalogue, fr, gis_files
 from .catalogue import CatalogueError, Dataset, ImportResult, PreparedFeature
+from .field_mapping import FieldMapper, MissingFields
 from .geo import proj
 
-FORMATS = ("geojson", "csv", "icpe", "insee")
+FORMATS = ("geojson", "csv", "icpe", "insee", "gpkg", "shp", "fgb", "osm")
+GIS_FORMATS = ("gpkg", "shp", "fgb", "osm", "geojsonseq")  # read through pyogrio (GDAL)
 MAX_ERRORS = 30
 MAX_FEATURE_CHARS = 16 * 1024 * 1024  # one feature's JSON text
 MAX_VERTICES = 250_000  # per feature
 MAX_DEPTH = 6  # GeoJSON coordinates nest at most 4 deep (MultiPolygon)
+WORLD = (-180.0, -90.0, 180.0, 90.0)
+MAX_PROPERTY_DEPTH = 32  # a property value (JSON) nested deeper is refused
 CHUNK = 1 << 20
 
-Progress = Callable[[int], None]
+# progress(fraction done or None when unknown, features read so far)
+Progress = Callable[[float | None, int], None]
+
+
+class ProgressTracker:
+    """Turns bytes read (text formats) or features read (GIS formats) into progress calls."""
+
+    def __init__(self, size: int, callback: Progress | None):
+        self.size = max(size, 1)
+        self.callback = callback
+        self.bytes = 0
+        self.features = 0  # features handed to the validator
+        self.read = 0  # features read from a GIS layer (its count is known up front)
+        self.total_features = -1
+        self._last = -1.0
+        self._last_features = 0
+
+    def add_bytes(self, n: int) -> None:
+        self.bytes += n
+        self.emit()
+
+    def add_read(self, n: int) -> None:
+        self.read += n
+        self.emit()
+
+    def fraction(self) -> float | None:
+        if self.total_features > 0:
+            return min(1.0, self.read / self.total_features)
+        if self.total_features == 0 or self.bytes == 0:
+            return None
+        return min(1.0, self.bytes / self.size)
+
+    def emit(self, force: bool = False) -> None:
+        if self.callback is None:
+            return
+        fraction = self.fraction()
+        step = (fraction or 0.0) - self._last
+        if force or step >= 0.005 or self.features - self._last_features >= 20_000:
+            self._last = fraction or 0.0
+            self._last_features = self.features
+            self.callback(fraction, self.features)
 
 
 class ImportFailed(CatalogueError):
@@ -92,7 +137,7 @@ class _TextReader:
         raw: Any,
         encoding: str,
         file_name: str,
-        progress: Progress | None,
+        progress: Callable[[int], None] | None,
         digest: Any = None,
     ):
         self.raw = raw
@@ -453,6 +498,17 @@ class Validator:
 
     def _check_properties(self, props: dict[str, Any], report: _Report, where: str) -> bool:
         ok = True
+        for name, value in props.items():
+            kind = type(value)
+            if kind is float:
+                if not math.isfinite(value):
+                    report.add(where, f"propriété « {name} » : {_NON_FINITE}")
+                    ok = False
+            elif kind is dict or kind is list:
+                problem = _json_problem(value)
+                if problem:
+                    report.add(where, f"propriété « {name} » : {problem}")
+                    ok = False
         for name, required, ftype, fast, values in self._checks:
             value = props.get(name)
             if value is None:
@@ -593,6 +649,42 @@ class Validator:
         return text
 
 
+_NON_FINITE = "nombre non fini (Infinity ou NaN) refusé : un nombre fini est attendu"
+_TOO_DEEP = f"imbrication trop profonde (plus de {MAX_PROPERTY_DEPTH} niveaux), refusée"
+
+
+def _json_problem(value: Any) -> str | None:
+    """Why a JSON property value cannot be stored (non-finite number, absurd nesting), or None."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_PROPERTY_DEPTH:
+            return _TOO_DEEP
+        if type(item) is float and not math.isfinite(item):
+            return _NON_FINITE
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return None
+
+
+class _CellError(ValueError):
+    """A CSV cell refused for a reason of its own (the message says it)."""
+
+
+def _json_cell(text: str) -> Any:
+    """A JSON cell: non-finite numbers and absurd nesting refused (never a RecursionError)."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise _CellError(_TOO_DEEP) from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _CellError(f"« {name} » : {_NON_FINITE}")
+
+
 _TYPE_LABELS = {
     "str": "texte",
     "int": "entier",
@@ -729,6 +821,10 @@ def _csv_rows(reader: _TextReader) -> Iterator[tuple[int, dict[str, str]]]:
                 got = fr.count(len(values), "colonne", "colonnes")
                 yield line, {"__bad__": f"{got} au lieu de {fr.integer(len(header))}"}
                 continue
+            if any("\x00" in v for v in values):
+                column = next(h for h, v in zip(header, values, strict=True) if "\x00" in v)
+                yield line, {"__bad__": f"colonne « {column} » : caractère NUL (octet 0) refusé"}
+                continue
             yield line, dict(zip(header, values, strict=True))
     except csv.Error as exc:
         raise _Stop(f"ligne {line} : CSV illisible ({exc})") from None
@@ -747,7 +843,10 @@ def _coerce(ftype: str, text: str) -> Any:
                 return int(number)
             raise
     if ftype == "float":
-        return float(text.replace(",", "."))
+        number = float(text.replace(",", "."))
+        if not math.isfinite(number):
+            raise _CellError(_NON_FINITE)
+        return number
     if ftype == "bool":
         low = text.lower()
         if low in ("true", "1", "oui", "vrai", "yes"):
@@ -756,7 +855,7 @@ def _coerce(ftype: str, text: str) -> Any:
             return False
         raise ValueError(text)
     if ftype == "json":
-        return json.loads(text)
+        return _json_cell(text)
     return text
 
 
@@ -781,7 +880,7 @@ def _csv_source(reader: _TextReader, validator: Validator, report: _Report) -> S
         used = {lon_key, lat_key, geom_key, wkt_key, keys.get("extra")}
         try:
             if geom_key and values[geom_key].strip():
-                geometry = json.loads(values[geom_key])
+                geometry = _json_cell(values[geom_key])
             elif wkt_key and values[wkt_key].strip():
                 geometry = json.loads(shapely.to_geojson(shapely.from_wkt(values[wkt_key])))
             elif lon_key and lat_key:
@@ -798,6 +897,9 @@ def _csv_source(reader: _TextReader, validator: Validator, report: _Report) -> S
                     "pas de géométrie : colonnes lon/lat, x/y, geometry (GeoJSON) ou wkt attendues",
                 )
                 continue
+        except _CellError as exc:
+            report.add(where, f"colonne « {geom_key} » : {exc}")
+            continue
         except (ValueError, shapely.errors.GEOSException):
             report.add(where, "coordonnées ou géométrie illisibles")
             continue
@@ -806,8 +908,11 @@ def _csv_source(reader: _TextReader, validator: Validator, report: _Report) -> S
         extra_key = keys.get("extra")
         if extra_key and values[extra_key].strip():
             try:
-                extra = json.loads(values[extra_key])
+                extra = _json_cell(values[extra_key])
                 props.update(extra if isinstance(extra, dict) else {})
+            except _CellError as exc:
+                report.add(where, f"colonne « {extra_key} » : {exc}")
+                bad = True
             except ValueError:
                 report.add(where, "colonne « extra » : objet JSON attendu")
                 bad = True
@@ -817,6 +922,10 @@ def _csv_source(reader: _TextReader, validator: Validator, report: _Report) -> S
             ftype = types.get(key, "str")
             try:
                 value = _coerce(ftype, text)
+            except _CellError as exc:
+                report.add(where, f"colonne « {key} » : {exc}")
+                bad = True
+                continue
             except ValueError:
                 report.add(
                     where, f"colonne « {key} » : {_TYPE_LABELS[ftype]} attendu, trouvé « {text} »"
@@ -929,6 +1038,10 @@ def _insee_source(reader: _TextReader, validator: Validator, report: _Report) ->
             try:
                 # INSEE's counts are imputed, hence decimal; integer fields get them rounded.
                 value = _coerce("float" if ftype == "int" else ftype, text)
+            except _CellError as exc:
+                report.add(where, f"colonne « {key} » : {exc}")
+                bad = True
+                continue
             except ValueError:
                 report.add(where, f"colonne « {key} » : {_TYPE_LABELS[ftype]} attendu")
                 bad = True
@@ -947,10 +1060,21 @@ def _insee_source(reader: _TextReader, validator: Validator, report: _Report) ->
 
 
 def detect_format(path: Path, head: bytes) -> str:
-    """geojson, csv, icpe or insee, from the extension and the first bytes."""
+    """One of FORMATS (or "geojsonseq"), from the extension and the first bytes."""
+    gis = gis_files.detect(path)
+    if gis is not None:
+        return gis
     text = head.decode("latin-1")
+    if text.startswith("\x1e"):
+        return "geojsonseq"  # RFC 8142 record separator
     if path.suffix.lower() in (".geojson", ".json") or text.lstrip("\ufeff \t\r\n")[:1] == "{":
         return "geojson"
+    if head.startswith(b"SQLite format 3"):
+        return "gpkg"
+    if head.startswith(b"fgb"):
+        return "fgb"
+    if head.startswith(b"PK\x03\x04"):
+        return "shp"
     first = text.splitlines()[0] if text else ""
     columns = {c.strip().strip('"').lower() for c in re.split(r"[;,]", first)}
     if {"codeaiot", "raisonsociale"} <= columns:
@@ -972,6 +1096,43 @@ def _utf8_ok(path: Path) -> bool:
     return True
 
 
+def _stop_message(exc: Exception, file_name: str) -> str:
+    message = str(exc)
+    if message.startswith(("ligne", "couche")):
+        return f"{file_name}, {message}"
+    if not message.startswith(file_name):
+        return f"{file_name} : {message}"
+    return message
+
+
+def _checked(
+    source: Source,
+    validator: Validator,
+    mapper: FieldMapper,
+    report: _Report,
+    tracker: ProgressTracker,
+    header_checked: bool,
+) -> Generator[PreparedFeature, None, None]:
+    """The one pipeline: mapping, then validation, of every feature a source yields."""
+    first = not header_checked and bool(mapper.entries)
+    for where, feat in source:
+        tracker.features += 1
+        if mapper.active and isinstance(feat, dict):
+            props = feat.get("properties")
+            if isinstance(props, dict):
+                if first:
+                    # A CSV's header (every row has every column): check the mapped fields once.
+                    first = False
+                    mapper.check_fields(props, f"{report.file_name}, {where}")
+                props = mapper.apply(props, where, report.add)
+                if props is None:
+                    continue
+                feat = {**feat, "properties": props}
+        prepared = validator.check(feat, report, where)
+        if prepared is not None:
+            yield prepared
+
+
 def _run(
     path: Path,
     fmt: str,
@@ -979,32 +1140,57 @@ def _run(
     validator: Validator,
     report: _Report,
     crs_given: bool,
-    progress: Progress | None,
+    tracker: ProgressTracker,
     digest: Any = None,
+    layer: gis_files.Layer | None = None,
+    state: gis_files.ReadState | None = None,
 ) -> Generator[PreparedFeature, None, None]:
     """Every valid feature of the file, in order; problems go to ``report`` as they are found."""
-    with path.open("rb") as raw:
-        reader = _TextReader(raw, encoding, report.file_name, progress, digest)
-        if fmt == "geojson":
-            source = _geojson_source(reader, validator, crs_given)
-        elif fmt == "icpe":
-            source = _icpe_source(reader, validator, report)
-        elif fmt == "insee":
-            source = _insee_source(reader, validator, report)
-        else:
-            source = _csv_source(reader, validator, report)
-        try:
-            for where, feat in source:
-                prepared = validator.check(feat, report, where)
-                if prepared is not None:
-                    yield prepared
-        except _Stop as exc:
-            message = str(exc)
-            if message.startswith("ligne"):
-                message = f"{report.file_name}, {message}"
-            elif not message.startswith(report.file_name):
-                message = f"{report.file_name} : {message}"
-            report.problems.append(message)
+    mapper = FieldMapper(validator.dataset, typed=layer is not None and fmt != "osm")
+    if fmt == "osm":
+        mapper = FieldMapper(replace(validator.dataset, mapping=()), typed=False)
+    try:
+        if layer is not None:
+            assert state is not None
+            source = gis_files.read_features(
+                layer,
+                report=report.add,
+                state=state,
+                extent=validator.extent,
+                on_batch=tracker.add_read,
+            )
+            fields = layer.fields + ([layer.fid_column] if layer.fid_column else [])
+            mapper.check_fields(fields, f"{report.file_name}, couche « {layer.name} »")
+            yield from _checked(source, validator, mapper, report, tracker, True)
+            return
+        with path.open("rb") as raw:
+            reader = _TextReader(raw, encoding, report.file_name, tracker.add_bytes, digest)
+            if fmt == "geojson":
+                text_source = _geojson_source(reader, validator, crs_given)
+            elif fmt == "icpe":
+                text_source = _icpe_source(reader, validator, report)
+            elif fmt == "insee":
+                text_source = _insee_source(reader, validator, report)
+            else:
+                text_source = _csv_source(reader, validator, report)
+            yield from _checked(text_source, validator, mapper, report, tracker, False)
+    except _Stop as exc:
+        report.problems.append(_stop_message(exc, report.file_name))
+    except gis_files.GisFileError as exc:
+        report.problems.append(_stop_message(exc, report.file_name))
+    except MissingFields as exc:
+        report.problems.extend(exc.messages)
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of a file, or of a folder's files (a Shapefile delivered as a folder)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        with f.open("rb") as raw:
+            while chunk := raw.read(CHUNK):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def import_file(
@@ -1020,6 +1206,7 @@ def import_file(
     encoding: str | None = None,
     file_name: str | None = None,
     progress: Progress | None = None,
+    layer: str | None = None,
 ) -> ImportResult:
     """Validate the whole file, then write it in one transaction; ImportFailed writes nothing."""
     path = Path(path)
@@ -1027,26 +1214,40 @@ def import_file(
     dataset = catalogue.require_dataset(db, slug)
     if not path.exists():
         raise ImportFailed(name, [f"{name} : fichier introuvable"])
-    size = path.stat().st_size
-    if size == 0:
-        raise ImportFailed(name, [f"{name} : fichier vide"])
-    with path.open("rb") as raw:
-        head = raw.read(4096)
+    if path.is_dir():
+        size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+        head = b""
+        fmt = fmt or "shp"
+    else:
+        size = path.stat().st_size
+        if size == 0:
+            raise ImportFailed(name, [f"{name} : fichier vide"])
+        with path.open("rb") as raw:
+            head = raw.read(4096)
+    if fmt == "geojson" and gis_files.detect(path) == "geojsonseq":
+        fmt = "geojsonseq"
     fmt = fmt or detect_format(path, head)
-    if fmt not in FORMATS:
+    if fmt not in FORMATS and fmt not in GIS_FORMATS:
         raise ImportFailed(name, [f"{name} : format « {fmt} » inconnu ({', '.join(FORMATS)})"])
     if fmt == "icpe" and slug != "seveso-sites":
         raise ImportFailed(name, [f"{name} : un export ICPE s'importe dans « seveso-sites »"])
     if fmt == "insee" and slug != "population-grid":
         raise ImportFailed(name, [f"{name} : la grille Insee s'importe dans « population-grid »"])
-    if encoding is None:
+    if fmt == "osm" and slug != "roads":
+        raise ImportFailed(name, [f"{name} : un extrait OpenStreetMap s'importe dans « roads »"])
+    if layer is not None and fmt not in GIS_FORMATS:
+        raise ImportFailed(
+            name, [f"{name} : --layer ne vaut que pour gpkg, shp, fgb et osm ({fmt} ici)"]
+        )
+    if encoding is None and fmt not in GIS_FORMATS:
         encoding = "utf-8-sig"
         if fmt == "icpe" and not _utf8_ok(path):
             encoding = "iso-8859-1"  # Géorisques exports are ISO-8859-1
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise ImportFailed(name, [f"encodage « {encoding} » inconnu"]) from None
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ImportFailed(name, [f"encodage « {encoding} » inconnu"]) from None
     epsg = proj.WGS84
     if crs is not None:
         try:
@@ -1055,11 +1256,32 @@ def import_file(
         except CatalogueError as exc:
             raise ImportFailed(name, [f"{name} : {exc}"]) from None
 
-    extent = catalogue.territory_extent(db)
+    gis_layer: gis_files.Layer | None = None
+    state = gis_files.ReadState()
+    if fmt in GIS_FORMATS:
+        try:
+            gis_layer = gis_files.open_layer(
+                path, fmt, layer, crs=epsg if crs is not None else None, encoding=encoding
+            )
+        except gis_files.GisFileError as exc:
+            raise ImportFailed(name, [f"{name} : {exc}"]) from None
+        _check_layer_geometry(gis_layer, dataset, name)
+
+    # The territory's own outline defines the extent: it is checked against WGS84's bounds only
+    # (a larger outline, e.g. a département, must be able to replace the current one).
+    extent = WORLD if slug == "territory" else catalogue.territory_extent(db)
     report = _Report(name)
     digest = hashlib.sha256()
-    validator = Validator(dataset, extent, epsg)
-    valid = _run(path, fmt, encoding, validator, report, crs is not None, progress, digest)
+    # GIS layers are reprojected to WGS84 as they are read; the validator sees WGS84 only.
+    validator = Validator(dataset, extent, proj.WGS84 if gis_layer is not None else epsg)
+    tracker = ProgressTracker(size, progress)
+    if gis_layer is not None:
+        tracker.total_features = gis_layer.count
+    text_encoding = encoding or "utf-8-sig"
+    crs_given = crs is not None
+    valid = _run(
+        path, fmt, text_encoding, validator, report, crs_given, tracker, digest, gis_layer, state
+    )
     count = 0
 
     def prepared() -> Iterator[PreparedFeature]:
@@ -1072,15 +1294,33 @@ def import_file(
             count += 1
             yield feature
         if not report.problems and count == 0:
-            report.problems.append(f"{name} : aucune entité à importer")
+            where = f"{name}, couche « {gis_layer.name} »" if gis_layer is not None else name
+            skipped = (
+                f" ({fr.count(state.skipped, 'ignorée', 'ignorées')} : {_reasons(state)})"
+                if state.skipped
+                else ""
+            )
+            report.problems.append(f"{where} : aucune entité à importer{skipped}")
         if report.problems:
             raise _Refused
 
     def details() -> dict[str, Any]:
         # Called once the whole file is read: the checksum and a legacy `crs` member are known.
-        return {"format": fmt, "crs": f"EPSG:{validator.epsg}", "sha256": digest.hexdigest()} | (
-            {"skipped": report.skipped} if report.skipped else {}
-        )
+        if gis_layer is not None:
+            out: dict[str, Any] = {
+                "format": fmt,
+                "layer": gis_layer.name,
+                "crs": gis_layer.crs_label,
+                "sha256": _file_digest(path),
+            }
+        else:
+            out = {"format": fmt, "crs": f"EPSG:{validator.epsg}", "sha256": digest.hexdigest()}
+        skipped = report.skipped + state.skipped
+        if skipped:
+            out["skipped"] = skipped
+        if state.skipped_reasons:
+            out["skipped_reasons"] = state.skipped_reasons
+        return out
 
     try:
         result = catalogue.write_features(
@@ -1101,6 +1341,7 @@ def import_file(
         raise ImportFailed(name, report.problems, report.more) from None
     finally:
         valid.close()
+    tracker.emit(force=True)
     return ImportResult(
         result.slug,
         result.revision,
@@ -1108,5 +1349,46 @@ def import_file(
         result.inserted,
         result.updated,
         result.removed,
-        report.skipped,
+        report.skipped + state.skipped,
     )
+
+
+def _reasons(state: gis_files.ReadState) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(state.skipped_reasons.items()))
+
+
+_GEOMETRY_FAMILY = {
+    "Point": "Point",
+    "MultiPoint": "Point",
+    "LineString": "LineString",
+    "MultiLineString": "LineString",
+    "Polygon": "Polygon",
+    "MultiPolygon": "Polygon",
+}
+
+
+def _check_layer_geometry(layer: gis_files.Layer, dataset: Dataset, name: str) -> None:
+    """A layer whose declared geometry type cannot fit the dataset is refused at once."""
+    declared = (layer.geometry_type or "").replace(" Z", "").replace(" M", "").replace("Z", "")
+    family = _GEOMETRY_FAMILY.get(declared)
+    expected = _GEOMETRY_FAMILY[dataset.geometry_type]
+    if family is not None and family != expected:
+        raise ImportFailed(
+            name,
+            [
+                f"{name}, couche « {layer.name} » : géométries de type {layer.geometry_type},"
+                f" « {dataset.slug} » attend des {dataset.geometry_type}"
+            ],
+        )
+
+
+def csv_file_rows(
+    path: Path, file_name: str, *, encoding: str = "utf-8-sig", progress: Any = None
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line, row) of a CSV file, streaming (delimiter sniffed, NUL refused); CatalogueError."""
+    with path.open("rb") as raw:
+        reader = _TextReader(raw, encoding, file_name, progress)
+        try:
+            yield from _csv_rows(reader)
+        except _Stop as exc:
+            raise CatalogueError(_stop_message(exc, file_name)) from None

@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 
 import sqlite_utils
 
+from .catalogue_file import FieldMap
 from .clock import parse_iso
 from .db import row
 
@@ -154,6 +155,7 @@ class Field:
     required: bool = False
     label: str = ""
     values: tuple[Any, ...] | None = None
+    unit: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -164,6 +166,8 @@ class Field:
         }
         if self.values is not None:
             out["values"] = list(self.values)
+        if self.unit is not None:
+            out["unit"] = self.unit
         return out
 
 
@@ -190,6 +194,8 @@ class Dataset:
     created_at: str
     updated_at: str
     extra: dict[str, Any] = field(default_factory=dict)
+    # The owner's fields mapped onto ours (catalogue.yaml `mapping:`), applied at every import.
+    mapping: tuple[FieldMap, ...] = ()
 
     @property
     def is_public(self) -> bool:
@@ -222,6 +228,7 @@ class Dataset:
             "sensitivity": self.sensitivity,
             "id_field": self.id_field,
             "fields": [f.as_dict() for f in self.fields],
+            "mapping": [m.model_dump(exclude_none=True) for m in self.mapping],
             "source": self.source,
             "revision": self.revision,
             "feature_count": self.feature_count,
@@ -245,6 +252,7 @@ def _fields(raw: str | None) -> tuple[Field, ...]:
                     required=bool(f.get("required", False)),
                     label=str(f.get("label") or f["name"]),
                     values=tuple(values) if values is not None else None,
+                    unit=f.get("unit"),
                 )
             )
     return tuple(out)
@@ -277,6 +285,7 @@ def dataset_from_row(r: dict[str, Any]) -> Dataset:
         bbox=tuple(bbox) if bbox else None,
         created_at=r["created_at"],
         updated_at=r["updated_at"],
+        mapping=tuple(FieldMap.model_validate(m) for m in json.loads(r.get("mapping") or "[]")),
     )
 
 

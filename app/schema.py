@@ -678,6 +678,41 @@ CREATE INDEX task_changes_event ON task_changes(event_id, id);
     )
 
 
+@migrations(name="0011_mapping_addresses")
+def m0011_mapping_addresses(db: sqlite_utils.Database) -> None:
+    # A dataset keeps its field mapping (the owner's fields onto ours, app.catalogue_file).
+    # Addresses (Base Adresse Nationale) live in their own table with a full-text index over a
+    # normalised label (app.addresses): an FTS5 external-content table, rebuilt after an import.
+    _script(
+        db,
+        """
+ALTER TABLE datasets ADD COLUMN mapping TEXT NOT NULL DEFAULT '[]';
+CREATE TABLE addresses (
+  id TEXT PRIMARY KEY,
+  numero INTEGER,
+  rep TEXT NOT NULL DEFAULT '',
+  nom_voie TEXT NOT NULL,
+  code_postal TEXT NOT NULL DEFAULT '',
+  code_insee TEXT NOT NULL,
+  nom_commune TEXT NOT NULL,
+  nom_ancienne_commune TEXT NOT NULL DEFAULT '',
+  lieu_dit TEXT NOT NULL DEFAULT '',
+  lon REAL NOT NULL,
+  lat REAL NOT NULL,
+  type_position TEXT NOT NULL DEFAULT '',
+  label TEXT NOT NULL,
+  search TEXT NOT NULL,
+  source TEXT NOT NULL
+);
+CREATE INDEX addresses_commune ON addresses(code_insee);
+CREATE VIRTUAL TABLE addresses_fts USING fts5(
+  search, content='addresses', content_rowid='rowid',
+  tokenize='unicode61 remove_diacritics 2'
+);
+""",
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names applied. Idempotent."""
     pending = [m.name for m in migrations.pending(db)]

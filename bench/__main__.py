@@ -25,7 +25,14 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT = BENCH_DIR.parent
-ORDER = ("bench_impact", "bench_import", "bench_render", "bench_report", "bench_load")
+ORDER = (
+    "bench_impact",
+    "bench_import",
+    "bench_departement",
+    "bench_render",
+    "bench_report",
+    "bench_load",
+)
 LIBRARIES = (
     "Flask",
     "gunicorn",
@@ -40,6 +47,8 @@ LIBRARIES = (
     "Flask-Limiter",
     "argon2-cffi",
     "psutil",
+    "pyogrio",
+    "pyarrow",
 )
 
 
@@ -121,6 +130,17 @@ def versions() -> list[tuple[str, str]]:
         out.append(("PROJ", pyproj.proj_version_str))
     except ImportError:
         pass
+    try:
+        import pyogrio
+
+        out.append(("GDAL (pyogrio's)", pyogrio.__gdal_version_string__))
+    except ImportError:
+        pass
+    try:
+        done = subprocess.run(["ogr2ogr", "--version"], capture_output=True, text=True, check=False)
+        out.append(("ogr2ogr", done.stdout.strip() or "?"))
+    except OSError:
+        out.append(("ogr2ogr", "not installed"))
     for lib in LIBRARIES:
         try:
             out.append((lib, metadata.version(lib)))

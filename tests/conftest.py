@@ -167,3 +167,15 @@ def runner(app: Flask, tmp_path: Path) -> Runner:
             "CRISIS_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
         }
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests (département scale) run only with CRISIS_SLOW=1 (`make test-slow`)."""
+    import os
+
+    if os.environ.get("CRISIS_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="département-scale test: run with `make test-slow`")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

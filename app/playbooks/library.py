@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlite_utils
-import yaml
 
+from ..catalogue_file import load_catalogue
 from ..db import connect
 from .files import PlaybookError, load_playbooks, load_scenarios
 from .model import Playbook, Scenario
@@ -95,9 +95,7 @@ def _catalogue_slugs(path: str, mtime_ns: int) -> frozenset[str]:
     with _lock:
         found = _slugs.get((path, mtime_ns))
     if found is None:
-        doc = yaml.load(Path(path).read_text("utf-8"), Loader=yaml.CSafeLoader) or {}
-        entries = doc.get("datasets") or []
-        found = frozenset(d["slug"] for d in entries if isinstance(d, dict) and "slug" in d)
+        found = frozenset(load_catalogue(path).slugs)
         with _lock:
             _slugs[(path, mtime_ns)] = found
     return found

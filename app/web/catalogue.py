@@ -17,9 +17,10 @@ from flask import (
     url_for,
 )
 
-from .. import catalogue, imports
+from .. import catalogue, gis_files, imports
 from ..db import connect
 from ..remote import sync as remote_sync
+from . import import_progress
 from .context import get_db, now, require_user
 from .errors import fail
 from .htmx import htmx, render
@@ -90,8 +91,44 @@ def list_datasets() -> Response:
     )
 
 
+# Upload names are never trusted: the file is stored under a generated name that keeps only a
+# known extension (format detection needs it); the shown name is cleaned and shortened.
+UPLOAD_SUFFIXES = (
+    ".osm.pbf",
+    ".geojsonl",
+    ".geojsons",
+    ".geojsonseq",
+    ".ndjson",
+    ".jsonl",
+    ".geojson",
+    ".json",
+    ".csv",
+    ".txt",
+    ".gpkg",
+    ".zip",
+    ".fgb",
+    ".pbf",
+)
+MAX_SHOWN_NAME = 120
+
+
+def upload_name(raw: str) -> tuple[str, str]:
+    """(the name to show and record, the suffix to store the file under) of an uploaded name."""
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if c.isprintable()).strip()
+    if name.strip(".") == "":
+        name = "fichier"
+    low = name.lower()
+    suffix = next((s for s in UPLOAD_SUFFIXES if low.endswith(s)), "")
+    if len(name) > MAX_SHOWN_NAME:
+        keep = MAX_SHOWN_NAME - len(suffix) - 1
+        name = name[:keep] + "…" + name[len(name) - len(suffix) :] if suffix else name[:keep] + "…"
+    return name, suffix
+
+
 def _dataset_page(dataset: catalogue.Dataset, status: int = 200, **extra: Any) -> Response:
     user = require_user()
+    extra.setdefault("progress_token", import_progress.new_token())
     return render(
         "catalogue/dataset.html",
         "catalogue/_import_form.html" if extra.get("problems") is not None else None,
@@ -117,13 +154,39 @@ def show_dataset(slug: str) -> Response:
 @bp.get("/catalogue/<slug>/export.<fmt>")
 @allow()
 def export_dataset(slug: str, fmt: str) -> Response:
-    if fmt not in ("geojson", "csv"):
-        fail(404, "Format d'export inconnu : geojson ou csv.")
-    _check_public(slug)
+    if fmt not in ("geojson", "csv", "gpkg"):
+        fail(404, "Format d'export inconnu : geojson, csv ou gpkg.")
+    dataset = _check_public(slug)
+    if fmt == "gpkg":
+        return _gpkg_response(dataset)
     mimetype = "text/csv" if fmt == "csv" else "application/geo+json"
     response = Response(_stream(slug, fmt), mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{slug}.{fmt}"'
     return response
+
+
+def _gpkg_response(dataset: catalogue.Dataset) -> Response:
+    """A GeoPackage is written to a temporary file (SQLite needs one), then sent."""
+    with tempfile.TemporaryDirectory(prefix="crisis-export-") as tmp:
+        out = Path(tmp) / f"{dataset.slug}.gpkg"
+        gis_files.write_gpkg(dataset, catalogue.public_features(get_db(), dataset.slug), out)
+        body = out.read_bytes()
+    response = Response(body, mimetype="application/geopackage+sqlite3")
+    response.headers["Content-Disposition"] = f'attachment; filename="{dataset.slug}.gpkg"'
+    return response
+
+
+@bp.get("/catalogue/<slug>/import/progress/<token>")
+@allow("steward")
+def import_progress_view(slug: str, token: str) -> Response:
+    user = require_user()
+    job = import_progress.get(user.id, token) if import_progress.valid_token(token) else None
+    return render(
+        "catalogue/_import_progress.html",
+        job=job,
+        slug=slug,
+        token=token,
+    )
 
 
 @bp.post("/catalogue/<slug>/import")
@@ -139,9 +202,26 @@ def import_dataset(slug: str) -> Response:
     fmt = request.form.get("format") or None
     if fmt is not None and fmt not in imports.FORMATS:
         return _dataset_page(dataset, 422, problems=[f"Format « {fmt} » inconnu."])
-    name = Path(upload.filename).name
+    layer = request.form.get("layer", "").strip()[:200] or None
+    encoding = request.form.get("encoding", "").strip()[:40] or None
+    name, suffix = upload_name(upload.filename)
+    if name.lower().endswith((".shp", ".shx", ".dbf", ".prj", ".cpg")):
+        return _dataset_page(
+            dataset,
+            422,
+            problems=[
+                f"{name} : un Shapefile s'envoie zippé (un .zip avec ses .shp, .shx, .dbf et .prj)."
+            ],
+        )
+    token = request.form.get("progress_token", "")
+    job = import_progress.start(user.id, token) if import_progress.valid_token(token) else None
+
+    def progress(fraction: float | None, features: int) -> None:
+        if job is not None:
+            import_progress.update(job, fraction, features)
+
     with tempfile.TemporaryDirectory(prefix="crisis-upload-") as tmp:
-        path = Path(tmp) / (name or "upload")
+        path = Path(tmp) / f"upload{suffix}"
         upload.save(path)
         try:
             result = imports.import_file(
@@ -153,12 +233,18 @@ def import_dataset(slug: str) -> Response:
                 fmt=fmt,
                 crs=request.form.get("crs", "").strip() or None,
                 replace=request.form.get("replace") == "1",
+                encoding=encoding,
                 file_name=name,
+                progress=progress,
+                layer=layer,
             )
         except imports.ImportFailed as exc:
             return _dataset_page(dataset, 422, problems=exc.lines)
         except catalogue.CatalogueError as exc:
             return _dataset_page(dataset, 422, problems=[str(exc)])
+        finally:
+            if job is not None:
+                import_progress.finish(job)
     target = url_for("catalogue.show_dataset", slug=slug, imported=result.revision)
     if htmx:
         response = Response(status=204)

@@ -18,6 +18,7 @@ from .. import playbooks
 from ..clock import SystemClock
 from . import (
     access,
+    addresses,
     admin,
     api,
     api_events,
@@ -121,5 +122,6 @@ def _register(app: Flask) -> None:
         basemaps,
         offline,
         pcs,
+        addresses,
     ):
         app.register_blueprint(module.bp)

@@ -168,6 +168,19 @@
       if (layer.basemap) { group.addTo(map); }
     });
     control.addTo(map);
+
+    // An address chosen in the search field (addresses/_search.html) is shown as a point.
+    var addressMarker = null;
+    document.addEventListener("crisis:address", function (ev) {
+      var d = ev.detail || {};
+      if (typeof d.lat !== "number" || typeof d.lon !== "number") { return; }
+      if (addressMarker) { map.removeLayer(addressMarker); }
+      addressMarker = L.circleMarker([d.lat, d.lon], {
+        radius: 9, color: "#0b3c6e", weight: 3, fillColor: "#f1c40f", fillOpacity: 1
+      }).addTo(map);
+      addressMarker.bindPopup(function () { return text("p", d.label, "popup-title"); }).openPopup();
+      map.setView([d.lat, d.lon], Math.max(map.getZoom(), 16));
+    });
     el.setAttribute("data-ready", "1");
   }
 
