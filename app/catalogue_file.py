@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from . import fr
 from .errors import DomainError
 
 FieldType = Literal["str", "int", "float", "bool", "json"]
@@ -259,7 +260,7 @@ def parse_catalogue(doc: Any, name: str = "catalogue.yaml") -> CatalogueFile:
             lines.append(f"{name}, {_where(doc, loc)} : {_message(err)}")
         more = exc.error_count() - len(lines)
         if more > 0:
-            lines.append(f"… et {more} autre(s) erreur(s)")
+            lines.append(f"… et {fr.count(more, 'autre erreur', 'autres erreurs')}")
         raise CatalogueFileError("\n".join(lines)) from None
 
 

@@ -111,3 +111,19 @@ def test_mapping_with_units_and_codes_is_accepted() -> None:
     mapping = doc.datasets[0].mapping
     assert mapping[1].values == {"1": "PE", "2": "acier"}
     assert catalogue_file.unit_factor("cm", "mm") == pytest.approx(10.0)
+
+
+def test_remote_and_basemaps_are_one_field_each() -> None:
+    """The owners of those blocks validate their contents; the file model carries them."""
+    remote = {"kind": "ogcapi", "url": "https://sig.owner.example/ogc", "collection": "reseau"}
+    doc = parse_catalogue(
+        {
+            "datasets": [dataset(remote=remote)],
+            "basemaps": [{"name": "plan", "file": "basemaps/plan.mbtiles"}],
+        }
+    )
+    assert doc.datasets[0].remote == remote
+    assert doc.datasets[0].as_record()["remote"] == remote
+    assert doc.basemaps[0]["name"] == "plan"
+    with pytest.raises(CatalogueFileError, match="fonds_de_carte : clé inconnue"):
+        parse_catalogue({"fonds_de_carte": []})
