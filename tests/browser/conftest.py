@@ -36,10 +36,31 @@ CHROMIUM_ARGS = [
 pytestmark = pytest.mark.browser
 
 
+def closing(app: Flask) -> Any:
+    """The app, its response always closed once served.
+
+    Werkzeug's development server skips ``close()`` on the response when the browser resets the
+    connection while the server drains the request (a page navigating away mid-download): the
+    static file behind the response then leaks and its ResourceWarning fails whatever test runs
+    next. A generator's ``finally`` runs on exhaustion, on ``close()`` and when it is dropped.
+    """
+
+    def serve(environ: Any, start_response: Any) -> Iterator[bytes]:
+        response = app(environ, start_response)
+        try:
+            yield from response
+        finally:
+            close = getattr(response, "close", None)
+            if close is not None:
+                close()
+
+    return serve
+
+
 class LiveServer:
     def __init__(self, app: Flask):
         self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.server = make_server("127.0.0.1", 0, closing(app), threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -71,7 +92,7 @@ class RestartableServer:
         self.server = make_server(
             "127.0.0.1",
             self.port,
-            self.app,
+            closing(self.app),
             threaded=True,
             request_handler=_OneRequestPerConnection,
         )
