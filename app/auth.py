@@ -28,6 +28,17 @@ ROLES: dict[str, str] = {
     "admin": "Administrateur",
 }
 
+# Roles that can hold a break-glass grant. Given from the console, they wait for a director's
+# confirmation before they take effect (four eyes: an administrator cannot give themselves, or an
+# account they hold the password of, the glass). The server operator's CLI gives them at once.
+GRANT_HOLDING_ROLES: tuple[str, ...] = ("director", "cell", "liaison", "exercise")
+REQUEST_STATUS_LABELS: dict[str, str] = {
+    "pending": "en attente de confirmation",
+    "confirmed": "confirmée",
+    "refused": "refusée",
+    "cancelled": "annulée",
+}
+
 PASSWORD_MIN = 8
 PASSWORD_MAX = 128
 
@@ -194,11 +205,19 @@ def add_user(
     roles: list[str] | tuple[str, ...],
     password: str,
     actor: str | None = None,
+    four_eyes: bool = False,
 ) -> User:
-    """Create a user after checking login, roles, organisation and password policy."""
+    """Create a user after checking login, roles, organisation and password policy.
+
+    With ``four_eyes`` (the console's administration page), the roles that can hold grants are
+    not given: each waits for a director's confirmation (:func:`confirm_request`). The CLI
+    (whoever runs it holds the machine) gives every role at once; both are audited.
+    """
     login = _check_login(login)
     if not name.strip():
         raise AuthError("Le nom est obligatoire.")
+    if not org_slug.strip():
+        raise AuthError("Choisissez l'organisation du compte.")
     if not roles:
         raise AuthError("Au moins un rôle est obligatoire.")
     unknown = [r for r in roles if r not in ROLES]
@@ -211,6 +230,9 @@ def add_user(
         raise AuthError(f"L'identifiant {login} existe déjà.")
     check_password_policy(password, login)
     pw_hash = hash_password(password)
+    wanted = sorted(set(roles))
+    pending = [r for r in wanted if four_eyes and r in GRANT_HOLDING_ROLES]
+    given = [r for r in wanted if r not in pending]
     with transaction(db):
         cur = db.execute(
             "INSERT INTO users (login, name, org_id, password_hash, created_at,"
@@ -218,8 +240,13 @@ def add_user(
             [login, name.strip(), org_id, pw_hash, iso(now), iso(now)],
         )
         uid = int(cur.lastrowid or 0)
-        for role in sorted(set(roles)):
+        for role in given:
             db.execute("INSERT INTO user_roles (user_id, role) VALUES (?,?)", [uid, role])
+        details: dict[str, Any] = {"org": org_slug, "roles": given}
+        if pending:
+            details["pending_roles"] = pending
+        if actor == "cli":
+            details["via"] = "cli"
         audit.append(
             db,
             now,
@@ -227,36 +254,57 @@ def add_user(
             actor=actor,
             object_type="user",
             object_id=login,
-            details={"org": org_slug, "roles": sorted(set(roles))},
+            details=details,
         )
+        for role in pending:
+            _request(db, now, uid, login, "role", actor or "?", role=role)
     user = get_user(db, uid)
     assert user is not None
     return user
 
 
 def set_password(
-    db: sqlite_utils.Database, now: datetime, login: str, password: str, actor: str | None = None
-) -> None:
-    """Change a password; every existing session of the user dies with the old one."""
+    db: sqlite_utils.Database,
+    now: datetime,
+    login: str,
+    password: str,
+    actor: str | None = None,
+    four_eyes: bool = False,
+) -> AccountRequest | None:
+    """Change a password; every existing session of the user dies with the old one.
+
+    With ``four_eyes`` (the console's administration page), a director's password is not
+    changed: the new one waits, hashed, for another director's confirmation, and the request is
+    returned (None when the password was changed at once).
+    """
     user = get_user_by_login(db, login)
     if not user:
         raise UnknownUser(f"Utilisateur inconnu : {login}.")
     check_password_policy(password, user.login)
     pw_hash = hash_password(password)
     with transaction(db):
-        db.execute(
-            "UPDATE users SET password_hash = ?, password_changed_at = ?,"
-            " session_version = session_version + 1, failed_logins = 0, locked_until = NULL"
-            " WHERE id = ?",
-            [pw_hash, iso(now), user.id],
-        )
-        db.execute(
-            "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-            [iso(now), user.id],
-        )
+        if four_eyes and user.has("director") and actor != user.login:
+            return _request(
+                db, now, user.id, user.login, "password", actor or "?", password_hash=pw_hash
+            )
+        _store_password(db, now, user.id, pw_hash)
         audit.append(
             db, now, "user.password_changed", actor=actor, object_type="user", object_id=user.login
         )
+    return None
+
+
+def _store_password(db: sqlite_utils.Database, now: datetime, user_id: int, pw_hash: str) -> None:
+    db.execute(
+        "UPDATE users SET password_hash = ?, password_changed_at = ?,"
+        " session_version = session_version + 1, failed_logins = 0, locked_until = NULL"
+        " WHERE id = ?",
+        [pw_hash, iso(now), user_id],
+    )
+    db.execute(
+        "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+        [iso(now), user_id],
+    )
 
 
 def set_disabled(
@@ -283,6 +331,326 @@ def set_disabled(
             actor=actor,
             object_type="user",
             object_id=user.login,
+        )
+
+
+# --- roles and four eyes --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountRequest:
+    """A role or a director's password reset asked from the console, waiting for a director."""
+
+    id: int
+    user_id: int
+    login: str
+    user_name: str
+    org_name: str
+    kind: str  # role | password
+    role: str | None
+    requested_by: str
+    requested_at: str
+    status: str
+    decided_by: str | None
+    decided_at: str | None
+    reason: str
+
+    @property
+    def label(self) -> str:
+        """What is asked, in French."""
+        if self.kind == "role":
+            return f"Rôle « {ROLES.get(self.role or '', self.role)} » pour {self.user_name}"
+        return f"Nouveau mot de passe de {self.user_name} (directeur)"
+
+    @property
+    def status_label(self) -> str:
+        return REQUEST_STATUS_LABELS.get(self.status, self.status)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "user": self.login,
+            "kind": self.kind,
+            "role": self.role,
+            "label": self.label,
+            "requested_by": self.requested_by,
+            "requested_at": self.requested_at,
+            "status": self.status,
+        }
+
+
+_REQUEST_SQL = (
+    "SELECT r.*, u.login, u.name AS user_name, o.name AS org_name FROM account_requests r"
+    " JOIN users u ON u.id = r.user_id JOIN organisations o ON o.id = u.org_id"
+)
+
+
+def _account_request(r: dict[str, Any]) -> AccountRequest:
+    return AccountRequest(
+        id=r["id"],
+        user_id=r["user_id"],
+        login=r["login"],
+        user_name=r["user_name"],
+        org_name=r["org_name"],
+        kind=r["kind"],
+        role=r["role"],
+        requested_by=r["requested_by"],
+        requested_at=r["requested_at"],
+        status=r["status"],
+        decided_by=r["decided_by"],
+        decided_at=r["decided_at"],
+        reason=r["reason"],
+    )
+
+
+def get_request(db: sqlite_utils.Database, request_id: int) -> AccountRequest:
+    """One account request; UnknownUser (404) if there is none."""
+    r = row(db, _REQUEST_SQL + " WHERE r.id = ?", [request_id])
+    if r is None:
+        raise UnknownUser(f"Demande inconnue : {request_id}.")
+    return _account_request(r)
+
+
+def list_requests(
+    db: sqlite_utils.Database, *, status: str | None = "pending", user_id: int | None = None
+) -> list[AccountRequest]:
+    """Account requests (the pending ones by default), oldest first."""
+    where: list[str] = []
+    params: list[Any] = []
+    if status is not None:
+        where.append("r.status = ?")
+        params.append(status)
+    if user_id is not None:
+        where.append("r.user_id = ?")
+        params.append(user_id)
+    sql = _REQUEST_SQL + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.id"
+    return [_account_request(r) for r in rows(db, sql, params)]
+
+
+def pending_roles(db: sqlite_utils.Database, user_id: int) -> list[str]:
+    """Roles of a user waiting for a director's confirmation (they grant nothing yet)."""
+    return [r.role for r in list_requests(db, user_id=user_id) if r.kind == "role" and r.role]
+
+
+def may_confirm(user: User, request: AccountRequest) -> bool:
+    """A director, holding no admin role, who neither asked nor is the account concerned."""
+    return (
+        user.has("director")
+        and not user.has("admin")
+        and user.login != request.requested_by
+        and user.id != request.user_id
+    )
+
+
+def requests_to_confirm(db: sqlite_utils.Database, user: User) -> list[AccountRequest]:
+    """The pending requests this user may confirm or refuse."""
+    if not user.has("director") or user.has("admin"):
+        return []
+    return [r for r in list_requests(db) if may_confirm(user, r)]
+
+
+def _request(
+    db: sqlite_utils.Database,
+    now: datetime,
+    user_id: int,
+    login: str,
+    kind: str,
+    actor: str,
+    *,
+    role: str | None = None,
+    password_hash: str | None = None,
+) -> AccountRequest:
+    """Record a pending request and its audit (inside the caller's transaction)."""
+    if kind == "password":
+        # A new reset replaces one still pending: only the latest password may be confirmed.
+        for old in rows(
+            db,
+            "SELECT id FROM account_requests WHERE user_id = ? AND kind = 'password'"
+            " AND status = 'pending'",
+            [user_id],
+        ):
+            _decide(db, now, old["id"], "cancelled", actor, "remplacée par une nouvelle demande")
+    cur = db.execute(
+        "INSERT INTO account_requests (user_id, kind, role, password_hash, requested_by,"
+        " requested_at) VALUES (?,?,?,?,?,?)",
+        [user_id, kind, role, password_hash, actor, iso(now)],
+    )
+    request_id = int(cur.lastrowid or 0)
+    audit.append(
+        db,
+        now,
+        "user.role_requested" if kind == "role" else "user.password_reset_requested",
+        actor=actor,
+        object_type="user",
+        object_id=login,
+        details={"request": request_id, **({"role": role} if role else {})},
+    )
+    return get_request(db, request_id)
+
+
+_DECISION_ACTIONS = {
+    ("role", "confirmed"): "user.role_confirmed",
+    ("role", "refused"): "user.role_refused",
+    ("role", "cancelled"): "user.role_request_cancelled",
+    ("password", "confirmed"): "user.password_reset_confirmed",
+    ("password", "refused"): "user.password_reset_refused",
+    ("password", "cancelled"): "user.password_reset_cancelled",
+}
+
+
+def _decide(
+    db: sqlite_utils.Database,
+    now: datetime,
+    request_id: int,
+    status: str,
+    actor: str,
+    reason: str = "",
+) -> AccountRequest:
+    """Close a pending request (compare-and-set) and audit it; the pending hash is cleared."""
+    found = get_request(db, request_id)
+    cur = db.execute(
+        "UPDATE account_requests SET status = ?, decided_by = ?, decided_at = ?, reason = ?,"
+        " password_hash = NULL WHERE id = ? AND status = 'pending'",
+        [status, actor, iso(now), reason, request_id],
+    )
+    if cur.rowcount != 1:
+        raise AuthError(f"Cette demande n'est plus en attente ({found.status_label}).", status=409)
+    audit.append(
+        db,
+        now,
+        _DECISION_ACTIONS[(found.kind, status)],
+        actor=actor,
+        object_type="user",
+        object_id=found.login,
+        details={
+            "request": request_id,
+            "requested_by": found.requested_by,
+            **({"role": found.role} if found.role else {}),
+            **({"reason": reason} if reason else {}),
+        },
+    )
+    return get_request(db, request_id)
+
+
+def _confirmable(db: sqlite_utils.Database, director: User, request_id: int) -> AccountRequest:
+    found = get_request(db, request_id)
+    if not director.has("director") or director.has("admin"):
+        raise AuthError("Seul un directeur des opérations confirme un compte.", status=403)
+    if director.login == found.requested_by:
+        raise AuthError("Vous ne pouvez pas confirmer votre propre demande.", status=403)
+    if director.id == found.user_id:
+        raise AuthError("Vous ne pouvez pas confirmer une demande qui vous concerne.", status=403)
+    if found.status != "pending":
+        raise AuthError(f"Cette demande n'est plus en attente ({found.status_label}).", status=409)
+    return found
+
+
+def confirm_request(
+    db: sqlite_utils.Database, now: datetime, director: User, request_id: int
+) -> AccountRequest:
+    """A director (not the requester, not the account) confirms: the role or password takes
+    effect now. A disabled account gets nothing."""
+    with transaction(db):
+        found = _confirmable(db, director, request_id)
+        hashed = scalar(db, "SELECT password_hash FROM account_requests WHERE id = ?", [found.id])
+        target = get_user(db, found.user_id)
+        assert target is not None
+        if target.disabled:
+            raise AuthError(f"Le compte {target.login} est désactivé : rien à confirmer.")
+        decided = _decide(db, now, found.id, "confirmed", director.login)
+        if found.kind == "role":
+            db.execute(
+                "INSERT OR IGNORE INTO user_roles (user_id, role) VALUES (?,?)",
+                [found.user_id, found.role],
+            )
+        else:
+            _store_password(db, now, found.user_id, str(hashed))
+    return decided
+
+
+def refuse_request(
+    db: sqlite_utils.Database, now: datetime, director: User, request_id: int, reason: str
+) -> AccountRequest:
+    """A director refuses a request (with a reason): nothing changes for the account."""
+    text = " ".join((reason or "").split())
+    if sum(c.isalnum() for c in text) < 3:
+        raise AuthError("Motif du refus obligatoire : dites en quelques mots pourquoi.")
+    with transaction(db):
+        found = _confirmable(db, director, request_id)
+        return _decide(db, now, found.id, "refused", director.login, text[:500])
+
+
+def cancel_request(
+    db: sqlite_utils.Database, now: datetime, actor: str, request_id: int
+) -> AccountRequest:
+    """The administration withdraws a pending request."""
+    with transaction(db):
+        return _decide(db, now, request_id, "cancelled", actor, "retirée par l'administration")
+
+
+def add_role(
+    db: sqlite_utils.Database,
+    now: datetime,
+    login: str,
+    role: str,
+    *,
+    actor: str | None,
+    four_eyes: bool = False,
+) -> AccountRequest | None:
+    """Give a user a role; with ``four_eyes`` a role that can hold grants waits for a director
+    (the request is returned), any other is given at once (None)."""
+    if role not in ROLES:
+        raise AuthError(f"Rôle inconnu : {role} (rôles : {', '.join(ROLES)}).")
+    user = get_user_by_login(db, login)
+    if not user:
+        raise UnknownUser(f"Utilisateur inconnu : {login}.")
+    if role in user.roles:
+        raise AuthError(f"{user.name} a déjà le rôle « {ROLES[role]} ».")
+    if role in pending_roles(db, user.id):
+        raise AuthError(f"Le rôle « {ROLES[role]} » de {user.name} attend déjà un directeur.")
+    with transaction(db):
+        if four_eyes and role in GRANT_HOLDING_ROLES:
+            return _request(db, now, user.id, user.login, "role", actor or "?", role=role)
+        db.execute("INSERT INTO user_roles (user_id, role) VALUES (?,?)", [user.id, role])
+        audit.append(
+            db,
+            now,
+            "user.role_added",
+            actor=actor,
+            object_type="user",
+            object_id=user.login,
+            details={"role": role},
+        )
+    return None
+
+
+def remove_role(
+    db: sqlite_utils.Database, now: datetime, login: str, role: str, *, actor: str | None
+) -> None:
+    """Take a role away at once (or withdraw it while it waits); the user's sessions end."""
+    user = get_user_by_login(db, login)
+    if not user:
+        raise UnknownUser(f"Utilisateur inconnu : {login}.")
+    if role == "admin" and actor == user.login:
+        raise AuthError("Vous ne pouvez pas retirer votre propre rôle d'administrateur.")
+    with transaction(db):
+        waiting = [r for r in list_requests(db, user_id=user.id) if r.role == role]
+        for r in waiting:
+            _decide(db, now, r.id, "cancelled", actor or "?", "rôle retiré")
+        if role not in user.roles:
+            if not waiting:
+                raise AuthError(f"{user.name} n'a pas le rôle « {ROLES.get(role, role)} ».")
+            return
+        db.execute("DELETE FROM user_roles WHERE user_id = ? AND role = ?", [user.id, role])
+        db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = ?", [user.id])
+        audit.append(
+            db,
+            now,
+            "user.role_removed",
+            actor=actor,
+            object_type="user",
+            object_id=user.login,
+            details={"role": role},
         )
 
 
@@ -441,9 +809,15 @@ def start_session(db: sqlite_utils.Database, now: datetime, user: User, client: 
 
 
 def session_user(
-    db: sqlite_utils.Database, now: datetime, token: str, policy: SessionPolicy = SessionPolicy()
+    db: sqlite_utils.Database,
+    now: datetime,
+    token: str,
+    policy: SessionPolicy = SessionPolicy(),
+    touch: bool = True,
 ) -> User | None:
-    """The user behind a session token, if the session is still valid right now."""
+    """The user behind a session token, if the session is still valid right now.
+
+    ``touch`` False: the request is a background poll, not activity (the idle clock runs on)."""
     if not token:
         return None
     s = row(db, "SELECT * FROM sessions WHERE token_hash = ?", [sha256_hex(token)])
@@ -457,7 +831,7 @@ def session_user(
     if not user or user.disabled or user.session_version != s["session_version"]:
         return None
     # Touch at most once a minute: fewer writes for pollers, same idle behaviour.
-    if (now - parse_iso(s["last_seen_at"])).total_seconds() >= 60:
+    if touch and (now - parse_iso(s["last_seen_at"])).total_seconds() >= 60:
         with transaction(db):
             db.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", [iso(now), s["id"]])
     return user

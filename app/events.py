@@ -27,7 +27,7 @@ from .clock import PARIS, iso, local, parse_iso
 from .db import dumps, row, rows, scalar, transaction
 from .errors import DomainError
 from .playbooks import EVENT_LEVEL_MAX, EVENT_LEVEL_MIN, Playbook
-from .records import EVENT_SQL, event_from_row
+from .records import EVENT_SQL, event_from_row, insert_log_entry
 from .records import Event as Event  # re-exported: events.Event, events.get_event, …
 from .records import Zones as Zones
 from .records import get_event as get_event
@@ -393,39 +393,7 @@ def _write_log(
     )
 
 
-def append_log_entry(
-    db: sqlite_utils.Database,
-    now: datetime,
-    event_id: int,
-    author_id: int | None,
-    author_name: str,
-    category: str,
-    text: str,
-    *,
-    fact_at: datetime | None = None,
-    corrects_id: int | None = None,
-    is_system: bool = False,
-    is_inject: bool = False,
-) -> int:
-    """Append one main-courante row (the table refuses UPDATE and DELETE); the caller's unit of
-    work holds the transaction and the audit record."""
-    cur = db.execute(
-        "INSERT INTO log_entries (event_id, fact_at, recorded_at, author_id, author_name,"
-        " category, text, corrects_id, is_inject, is_system) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        [
-            event_id,
-            iso(fact_at or now),
-            iso(now),
-            author_id,
-            author_name,
-            category,
-            text,
-            corrects_id,
-            int(is_inject),
-            int(is_system),
-        ],
-    )
-    return int(cur.lastrowid or 0)
+append_log_entry = insert_log_entry  # one main-courante row (app.records owns the insert)
 
 
 def _open_event(db: sqlite_utils.Database, event_id: int) -> Event:

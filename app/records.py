@@ -16,7 +16,7 @@ from typing import Any, TypedDict
 import sqlite_utils
 
 from .catalogue_file import FieldMap
-from .clock import parse_iso
+from .clock import iso, parse_iso
 from .db import row
 
 # --- events -------------------------------------------------------------------------------------
@@ -103,6 +103,42 @@ def get_event(db: sqlite_utils.Database, event_id: int) -> Event | None:
     """An event by id, or None."""
     r = row(db, EVENT_SQL + " WHERE e.id = ?", [event_id])
     return event_from_row(r) if r else None
+
+
+def insert_log_entry(
+    db: sqlite_utils.Database,
+    now: datetime,
+    event_id: int,
+    author_id: int | None,
+    author_name: str,
+    category: str,
+    text: str,
+    *,
+    fact_at: datetime | None = None,
+    corrects_id: int | None = None,
+    is_system: bool = False,
+    is_inject: bool = False,
+) -> int:
+    """Append one main-courante row (the table refuses UPDATE and DELETE); the caller's unit of
+    work holds the transaction and the audit record. Low here so that every domain module
+    that decides something on an event (events, access, drills) writes it the same way."""
+    cur = db.execute(
+        "INSERT INTO log_entries (event_id, fact_at, recorded_at, author_id, author_name,"
+        " category, text, corrects_id, is_inject, is_system) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        [
+            event_id,
+            iso(fact_at or now),
+            iso(now),
+            author_id,
+            author_name,
+            category,
+            text,
+            corrects_id,
+            int(is_inject),
+            int(is_system),
+        ],
+    )
+    return int(cur.lastrowid or 0)
 
 
 class Zones(TypedDict):

@@ -713,6 +713,83 @@ CREATE VIRTUAL TABLE addresses_fts USING fts5(
     )
 
 
+@migrations(name="0012_account_requests")
+def m0012_account_requests(db: sqlite_utils.Database) -> None:
+    # Four eyes on accounts (issue 12): a role that can hold grants, given from the console, and
+    # a director's password reset wait here until a director (not the admin who asked) confirms.
+    # A pending request grants nothing: ``user_roles`` holds only roles in effect. The pending
+    # password is a hash, cleared once the request is decided.
+    _script(
+        db,
+        """
+CREATE TABLE account_requests (
+  id INTEGER PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  kind TEXT NOT NULL CHECK (kind IN ('role','password')),
+  role TEXT
+    CHECK (role IS NULL OR role IN ('director','cell','liaison','steward','exercise','admin')),
+  password_hash TEXT,
+  requested_by TEXT NOT NULL,
+  requested_at TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending'
+    CHECK (status IN ('pending','confirmed','refused','cancelled')),
+  decided_by TEXT,
+  decided_at TEXT,
+  reason TEXT NOT NULL DEFAULT '',
+  CHECK ((kind = 'role') = (role IS NOT NULL))
+);
+CREATE UNIQUE INDEX account_requests_one_pending
+  ON account_requests(user_id, kind, COALESCE(role, '')) WHERE status = 'pending';
+CREATE INDEX account_requests_status ON account_requests(status);
+""",
+    )
+
+
+@migrations(name="0013_checklist_corrections")
+def m0013_checklist_corrections(db: sqlite_utils.Database) -> None:
+    # A tick can be undone or corrected (issue 12): the item keeps the main-courante entry of
+    # its latest fact, which the next correction points at (``corrects_id``). Nothing is erased:
+    # every tick, undo and correction stays in the log and the audit chain.
+    _script(
+        db,
+        """
+ALTER TABLE checklist_items ADD COLUMN log_entry_id INTEGER REFERENCES log_entries(id);
+""",
+    )
+
+
+@migrations(name="0014_event_synthesis")
+def m0014_event_synthesis(db: sqlite_utils.Database) -> None:
+    # The director's written synthesis (situation, measures taken, next steps), page 1 of the
+    # situation report. Each version is a main-courante entry with the whole text; the event
+    # keeps the current one and the entry it came from.
+    _script(
+        db,
+        """
+ALTER TABLE events ADD COLUMN synthesis TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN synthesis_at TEXT;
+ALTER TABLE events ADD COLUMN synthesis_by INTEGER REFERENCES users(id);
+ALTER TABLE events ADD COLUMN synthesis_entry_id INTEGER REFERENCES log_entries(id);
+""",
+    )
+
+
+@migrations(name="0015_inject_addressees")
+def m0015_inject_addressees(db: sqlite_utils.Database) -> None:
+    # A fired inject is a notification to its addressees (the role the scenario names), shown in
+    # their inbox until acknowledged; its title and role are kept with it when it fires. Rows of
+    # injects fired before this migration have none and notify nobody.
+    _script(
+        db,
+        """
+ALTER TABLE drill_injects ADD COLUMN to_role TEXT;
+ALTER TABLE drill_injects ADD COLUMN title TEXT;
+ALTER TABLE drill_injects ADD COLUMN applied INTEGER;
+CREATE INDEX drill_injects_open ON drill_injects(acknowledged_at, outcome);
+""",
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names applied. Idempotent."""
     pending = [m.name for m in migrations.pending(db)]

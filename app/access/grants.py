@@ -13,7 +13,14 @@ import sqlite_utils
 from .. import audit, auth
 from ..clock import iso, local, parse_iso
 from ..db import row, rows, scalar, transaction
-from ..records import GRANT_SQL, STATUS_LABELS, Agreement, Grant, grant_from_row
+from ..records import (
+    GRANT_SQL,
+    STATUS_LABELS,
+    Agreement,
+    Grant,
+    grant_from_row,
+    insert_log_entry,
+)
 from .agreements import get_agreement, matching_agreements
 from .policy import (
     DURATION_MAX_MIN,
@@ -379,16 +386,39 @@ def approve_grant(
             f"Accès approuvé par {director.name} : {g.user_name} lit « {g.dataset_title} »"
             f" sur « {g.event_title} » jusqu'à {local(expires)}.",
         )
+        insert_log_entry(
+            db,
+            now,
+            g.event_id,
+            director.id,
+            director.name,
+            "décision",
+            f"Accès aux données « {g.dataset_title} » de {g.user_name} approuvé par"
+            f" {director.name} jusqu'à {local(expires, '%H:%M')} (demande n°{grant_id}).",
+            is_system=True,
+        )
     r = row(db, GRANT_SQL + " WHERE g.id = ?", [grant_id])
     assert r is not None
     return grant_from_row(r, clamped=clamped, clamp_reason=clamp_reason)
 
 
+def check_reason(text: str | None) -> str:
+    """A refusal says why: a few words, not an empty field or a lone "."."""
+    cleaned = " ".join((text or "").split())
+    if sum(c.isalnum() for c in cleaned) < 3:
+        raise AccessError(
+            "Motif du refus obligatoire : dites en quelques mots pourquoi la demande est refusée."
+        )
+    return cleaned[:500]
+
+
 def deny_grant(
     db: sqlite_utils.Database, now: datetime, director: auth.User, grant_id: int, reason: str = ""
 ) -> Grant:
-    """Another director denies a pending grant (final)."""
+    """Another director denies a pending grant (final), saying why; the refusal is written in
+    the event's main courante and the audit."""
     g = _pending_or_fail(db, now, director, grant_id)
+    reason = check_reason(reason)
     with transaction(db):
         cur = db.execute(
             "UPDATE grants SET status = 'denied', decided_by = ?, decided_at = ?, ended_at = ?,"
@@ -398,7 +428,7 @@ def deny_grant(
                 iso(now),
                 iso(now),
                 director.id,
-                reason.strip()[:500] or "denied",
+                reason,
                 grant_id,
             ],
         )
@@ -415,9 +445,21 @@ def deny_grant(
             details={
                 "dataset": g.dataset_slug,
                 "requester": g.user_login,
-                "reason": reason.strip()[:500],
+                "reason": reason,
             },
         )
+        if g.event_status == "open":
+            insert_log_entry(
+                db,
+                now,
+                g.event_id,
+                director.id,
+                director.name,
+                "décision",
+                f"Demande d'accès aux données « {g.dataset_title} » de {g.user_name} refusée par"
+                f" {director.name} (demande n°{grant_id}). Motif : {reason}",
+                is_system=True,
+            )
     return get_grant(db, grant_id)
 
 

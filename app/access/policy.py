@@ -32,8 +32,9 @@ PURPOSE_LABELS: dict[str, str] = {
     "calls": "campagne d'appels",
 }
 PURPOSES = tuple(PURPOSE_LABELS)
-# Roles an agreement may name. Never admin: separation of duties.
-GRANTABLE_ROLES = ("director", "cell", "liaison", "exercise")
+# Roles an agreement may name. Never admin: separation of duties. The same roles wait for a
+# director's confirmation when the console's administration gives them (auth, four eyes).
+GRANTABLE_ROLES = auth.GRANT_HOLDING_ROLES
 APPROVALS = ("none", "second_person")
 SCOPES = ("zone", "territory")
 LIVE = ("pending", "active")

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from .play import (
     ACK_ROLES,
+    ASK_PLAYERS,
     CASUALTY_LABELS,
     CONTROLLER_NAME,
     DIRECT_ROLES,
@@ -49,6 +50,7 @@ from .play import (
     Controller,
     Drill,
     DrillError,
+    RealEventOpen,
     acknowledge_inject,
     drill_title,
     due_injects,
@@ -59,6 +61,7 @@ from .play import (
     inject_rows,
     latest_casualties,
     list_drills,
+    open_real_events,
     pause,
     play_due,
     real_emergency,
@@ -80,6 +83,7 @@ from .retex_pdf import after_action_pdf
 
 __all__ = [
     "ACK_ROLES",
+    "ASK_PLAYERS",
     "AfterAction",
     "CASUALTY_LABELS",
     "CONTROLLER_NAME",
@@ -94,6 +98,7 @@ __all__ = [
     "KIND_LABELS",
     "READ_ROLES",
     "REPORT_ROLES",
+    "RealEventOpen",
     "SCHEDULER",
     "STATES",
     "STOP_ROLES",
@@ -113,6 +118,7 @@ __all__ = [
     "inject_rows",
     "latest_casualties",
     "list_drills",
+    "open_real_events",
     "pause",
     "play_due",
     "real_emergency",

@@ -7,19 +7,19 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 
-from .. import audit, auth, events
-from ..clock import iso, parse_iso
+from .. import audit, auth, events, fr
+from ..clock import iso, local, parse_iso
 from ..db import row, rows, scalar, transaction
 from ..errors import DomainError
 from ..pcs import PcsError, centres
-from ..playbooks import CASUALTY_KEYS, Inject, Playbook, Scenario
+from ..playbooks import CASUALTY_KEYS, CHANGE_KINDS, Inject, Playbook, Scenario
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,16 @@ CASUALTY_LABELS: dict[str, str] = {
     "seriously_injured": "urgences absolues",
     "slightly_injured": "urgences relatives",
     "involved": "impliqués",
+}
+# What a change inject asks of the players when the scenario does not apply it (the event is
+# left as it is: the players decide and make the change, as they would after a real message).
+ASK_PLAYERS: dict[str, str] = {
+    "wind_shift": "À la cellule d'agir : mettez à jour le vent de l'événement si vous le jugez"
+    " utile (l'exercice ne le change pas de lui-même).",
+    "param_change": "À la cellule d'agir : mettez à jour les paramètres de l'événement si vous le"
+    " jugez utile (l'exercice ne les change pas de lui-même).",
+    "escalation": "Au directeur des opérations de décider : l'exercice ne change pas le niveau de"
+    " lui-même.",
 }
 TITLE_PREFIX = "EXERCICE — "
 INJECT_PREFIX = "[INJECT] "
@@ -247,19 +257,51 @@ def drill_title(scenario: Scenario) -> str:
 # --- starting and playing -----------------------------------------------------------------------
 
 
+class RealEventOpen(DrillError):
+    """A real event is open: starting a drill needs a confirmation naming it (HTTP 409)."""
+
+    def __init__(self, open_events: list[events.Event]) -> None:
+        names = " ; ".join(
+            f"« {e.title} » (niveau {e.level}, déclaré le {local(e.declared_at)})"
+            for e in open_events
+        )
+        many = len(open_events) > 1
+        super().__init__(
+            ("Des événements réels sont en cours" if many else "Un événement réel est en cours")
+            + f" : {names}. Un exercice mobiliserait les mêmes personnes : confirmez pour le"
+            " lancer quand même.",
+            status=409,
+        )
+        self.events = open_events
+
+
+def open_real_events(db: sqlite_utils.Database) -> list[events.Event]:
+    """The real (not drill) events open now."""
+    return [e for e in events.list_events(db, "open") if not e.is_drill]
+
+
 def start_drill(
     db: sqlite_utils.Database,
     now: datetime,
     scenario: Scenario,
     user: events.Actor,
     playbooks: Mapping[str, Playbook],
+    *,
+    confirmed_real: Collection[int] = (),
 ) -> Drill:
-    """Declare the drill event from the scenario, record the drill, fire the injects at 0 min."""
+    """Declare the drill event from the scenario, record the drill, fire the injects at 0 min.
+
+    While a real event is open, the drill starts only if ``confirmed_real`` names every open
+    real event (the director of exercise saw them and confirmed); else :class:`RealEventOpen`.
+    """
     _check_actor(user, DIRECT_ROLES, "lancer un exercice")
     playbook = playbooks.get(scenario.playbook)
     if playbook is None:
         raise DrillError(f"Guide « {scenario.playbook} » introuvable pour ce scénario.")
     with transaction(db):
+        real = open_real_events(db)
+        if any(e.id not in set(confirmed_real) for e in real):
+            raise RealEventOpen(real)
         try:
             event = events.declare(
                 db,
@@ -287,10 +329,18 @@ def start_drill(
             user.id,
             user.name,
             "information",
-            f"EXERCICE — Début de l'exercice « {scenario.title} » ({len(scenario.injects)} "
-            f"injects prévus). Lancé par {user.name}, directeur d'exercice.",
+            f"EXERCICE — Début de l'exercice « {scenario.title} » "
+            f"({fr.count(len(scenario.injects), 'inject prévu', 'injects prévus')}). Lancé par"
+            f" {user.name}, directeur d'exercice."
+            + "".join(
+                f" Lancé pendant l'événement réel « {e.title} » (confirmé par {user.name})."
+                for e in real
+            ),
             is_system=True,
         )
+        details: dict[str, Any] = {"scenario": scenario.id, "injects": len(scenario.injects)}
+        if real:
+            details["during_real_events"] = [e.id for e in real]
         audit.append(
             db,
             now,
@@ -299,7 +349,7 @@ def start_drill(
             object_type="drill",
             object_id=event.id,
             event_id=event.id,
-            details={"scenario": scenario.id, "injects": len(scenario.injects)},
+            details=details,
         )
     drill = get_drill(db, event.id)
     assert drill is not None
@@ -334,9 +384,17 @@ def fire_inject(
             raise DrillError(f"L'inject « {inject.title} » a déjà été joué.", 409)
         try:
             cur = db.execute(
-                "INSERT INTO drill_injects (event_id, inject_id, fired_at, fired_by)"
-                " VALUES (?,?,?,?)",
-                [event_id, inject.id, iso(now), fired_by],
+                "INSERT INTO drill_injects (event_id, inject_id, fired_at, fired_by, to_role,"
+                " title, applied) VALUES (?,?,?,?,?,?,?)",
+                [
+                    event_id,
+                    inject.id,
+                    iso(now),
+                    fired_by,
+                    inject.to_role,
+                    inject.title,
+                    int(inject.kind in CHANGE_KINDS and inject.apply),
+                ],
             )
         except sqlite3.IntegrityError as exc:  # a concurrent sweep won the race
             raise DrillError(f"L'inject « {inject.title} » a déjà été joué.", 409) from exc
@@ -344,6 +402,7 @@ def fire_inject(
         controller = Controller(id=drill.started_by, login=fired_by)
         sender = f"De : {inject.sender}. " if inject.sender else ""
         to = auth.ROLES.get(inject.to_role, inject.to_role)
+        ask = f" {ASK_PLAYERS[inject.kind]}" if inject.asks_players else ""
         entry_id = _write_log(
             db,
             now,
@@ -351,7 +410,7 @@ def fire_inject(
             controller.id,
             controller.name,
             "message reçu",
-            f"{INJECT_PREFIX}{inject.title} — {sender}Pour : {to}. {inject.text}",
+            f"{INJECT_PREFIX}{inject.title} — {sender}Pour : {to}. {inject.text}{ask}",
             is_inject=True,
         )
         db.execute("UPDATE drill_injects SET log_entry_id = ? WHERE id = ?", [entry_id, row_id])
@@ -377,7 +436,11 @@ def _apply(
     controller: Controller,
     playbooks: Mapping[str, Playbook],
 ) -> str:
-    """Apply the inject to the drill event as the real message would be; say what happened."""
+    """Apply the inject to the drill event when the scenario says ``apply: true`` (a change
+    inject otherwise only asks the players to act, as the real message would); say what
+    happened: ``params``, ``level``, ``casualties``, ``message``, ``requested`` or ``none``."""
+    if inject.asks_players:
+        return "requested"
     try:
         if inject.kind in ("wind_shift", "param_change"):
             playbook = playbooks.get(event.kind)

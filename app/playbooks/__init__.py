@@ -18,6 +18,7 @@ from .library import Library, for_settings, known_datasets
 from .model import (
     APPLIES_TO,
     CASUALTY_KEYS,
+    CHANGE_KINDS,
     EVENT_LEVEL_MAX,
     EVENT_LEVEL_MIN,
     INJECT_KINDS,
@@ -42,6 +43,7 @@ __all__ = [
     "CASUALTY_KEYS",
     "EVENT_LEVEL_MAX",
     "EVENT_LEVEL_MIN",
+    "CHANGE_KINDS",
     "INJECT_KINDS",
     "LEVELS",
     "PARAMETER_TYPES",

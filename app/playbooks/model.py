@@ -56,6 +56,9 @@ APPLIES_TO: tuple[str, ...] = get_args(AppliesTo)
 SITE_HAZARDS: tuple[str, ...] = get_args(SiteHazard)
 SELECT_OPS: tuple[str, ...] = get_args(SelectOp)
 INJECT_KINDS: tuple[str, ...] = get_args(InjectKind)
+# Injects that describe a change of the event. By default they ask the players to act (the
+# event is not touched); ``apply: true`` in the scenario makes the change itself.
+CHANGE_KINDS: tuple[str, ...] = ("wind_shift", "param_change", "escalation")
 CASUALTY_KEYS: tuple[str, ...] = ("dead", "seriously_injured", "slightly_injured", "involved")
 EVENT_LEVEL_MIN, EVENT_LEVEL_MAX = 1, 5
 WIND_PARAMETERS: tuple[str, ...] = ("wind_from_deg", "wind_speed_ms")
@@ -510,6 +513,19 @@ class Inject(Declared):
     # Required but for a backup inject, whose offset follows from its target (set by Scenario).
     offset_min: Minutes = -1
     params: Annotated[dict[str, Any], Field(validate_default=True)] = {}
+    apply: Flag = False  # a change inject (CHANGE_KINDS) changes the event itself
+
+    @property
+    def asks_players(self) -> bool:
+        """A change the players must make themselves (the event is left as it is)."""
+        return self.kind in CHANGE_KINDS and not self.apply
+
+    @field_validator("apply")
+    @classmethod
+    def _only_a_change_applies(cls, apply: bool, info: ValidationInfo) -> bool:
+        if info.data.get("kind") not in CHANGE_KINDS:
+            raise refuse(f"only a change inject ({', '.join(CHANGE_KINDS)}) may apply itself")
+        return apply
 
     @field_validator("to_role")
     @classmethod

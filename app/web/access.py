@@ -13,11 +13,12 @@ from flask import Blueprint, current_app, g, jsonify, make_response, redirect, r
 from werkzeug.wrappers import Response
 
 from .. import access, auth
-from ..clock import parse_iso
+from ..clock import local, parse_iso
 from .auth_views import _safe_next
 from .context import event_or_404, get_db, now, require_user
 from .errors import fail
 from .htmx import render
+from .notices import done, refused
 from .security import allow, lockout_policy
 
 bp = Blueprint("access", __name__)
@@ -100,7 +101,7 @@ def index() -> Response:
 @allow("steward")
 def read_notification(notification_id: int) -> Response:
     access.mark_read(get_db(), now(), require_user(), notification_id)
-    return redirect(url_for("access.index"))
+    return done("Notification marquée comme lue.", request.form.get("next") or _index())
 
 
 # --- agreements ----------------------------------------------------------------------------
@@ -326,18 +327,42 @@ def _decide(grant_id: int, action: str) -> access.Grant:
     return access.revoke_grant(db, t, user, grant_id, reason)
 
 
+def _index() -> str:
+    return url_for("access.index")
+
+
 @bp.post("/acces/grants/<int:grant_id>/approve")
 @allow("director")
 def approve_grant(grant_id: int) -> Response:
-    _decide(grant_id, "approve")
-    return redirect(url_for("access.index"))
+    back = request.form.get("next") or _index()
+    try:
+        g = _decide(grant_id, "approve")
+    except access.AccessError as exc:
+        if exc.status in (403, 404):
+            raise  # a refusal of policy is an error page, not a message
+        return refused(exc.message, back)
+    return done(
+        f"Accès approuvé : {g.user_name} peut lire « {g.dataset_title} » jusqu'à"
+        f" {local(g.expires_at, '%H:%M')} (noté en main courante).",
+        back,
+    )
 
 
 @bp.post("/acces/grants/<int:grant_id>/deny")
 @allow("director")
 def deny_grant(grant_id: int) -> Response:
-    _decide(grant_id, "deny")
-    return redirect(url_for("access.index"))
+    back = request.form.get("next") or _index()
+    try:
+        g = _decide(grant_id, "deny")
+    except access.AccessError as exc:
+        if exc.status in (403, 404):
+            raise  # a refusal of policy is an error page, not a message
+        return refused(exc.message, back)
+    return done(
+        f"Demande refusée : {g.user_name} n'aura pas accès à « {g.dataset_title} »"
+        " (motif noté en main courante).",
+        back,
+    )
 
 
 @bp.post("/acces/grants/<int:grant_id>/revoke")

@@ -14,14 +14,15 @@ from flask import Blueprint, current_app, make_response, redirect, request, url_
 from werkzeug.wrappers import Response
 
 from .. import auth, drills, events, messages
-from ..playbooks import Scenario
+from ..playbooks import CHANGE_KINDS, Scenario
 from .context import event_or_404, get_db, library, now, require_user
 from .htmx import render
+from .notices import done, refused
 from .security import allow
 
 bp = Blueprint("drills", __name__, url_prefix="/drills")
 
-POLL_SECONDS = 10
+POLL_SECONDS = 10  # the injects table (a polite poll: not while a note is being typed)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -87,6 +88,7 @@ def _injects_context(drill: drills.Drill, scenario: Scenario) -> dict[str, Any]:
         "scenario_minutes": drill.scenario_seconds(now()) // 60,
         "poll_seconds": POLL_SECONDS,
         "role_labels": auth.ROLES,
+        "change_kinds": CHANGE_KINDS,
     }
 
 
@@ -95,13 +97,22 @@ def _injects_context(drill: drills.Drill, scenario: Scenario) -> dict[str, Any]:
 
 @bp.get("/")
 @allow(*drills.READ_ROLES)
-def list_drills(error: str | None = None, status: int = 200) -> Response:
+def list_drills(
+    error: str | None = None,
+    status: int = 200,
+    confirm: drills.RealEventOpen | None = None,
+    scenario: Scenario | None = None,
+) -> Response:
+    db = get_db()
     return render(
         "drills/list.html",
         status=status,
-        drills=drills.list_drills(get_db()),
+        drills=drills.list_drills(db),
         scenarios=sorted(library().scenarios.values(), key=lambda s: s.title),
         can_start=require_user().has(*drills.DIRECT_ROLES),
+        real_events=drills.open_real_events(db),
+        confirm=confirm,
+        chosen=scenario,
         form_error=error,
         drill_banner=False,
     )
@@ -113,8 +124,19 @@ def start_drill() -> Response:
     scenario = library().scenario(request.form.get("scenario", ""))
     if scenario is None:
         return list_drills(error="Choisissez un scénario.", status=422)
+    confirmed = [int(x) for x in request.form.getlist("confirm_real") if x.isdigit()]
     try:
-        drill = drills.start_drill(get_db(), now(), scenario, require_user(), library().playbooks)
+        drill = drills.start_drill(
+            get_db(),
+            now(),
+            scenario,
+            require_user(),
+            library().playbooks,
+            confirmed_real=confirmed,
+        )
+    except drills.RealEventOpen as exc:
+        # Not an error: a question. The page asks it, naming the real events, with the button.
+        return list_drills(confirm=exc, scenario=scenario, status=409)
     except drills.DrillError as exc:
         return list_drills(error=exc.message, status=422)
     return _back(drill.event_id)
@@ -142,6 +164,16 @@ def show_drill(event_id: int) -> Response:
     )
 
 
+@bp.get("/<int:event_id>/notices")
+@allow(*drills.READ_ROLES)
+def show_notices(event_id: int) -> Response:
+    """The injects waiting for my roles on this drill (``drills/_inject_notices.html``)."""
+    event = event_or_404(event_id)
+    return render(
+        "drills/notices.html", "drills/_inject_notices.html", event=event, drill_banner=True
+    )
+
+
 @bp.post("/<int:event_id>/injects/<inject_id>/fire")
 @allow(*drills.DIRECT_ROLES)
 def fire_inject(event_id: int, inject_id: str) -> Response:
@@ -156,10 +188,18 @@ def fire_inject(event_id: int, inject_id: str) -> Response:
 def acknowledge_inject(event_id: int, inject_id: str) -> Response:
     drill = _drill(event_id)
     inject = _inject(_scenario(drill), inject_id)
-    drills.acknowledge_inject(
-        get_db(), now(), event_id, inject, require_user(), request.form.get("note", "")
+    back = request.form.get("next") or url_for("drills.show_drill", event_id=event_id)
+    try:
+        entry_id = drills.acknowledge_inject(
+            get_db(), now(), event_id, inject, require_user(), request.form.get("note", "")
+        )
+    except drills.DrillError as exc:
+        if exc.status == 404:
+            raise
+        return refused(exc.message, back)
+    return done(
+        f"Inject « {inject.title} » marqué traité : noté en main courante (n°{entry_id}).", back
     )
-    return _back(event_id)
 
 
 def _control(event_id: int, action: Any) -> Response:

@@ -18,6 +18,7 @@ from .. import playbooks
 from ..clock import SystemClock
 from . import (
     access,
+    accounts,
     addresses,
     admin,
     api,
@@ -33,6 +34,7 @@ from . import (
     filters,
     home,
     impact,
+    inbox,
     nav,
     offline,
     pcs,
@@ -104,11 +106,14 @@ def _register(app: Flask) -> None:
     security.init_app(app)
     errors.init_app(app)
     nav.init_app(app)
+    inbox.init_app(app)
     filters.init_app(app)
     for module in (
         assets,
         auth_views,
         home,
+        inbox,
+        accounts,
         admin,
         api,
         catalogue,

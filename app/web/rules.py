@@ -19,10 +19,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass(frozen=True)
 class Rule:
-    """Who may call a view: nobody signed in needed (public), any signed-in user, or roles."""
+    """Who may call a view: nobody signed in needed (public), any signed-in user, or roles.
+
+    A ``passive`` view is a background poll (the inbox badge): it does not count as activity,
+    so a page left open does not keep an idle session alive."""
 
     public: bool = False
     roles: frozenset[str] | None = None
+    passive: bool = False
 
     def allows(self, user: auth.User | None) -> bool:
         if self.public:
@@ -32,12 +36,12 @@ class Rule:
         return self.roles is None or bool(user.roles & self.roles)
 
 
-def allow(*roles: str, public: bool = False) -> Callable[[F], F]:
+def allow(*roles: str, public: bool = False, passive: bool = False) -> Callable[[F], F]:
     """Declare the access rule of a view. ``allow()`` means any signed-in user."""
     unknown = set(roles) - set(auth.ROLES)
     if unknown:
         raise ValueError(f"unknown roles in access rule: {sorted(unknown)}")
-    rule = Rule(public=public, roles=frozenset(roles) if roles else None)
+    rule = Rule(public=public, roles=frozenset(roles) if roles else None, passive=passive)
 
     def mark(view: F) -> F:
         view.access_rule = rule  # type: ignore[attr-defined]

@@ -68,7 +68,7 @@ def lockout_policy(app: Flask) -> auth.LockoutPolicy:
     )
 
 
-def _authenticate() -> None:
+def _authenticate(rule: Rule) -> None:
     g.user = None
     g.bearer = False
     header = request.headers.get("Authorization", "")
@@ -80,7 +80,9 @@ def _authenticate() -> None:
         return
     token = request.cookies.get(SESSION_COOKIE, "")
     if token:
-        g.user = auth.session_user(get_db(), now(), token, session_policy(current_app))
+        g.user = auth.session_user(
+            get_db(), now(), token, session_policy(current_app), touch=not rule.passive
+        )
         if g.user is None:
             g.drop_session_cookie = True
 
@@ -94,7 +96,7 @@ def _enforce() -> Response | None:
         abort(403)
     if request.endpoint == "static" or request.endpoint.startswith("assets."):
         return None
-    _authenticate()
+    _authenticate(rule)
     if request.method not in ("GET", "HEAD", "OPTIONS") and not g.bearer:
         csrf.protect()
     if rule.allows(g.user):

@@ -146,7 +146,7 @@ class BreakGlass(RuleBasedStateMachine):
         g = self.model[gid]
         expected = g["status"] == "pending" and self.live(g) and approver != g["user"]
         try:
-            access.deny_grant(self.db, self.now, self.users[approver], gid)
+            access.deny_grant(self.db, self.now, self.users[approver], gid, "pas utile")
         except access.AccessError:
             assert not expected
             return

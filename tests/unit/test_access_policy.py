@@ -279,7 +279,7 @@ def test_personal_data_needs_enrolment_then_a_fresh_code(db, world):
     code = code_for(db, "cell", T0)
     g = ask(db, "cell", world.event_id, "vulnerable-persons", totp=code)
     assert g.status == "pending"
-    access.deny_grant(db, T0, user(db, "director"), g.id)
+    access.deny_grant(db, T0, user(db, "director"), g.id, "pas pour ce test")
     with pytest.raises(access.AccessDenied, match="déjà utilisé"):
         ask(db, "cell", world.event_id, "vulnerable-persons", totp=code)  # replayed
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from xml.etree import ElementTree as ET
 import pytest
 from flask import Flask
 
-from app import access, audit, auth, drills, events, messages
+from app import access, audit, auth, drills, events, inbox, messages
 from app.clock import FixedClock, iso
 from app.db import connect, rows, scalar, transaction
 from app.messages import cap
@@ -109,9 +110,11 @@ def test_drill_fires_every_inject_once_and_in_order(tdb, tclock, library):
     assert [e.text.split(" — ")[0] for e in entries] == [
         f"[INJECT] {i.title}" for i in scenario.injects
     ]
-    # Applied as real messages: escalation, duration change, casualties.
+    # The scenario applies only the duration change (apply: true); the escalation and the wind
+    # shift ask the players, who did nothing here. Casualty figures are recorded as received.
     event = events.get_event(tdb, drill.event_id)
-    assert event.level == 4
+    assert event.level == 3
+    assert event.params["wind_from_deg"] == 240
     assert event.params["duration_min"] == 180
     assert drills.latest_casualties(tdb, drill.event_id)["seriously_injured"] == 2
     # Firing by hand an inject already played is refused.
@@ -121,28 +124,121 @@ def test_drill_fires_every_inject_once_and_in_order(tdb, tclock, library):
         )
 
 
-def test_wind_shift_inject_recomputes_the_zones(tdb, tclock, library):
+def test_a_wind_shift_asks_the_players_and_leaves_the_event_alone(tdb, tclock, library):
     drill = start(tdb, tclock, library)
     play(tdb, tclock, library, 49)
     before = events.latest_zones(tdb, drill.event_id)
-    assert before["params"]["wind_from_deg"] == 240
     play(tdb, tclock, library, 1)  # +50: bascule-vent
+    assert events.latest_zones(tdb, drill.event_id) == before
+    assert events.get_event(tdb, drill.event_id).params["wind_from_deg"] == 240
+    entry = next(e for e in events.log_entries(tdb, drill.event_id) if "Le vent tourne" in e.text)
+    assert entry.is_inject and drills.ASK_PLAYERS["wind_shift"] in entry.text
+    fired = scalar(
+        tdb,
+        "SELECT details FROM audit_log WHERE action = 'drill.inject_fired'"
+        " AND object_id = 'bascule-vent'",
+    )
+    assert '"effect":"requested"' in fired.replace(" ", "")
+    # The cell does what the message asks: the zones follow, as for a real message.
+    playbooks = library[0]
+    events.change_params(
+        tdb,
+        tclock.now(),
+        drill.event_id,
+        playbooks["toxic-release"],
+        {"wind_from_deg": 290, "wind_speed_ms": 5},
+        actor=user(tdb, "cell"),
+    )
+    assert events.latest_zones(tdb, drill.event_id)["version"] == before["version"] + 1
+
+
+def test_a_scenario_that_says_apply_changes_the_event_itself(tdb, tclock, library):
+    playbooks, scenarios = library
+    toxic = scenarios[TOXIC]
+    applied = replace(
+        toxic,
+        injects=tuple(
+            replace(i, apply=True) if i.id in ("bascule-vent", "montee-niveau") else i
+            for i in toxic.injects
+        ),
+    )
+    drill = drills.start_drill(tdb, tclock.now(), applied, user(tdb, "exercise"), playbooks)
+    before = events.latest_zones(tdb, drill.event_id)
+    play(tdb, tclock, (playbooks, {TOXIC: applied}), 90)
     after = events.latest_zones(tdb, drill.event_id)
-    assert after["version"] == before["version"] + 1
-    assert after["params"]["wind_from_deg"] == 290
-    assert after["params"]["wind_speed_ms"] == 5
-    assert after["geojson"] != before["geojson"]
-    assert events.get_event(tdb, drill.event_id).params["wind_from_deg"] == 290
+    assert after["version"] > before["version"]
+    assert after["params"]["wind_from_deg"] == 290 and after["params"]["wind_speed_ms"] == 5
+    event = events.get_event(tdb, drill.event_id)
+    assert event.params["wind_from_deg"] == 290 and event.level == 4
+    assert not any(
+        drills.ASK_PLAYERS["wind_shift"] in e.text for e in events.log_entries(tdb, drill.event_id)
+    )
 
 
-def test_flood_param_change_recomputes_the_zones(tdb, tclock, library):
+def test_flood_forecasts_wait_for_the_cell(tdb, tclock, library):
     drill = start(tdb, tclock, library, FLOOD)
     first = events.latest_zones(tdb, drill.event_id)
     play(tdb, tclock, library, 150)
-    last = events.latest_zones(tdb, drill.event_id)
-    assert last["version"] > first["version"]
-    assert last["params"] != first["params"]
+    assert events.latest_zones(tdb, drill.event_id)["version"] == first["version"]
     assert fired_ids(tdb, drill.event_id) == [i.id for i in library[1][FLOOD].injects]
+    assert events.get_event(tdb, drill.event_id).level == 2  # the escalation asked, no more
+
+
+def test_starting_a_drill_during_a_real_event_asks_first_and_names_it(tdb, tclock, library):
+    playbooks, scenarios = library
+    real = events.declare(
+        tdb,
+        tclock.now(),
+        playbooks["toxic-release"],
+        actor=user(tdb, "director"),
+        title="Fuite réelle au port",
+        params={"wind_from_deg": 200, "wind_speed_ms": 3},
+        site="FICTIF-1",
+    )
+    with pytest.raises(drills.RealEventOpen) as asked:
+        start(tdb, tclock, library)
+    assert asked.value.status == 409 and "« Fuite réelle au port »" in asked.value.message
+    assert [e.id for e in asked.value.events] == [real.id]
+    assert drills.list_drills(tdb) == []
+    drill = drills.start_drill(
+        tdb,
+        tclock.now(),
+        scenarios[TOXIC],
+        user(tdb, "exercise"),
+        playbooks,
+        confirmed_real=[real.id],
+    )
+    texts = [e.text for e in events.log_entries(tdb, drill.event_id)]
+    assert any("pendant l'événement réel « Fuite réelle au port »" in t for t in texts)
+    started = scalar(tdb, "SELECT details FROM audit_log WHERE action = 'drill.started'")
+    assert f'"during_real_events":[{real.id}]' in started.replace(" ", "")
+    assert all("EXERCICE" not in e.text for e in events.log_entries(tdb, real.id))
+
+
+def test_an_inject_notifies_its_addressees_until_acknowledged(tdb, tclock, library):
+    scenario = library[1][TOXIC]
+    drill = start(tdb, tclock, library)
+    (item,) = inbox.inbox_for(tdb, tclock.now(), user(tdb, "cell")).items
+    assert (item.kind, item.key, item.event_id) == ("inject", "alerte-exploitant", drill.event_id)
+    assert item.is_drill and item.title == "Alerte de l'exploitant" and "POI" in item.detail
+    assert inbox.inbox_for(tdb, tclock.now(), user(tdb, "liaison")).count == 0
+    assert inbox.inbox_for(tdb, tclock.now(), user(tdb, "director")).count == 0
+    drills.acknowledge_inject(
+        tdb,
+        tclock.now(),
+        drill.event_id,
+        scenario.inject("alerte-exploitant"),
+        user(tdb, "cell"),
+        note="Événement déclaré, directeur prévenu",
+    )
+    assert inbox.inbox_for(tdb, tclock.now(), user(tdb, "cell")).count == 0
+    ack = [e for e in events.log_entries(tdb, drill.event_id) if e.category == "action"][-1]
+    assert ack.text.endswith(": Événement déclaré, directeur prévenu")
+    play(tdb, tclock, library, 15)  # +15: the prefect's call, to the director
+    (item,) = inbox.inbox_for(tdb, tclock.now(), user(tdb, "director")).items
+    assert item.key == "declenchement-ppi"
+    drills.end(tdb, tclock.now(), drill.event_id, user(tdb, "exercise"))
+    assert inbox.inbox_for(tdb, tclock.now(), user(tdb, "director")).count == 0
 
 
 def test_pause_stops_the_injects_and_resume_does_not_count_it(tdb, tclock, library):

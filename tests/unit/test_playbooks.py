@@ -347,6 +347,8 @@ def _sample_scenario() -> dict[str, Any]:
             "only changes",
         ),
         (lambda d: d["params"].update(wind_form_deg=3), "params.wind_form_deg", "did you mean"),
+        (lambda d: d["injects"][0].update(apply=True), "injects[0].apply", "only a change"),
+        (lambda d: d["injects"][2].update(apply="oui"), "injects[2].apply", "true or false"),
     ],
 )
 def test_scenario_validation(sample: Playbook, change: Any, key: str, message: str) -> None:
@@ -356,6 +358,15 @@ def test_scenario_validation(sample: Playbook, change: Any, key: str, message: s
         scenario_from_dict(data, {"sample": sample}, "s.yaml")
     assert caught.value.key == key
     assert message in caught.value.message
+
+
+def test_a_change_inject_asks_the_players_unless_it_applies(sample: Playbook) -> None:
+    data = _sample_scenario()
+    wind = scenario_from_dict(data, {"sample": sample}, "s.yaml").inject("vent")
+    assert wind is not None and not wind.apply and wind.asks_players
+    data["injects"][2]["apply"] = True
+    wind = scenario_from_dict(data, {"sample": sample}, "s.yaml").inject("vent")
+    assert wind is not None and wind.apply and not wind.asks_players
 
 
 def test_injects_are_sorted_by_offset(sample: Playbook) -> None:

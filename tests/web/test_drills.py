@@ -85,8 +85,63 @@ def test_players_see_only_fired_injects_and_acknowledge_them(tclient, territory_
         )
     finally:
         db.conn.close()
+    # Said where it was done: a second acknowledgement is refused with a visible message.
     again = tclient.post(f"/drills/{event_id}/injects/alerte-exploitant/ack")
-    assert again.status_code == 409
+    assert again.status_code == 302
+    assert "déjà marqué traité" in page(tclient.get(f"/drills/{event_id}")).body
+
+
+def test_an_inject_is_a_notice_on_the_event_pages_with_a_note(tclient, territory_app):
+    event_id = start(tclient)
+    tclient.login("cell")
+    for url in (f"/events/{event_id}", f"/events/{event_id}/liaison"):
+        assert "inject-notice-alerte-exploitant" in page(tclient.get(url)).ids, url
+    home = page(tclient.get("/"))
+    assert any(i.startswith("inbox-inject-") for i in home.ids)
+    assert "Alerte de l'exploitant" in home.body
+    fragment = tclient.get(f"/drills/{event_id}/notices", headers={"HX-Request": "true"})
+    assert "inject-notice-alerte-exploitant" in page(fragment).ids
+    r = tclient.post(
+        f"/drills/{event_id}/injects/alerte-exploitant/ack",
+        data={"note": "Événement déclaré", "next": f"/events/{event_id}"},
+    )
+    assert r.status_code == 302 and r.headers["Location"] == f"/events/{event_id}"
+    shown = page(tclient.get(f"/events/{event_id}"))
+    assert "inject-notice-alerte-exploitant" not in shown.ids
+    assert "Inject « Alerte de l'exploitant » marqué traité" in shown.body
+    assert "Événement déclaré" in shown.body  # the note, in the main courante
+    tclient.login("liaison")  # not an addressee of this inject
+    assert "inject-notice-alerte-exploitant" not in page(tclient.get(f"/events/{event_id}")).ids
+
+
+def test_starting_a_drill_during_a_real_event_asks_and_names_it(tclient, territory_app):
+    from app import auth, events
+    from app.playbooks.library import load
+    from tests.conftest import PROJECT
+
+    db = connect(territory_app.config["CRISIS_DB"])
+    try:
+        real = events.declare(
+            db,
+            territory_app.config["CLOCK"].now(),
+            load(PROJECT / "playbooks").playbooks["toxic-release"],
+            actor=auth.get_user_by_login(db, "director"),
+            title="Fuite réelle au port",
+            params={"wind_from_deg": 200, "wind_speed_ms": 3},
+            site="FICTIF-1",
+        )
+    finally:
+        db.conn.close()
+    tclient.login("exercise")
+    listing = page(tclient.get("/drills/"))
+    assert "Un événement réel est en cours" in listing.body
+    asked = tclient.post("/drills/", data={"scenario": TOXIC})
+    assert asked.status_code == 409
+    p = page(asked)
+    assert "confirm-real" in p.ids and "Fuite réelle au port" in p.body
+    assert "Lancer l'exercice quand même" in p.body
+    started = tclient.post("/drills/", data={"scenario": TOXIC, "confirm_real": str(real.id)})
+    assert started.status_code == 302
 
 
 def test_fire_pause_resume_and_real_emergency(tclient, territory_app):

@@ -126,11 +126,24 @@ def test_admin_creates_a_user_and_errors_are_shown(client):
     assert "paul" in client.get("/admin/users").get_data(as_text=True)
 
 
-def test_admin_disables_a_user_but_not_itself(client):
+def test_admin_disables_a_user_but_not_itself_and_confirms_first(app, client):
+    from tests.conftest import Client
+
+    cell: Client = app.test_client()
+    cell.login("cell")
     client.login("admin")
     assert client.post("/admin/users/admin/disable").status_code == 422
-    assert client.post("/admin/users/cell/disable").status_code == 302
     assert client.post("/admin/users/nobody/disable").status_code == 404
+    page = client.get("/admin/users/cell/disable")
+    assert page.status_code == 200 and "Désactiver le compte cell ?" in page.get_data(as_text=True)
+    # Without the confirmation, the same question again and nothing done.
+    again = client.post("/admin/users/cell/disable", data={"disabled": "1"})
+    assert again.status_code == 200 and "Oui, désactiver" in again.get_data(as_text=True)
+    assert cell.get("/").status_code == 200
+    done = client.post("/admin/users/cell/disable", data={"disabled": "1", "confirmed": "1"})
+    assert done.status_code == 302
+    assert "Compte cell désactivé" in client.get("/admin/users").get_data(as_text=True)
+    assert cell.get("/").status_code == 302
 
 
 def test_each_demo_account_sees_only_its_menus(app):

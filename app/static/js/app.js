@@ -1,7 +1,24 @@
 // Small progressive enhancements; the console works without them.
 "use strict";
 
+// Confirmations sent by an htmx answer (HX-Trigger "crisis-flash", app.web.notices): shown in
+// the #flash region of base.html, like the messages flashed before a redirect.
+function crisisFlash(message, level) {
+  var region = document.getElementById("flash");
+  if (!region || !message) { return; }
+  var p = document.createElement("p");
+  p.className = "alert alert-" + (["ok", "warn", "error"].indexOf(level) >= 0 ? level : "ok") + " flash-message";
+  p.textContent = message;
+  region.replaceChildren(p);
+  region.scrollIntoView({ block: "nearest" });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
+  document.body.addEventListener("crisis-flash", function (ev) {
+    var d = ev.detail || {};
+    var v = d.value && typeof d.value === "object" ? d.value : d;
+    crisisFlash(v.message, v.level);
+  });
   // Confirm dangerous actions (forms marked data-confirm) without inline script.
   document.body.addEventListener("submit", function (ev) {
     var form = ev.target;
@@ -24,3 +41,29 @@ function crisisTickCountdowns() {
   });
 }
 setInterval(crisisTickCountdowns, 1000);
+
+// A region being typed in is not replaced under the user's fingers: refreshes wait until the
+// focus leaves it and nothing typed is left in it (used by the inbox and polite polls).
+function crisisBusy(region) {
+  if (!region) { return false; }
+  if (region.contains(document.activeElement) && document.activeElement !== document.body) { return true; }
+  return Array.prototype.some.call(region.querySelectorAll("textarea, input:not([type=hidden])"), function (el) {
+    return el.value && el.value.trim() !== "";
+  });
+}
+
+// Polite polls: an htmx region with data-refresh-every="N" (seconds) and hx-trigger="refresh"
+// is asked to refresh every N seconds, unless the user is typing in it.
+document.addEventListener("DOMContentLoaded", function () {
+  setInterval(function () {
+    if (!window.htmx || document.hidden) { return; }
+    document.querySelectorAll("[data-refresh-every]").forEach(function (el) {
+      var every = parseInt(el.dataset.refreshEvery, 10) * 1000;
+      var last = parseInt(el.dataset.refreshedAt || "0", 10);
+      if (Date.now() - last >= every && !crisisBusy(el)) {
+        el.dataset.refreshedAt = String(Date.now());
+        window.htmx.trigger(el, "refresh");
+      }
+    });
+  }, 1000);
+});
