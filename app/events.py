@@ -914,7 +914,7 @@ def tick_item(
             [actor.id, iso(when), note or None, item_id],
         )
         late = iso(when) > item["due_at"]
-        _write_log(
+        entry_id = _write_log(
             db,
             now,
             event_id,
@@ -926,6 +926,7 @@ def tick_item(
             fact_at=when,
             is_system=True,
         )
+        db.execute("UPDATE checklist_items SET log_entry_id = ? WHERE id = ?", [entry_id, item_id])
         details: dict[str, Any] = {"key": item["item_key"], "late": late, "note": note}
         if fact_at not in (None, ""):
             details["done_at"] = iso(when)
@@ -939,6 +940,156 @@ def tick_item(
             object_id=item_id,
             event_id=event_id,
             details=details,
+        )
+    return next(i for i in checklist(db, event_id) if i.id == item_id)
+
+
+def can_fix_item(actor: Actor, item: ChecklistItem) -> bool:
+    """Who may undo or correct a tick: its author, or a director."""
+    return item.done and (actor.id == item.done_by or "director" in actor.roles)
+
+
+def _done_item(
+    db: sqlite_utils.Database, event_id: int, item_id: int, actor: Actor
+) -> dict[str, Any]:
+    """The ticked item the actor may correct (inside the write transaction)."""
+    item = row(
+        db,
+        "SELECT c.*, u.name AS done_by_name FROM checklist_items c"
+        " LEFT JOIN users u ON u.id = c.done_by WHERE c.id = ? AND c.event_id = ?",
+        [item_id, event_id],
+    )
+    if item is None:
+        raise EventError("Action introuvable dans cette liste.", "item", status=404)
+    if item["done_at"] is None:
+        raise EventError("Cette action n'est pas cochée : rien à corriger.", "item", status=409)
+    if actor.id != item["done_by"] and "director" not in actor.roles:
+        raise EventError(
+            "Seuls l'auteur de la coche ou un directeur des opérations peuvent la corriger.",
+            "item",
+            status=403,
+        )
+    return item
+
+
+def undo_item(
+    db: sqlite_utils.Database,
+    now: datetime,
+    event_id: int,
+    item_id: int,
+    *,
+    actor: Actor,
+    reason: str = "",
+) -> ChecklistItem:
+    """Undo a tick made by mistake: the item is to do again. Nothing is erased: the tick stays
+    in the main courante, struck through by the entry that undoes it (which points at it)."""
+    reason = " ".join((reason or "").split())
+    if len(reason) > TEXT_MAX:
+        raise EventError(f"Motif : au plus {TEXT_MAX} caractères.", "reason")
+    with transaction(db):
+        _open_event(db, event_id)
+        item = _done_item(db, event_id, item_id, actor)
+        entry_id = _write_log(
+            db,
+            now,
+            event_id,
+            actor,
+            "action",
+            f"Coche annulée : {item['title']} (marquée réalisée à"
+            f" {local(item['done_at'], '%H:%M')} par {item['done_by_name'] or '—'}) :"
+            " action de nouveau à faire" + (f". Motif : {reason}" if reason else "."),
+            corrects_id=item["log_entry_id"],
+            is_system=True,
+        )
+        db.execute(
+            "UPDATE checklist_items SET done_by = NULL, done_at = NULL, note = NULL,"
+            " log_entry_id = ? WHERE id = ?",
+            [entry_id, item_id],
+        )
+        audit.append(
+            db,
+            now,
+            "checklist.item_undone",
+            actor=actor.login,
+            object_type="checklist_item",
+            object_id=item_id,
+            event_id=event_id,
+            details={
+                "key": item["item_key"],
+                "was_done_at": item["done_at"],
+                "was_done_by": item["done_by"],
+                "reason": reason,
+                "log_entry": entry_id,
+            },
+        )
+    return next(i for i in checklist(db, event_id) if i.id == item_id)
+
+
+def correct_item(
+    db: sqlite_utils.Database,
+    now: datetime,
+    event_id: int,
+    item_id: int,
+    *,
+    actor: Actor,
+    fact_at: Any = None,
+    note: str | None = None,
+) -> ChecklistItem:
+    """Correct a tick: when it was done and/or its note. The item shows the latest fact; the
+    main courante keeps both (the correction points at the entry it corrects)."""
+    with transaction(db):
+        event = _open_event(db, event_id)
+        item = _done_item(db, event_id, item_id, actor)
+        when = (
+            parse_iso(item["done_at"])
+            if fact_at in (None, "")
+            else _parse_fact_at(fact_at, now, event.declared_at)
+        )
+        new_note = (item["note"] or "") if note is None else " ".join(note.split())
+        if len(new_note) > TEXT_MAX:
+            raise EventError(f"Note : au plus {TEXT_MAX} caractères.", "note")
+        if iso(when) == item["done_at"] and new_note == (item["note"] or ""):
+            raise EventError(
+                "Rien n'a changé : indiquez une autre heure ou une autre note.", "item"
+            )
+        late = iso(when) > item["due_at"]
+        parts = [f"Correction : {item['title']} réalisée à {local(when, '%H:%M')}"]
+        if iso(when) != item["done_at"]:
+            parts[0] += f" (et non {local(item['done_at'], '%H:%M')})"
+        if late:
+            parts[0] += " (en retard)"
+        if new_note != (item["note"] or ""):
+            parts.append(f"Note : {new_note}" if new_note else "Note retirée")
+        entry_id = _write_log(
+            db,
+            now,
+            event_id,
+            actor,
+            "action",
+            ". ".join(parts) + ".",
+            fact_at=when,
+            corrects_id=item["log_entry_id"],
+            is_system=True,
+        )
+        db.execute(
+            "UPDATE checklist_items SET done_at = ?, note = ?, log_entry_id = ? WHERE id = ?",
+            [iso(when), new_note or None, entry_id, item_id],
+        )
+        audit.append(
+            db,
+            now,
+            "checklist.item_corrected",
+            actor=actor.login,
+            object_type="checklist_item",
+            object_id=item_id,
+            event_id=event_id,
+            details={
+                "key": item["item_key"],
+                "from": {"done_at": item["done_at"], "note": item["note"] or ""},
+                "to": {"done_at": iso(when), "note": new_note},
+                "late": late,
+                "log_entry": entry_id,
+            },
         )
     return next(i for i in checklist(db, event_id) if i.id == item_id)
 

@@ -193,6 +193,17 @@ class Field:
     values: tuple[Any, ...] | None = None
     unit: str | None = None
 
+    @property
+    def shown_label(self) -> str:
+        """The French label (the property's name when the schema gives none)."""
+        return self.label or self.name
+
+    @property
+    def is_phone(self) -> bool:
+        """A telephone number (``phone``, ``emergency_phone``, « Téléphone … »): shown grouped
+        and dialable (``tel:``)."""
+        return self.name.endswith("phone") or "téléphone" in self.label.lower()
+
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "name": self.name,

@@ -25,6 +25,7 @@ from .agreements import (
     get_agreement,
     list_agreements,
     matching_agreements,
+    request_options,
     sign_agreement,
     withdraw_agreement,
 )
@@ -130,6 +131,7 @@ __all__ = [
     "list_grants",
     "mark_read",
     "matching_agreements",
+    "request_options",
     "notifications_for",
     "organisations",
     "owned_restricted_datasets",

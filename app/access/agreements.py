@@ -13,7 +13,15 @@ import sqlite_utils
 from .. import audit, auth
 from ..clock import iso, parse_iso
 from ..db import dumps, row, rows, scalar, transaction
-from ..records import AGREEMENT_SQL, Agreement, Dataset, Event, agreement_from_row
+from ..records import (
+    AGREEMENT_SQL,
+    EVENT_SQL,
+    Agreement,
+    Dataset,
+    Event,
+    agreement_from_row,
+    event_from_row,
+)
 from .policy import (
     APPROVALS,
     DURATION_MAX_MIN,
@@ -353,4 +361,21 @@ def matching_agreements(
         out.append(a)
     # Least friction first (no approval), then the longest duration, then the newest.
     out.sort(key=lambda a: (a.approval != "none", -a.max_duration_min, -a.id))
+    return out
+
+
+def request_options(
+    db: sqlite_utils.Database, now: datetime, user: auth.User, d_id: int
+) -> list[tuple[Event, Agreement | None]]:
+    """The open events, real ones first, each with the agreement that would let ``user`` ask
+    for the dataset on it (None when no agreement in force does): where "demander l'accès"
+    leads when a read was refused. The admin gets none (no grant, ever)."""
+    if user.has("admin"):
+        return []
+    found = rows(db, EVENT_SQL + " WHERE e.status = 'open' ORDER BY e.is_drill, e.id DESC")
+    out: list[tuple[Event, Agreement | None]] = []
+    for r in found:
+        event = event_from_row(r)
+        candidates = matching_agreements(db, now, user, event, d_id)
+        out.append((event, candidates[0] if candidates else None))
     return out

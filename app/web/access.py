@@ -414,22 +414,71 @@ def enrol_totp() -> Response:
 # --- restricted features in a list ---------------------------------------------------------
 
 
+def request_links(d: access.Dataset) -> list[dict[str, Any]]:
+    """Open events where the user may ask for ``d`` ("demander l'accès"), real ones first,
+    and those where no agreement lets them (said, not hidden)."""
+    user = require_user()
+    db, t = get_db(), now()
+    mine = {
+        g.event_id: g
+        for g in access.list_grants(db, user_id=user.id, dataset_slug=d.slug, statuses=("pending",))
+        if g.effective_status(t) == "pending"
+    }
+    return [
+        {
+            "event": event,
+            "agreement": agreement,
+            "pending": mine.get(event.id),
+            "url": url_for("access.new_grant", event_id=event.id, dataset=d.slug),
+        }
+        for event, agreement in access.request_options(db, t, user, d.id)
+    ]
+
+
 @bp.get("/events/<int:event_id>/datasets/<slug>")
 @allow(*HOLDERS)
 def show_features(event_id: int, slug: str) -> Response:
     user = require_user()
-    features, g = access.read_features(get_db(), now(), user, event_id, slug, "view", request_id())
     d = access.dataset(get_db(), slug)
-    columns = [c for c in (d.field_names or []) if c in g.fields or c == d.id_field]
-    if not columns:
-        columns = sorted({k for f in features for k in f["properties"]})
+    event = event_or_404(event_id)
+    try:
+        features, g = access.read_features(
+            get_db(), now(), user, event_id, slug, "view", request_id()
+        )
+    except access.AccessDenied as exc:
+        if d.sensitivity == "public":
+            raise
+        # Not a bare 403: where the user may ask for it (this event first if open).
+        return render(
+            "access/features_denied.html",
+            status=403,
+            dataset=d,
+            event=event,
+            message=exc.message,
+            options=request_links(d),
+            drill_banner=event.is_drill,
+            **_ctx(),
+        )
+    shown = [c for c in (d.field_names or []) if c in g.fields or c == d.id_field]
+    if not shown:
+        shown = sorted({k for f in features for k in f["properties"]})
+    columns = []
+    for name in shown:
+        spec = d.field(name)
+        columns.append(
+            {
+                "name": name,
+                "label": spec.shown_label if spec else name,
+                "phone": bool(spec and spec.is_phone),
+            }
+        )
     return render(
         "access/features.html",
         features=features,
         grant=g,
         dataset=d,
         columns=columns,
-        drill_banner=event_or_404(event_id).is_drill,
+        drill_banner=event.is_drill,
         **_ctx(),
     )
 

@@ -129,6 +129,9 @@ def upload_name(raw: str) -> tuple[str, str]:
 def _dataset_page(dataset: catalogue.Dataset, status: int = 200, **extra: Any) -> Response:
     user = require_user()
     extra.setdefault("progress_token", import_progress.new_token())
+    from .access import APPROVAL_LABELS, HOLDERS, request_links
+
+    options = request_links(dataset) if not dataset.is_public and user.has(*HOLDERS) else []
     return render(
         "catalogue/dataset.html",
         "catalogue/_import_form.html" if extra.get("problems") is not None else None,
@@ -140,6 +143,8 @@ def _dataset_page(dataset: catalogue.Dataset, status: int = 200, **extra: Any) -
         may_manage=catalogue.may_manage(user, dataset),
         formats=imports.FORMATS,
         max_upload_mb=current_app.config["CRISIS_MAX_UPLOAD_MB"],
+        options=options,
+        APPROVAL_LABELS=APPROVAL_LABELS,
         **extra,
     )
 

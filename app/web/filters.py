@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from flask import Flask, current_app
+from markupsafe import Markup
 
 from .. import auth, fr
 from ..clock import local, parse_iso
@@ -25,10 +27,30 @@ def _remaining(until: datetime | str | None) -> str:
     return (f"{h} h " if h else "") + f"{m:02d} min {s:02d} s"
 
 
+def _cell(value: Any, is_phone: bool = False) -> Markup | str:
+    """A property value in a table: a telephone number grouped and dialable (``tel:``), yes/no
+    for booleans, a dash for nothing, lists joined; the rest as it is (escaped)."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    if is_phone:
+        found = fr.phone(value)
+        if found is not None:
+            shown, uri = found
+            return Markup('<a class="tel" href="{}">{}</a>').format(uri, shown)
+    if isinstance(value, float):
+        return fr.decimal(value)
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)  # escaped by the template
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["local"] = local
     app.jinja_env.filters["number"] = fr.number
     app.jinja_env.filters["plural"] = fr.plural
     app.jinja_env.filters["count"] = fr.count
     app.jinja_env.filters["remaining"] = _remaining
+    app.jinja_env.filters["cell"] = _cell
     app.jinja_env.globals["ROLE_LABELS"] = auth.ROLES

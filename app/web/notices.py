@@ -22,9 +22,18 @@ FLASH_EVENT = "crisis-flash"
 INBOX_EVENT = "inbox-changed"
 
 
-def _events(message: str, level: str) -> str:
+def _events(message: str, level: str, *extra: str) -> str:
     # ASCII JSON: HTTP headers are Latin-1, French messages are not.
-    return json.dumps({FLASH_EVENT: {"message": message, "level": level}, INBOX_EVENT: True})
+    found: dict[str, object] = {FLASH_EVENT: {"message": message, "level": level}}
+    found.update({name: True for name in (INBOX_EVENT, *extra)})
+    return json.dumps(found)
+
+
+def announce(response: Response, message: str, *extra: str, level: str = "ok") -> Response:
+    """Add the message (and other htmx events, e.g. ``log-changed``) to an htmx answer that
+    swaps something: the region is refreshed and the confirmation shown."""
+    response.headers["HX-Trigger"] = _events(message, level, *extra)
+    return response
 
 
 def done(message: str, next_url: str | None, level: str = "ok", status: int = 204) -> Response:

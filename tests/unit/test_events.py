@@ -421,6 +421,79 @@ def test_liaison_ticks_only_liaison_items(site_db: Any, playbooks: Any) -> None:
     assert events.tick_item(db, T0, event.id, items["liaison-cod"].id, actor=liaison).done
 
 
+def test_a_tick_is_undone_by_its_author_and_both_facts_stay(site_db: Any, playbooks: Any) -> None:
+    db = site_db
+    cell = user(db, "cell")
+    event = toxic(db, playbooks)
+    item = events.checklist(db, event.id)[0]
+    later = T0 + timedelta(minutes=3)
+    events.tick_item(db, T0, event.id, item.id, actor=cell, note="par erreur")
+    tick = events.log_entries(db, event.id)[-1]
+    # Another cell member may not; a director may (below), the author may.
+    with pytest.raises(events.EventError) as info:
+        events.undo_item(db, later, event.id, item.id, actor=user(db, "liaison"))
+    assert info.value.status == 403
+    undone = events.undo_item(db, later, event.id, item.id, actor=cell, reason="mauvaise ligne")
+    assert not undone.done and undone.note is None and undone.done_by is None
+    entries = events.log_entries(db, event.id)
+    assert entries[-2].id == tick.id and entries[-2].corrected_by == entries[-1].id
+    assert entries[-1].corrects_id == tick.id and entries[-1].category == "action"
+    assert entries[-1].text.startswith(f"Coche annulée : {item.title}")
+    assert entries[-1].text.endswith("Motif : mauvaise ligne")
+    with pytest.raises(events.EventError) as info:
+        events.undo_item(db, later, event.id, item.id, actor=cell)
+    assert info.value.status == 409  # nothing to undo
+    # Ticked again: a new fact, the item reflects it.
+    again = events.tick_item(db, later, event.id, item.id, actor=cell)
+    assert again.done and again.done_at == iso(later)
+    actions = [
+        r["action"]
+        for r in rows(
+            db, "SELECT action FROM audit_log WHERE object_type = 'checklist_item' ORDER BY seq"
+        )
+    ]
+    assert actions == ["checklist.item_done", "checklist.item_undone", "checklist.item_done"]
+    assert audit.verify(db).ok
+
+
+def test_a_director_corrects_the_time_and_note_of_a_tick(site_db: Any, playbooks: Any) -> None:
+    db = site_db
+    cell, director = user(db, "cell"), user(db, "director")
+    event = toxic(db, playbooks)
+    item = events.checklist(db, event.id)[0]  # due at +5 min
+    events.tick_item(db, T0 + timedelta(minutes=9), event.id, item.id, actor=cell)
+    first = events.log_entries(db, event.id)[-1]
+    assert "(en retard)" in first.text
+    fixed = events.correct_item(
+        db,
+        T0 + timedelta(minutes=10),
+        event.id,
+        item.id,
+        actor=director,
+        fact_at="2026-11-23T14:04",  # Paris time: 13:04 UTC, before the due time
+        note="fait par téléphone",
+    )
+    assert fixed.done_at == iso(T0 + timedelta(minutes=4)) and fixed.note == "fait par téléphone"
+    assert fixed.done_by == cell.id and not fixed.done_late()
+    last = events.log_entries(db, event.id)[-1]
+    assert last.corrects_id == first.id and last.fact_at == iso(T0 + timedelta(minutes=4))
+    assert last.text == (
+        f"Correction : {item.title} réalisée à 14:04 (et non 14:09). Note : fait par téléphone."
+    )
+    with pytest.raises(events.EventError, match="Rien n'a changé"):
+        events.correct_item(
+            db,
+            T0 + timedelta(minutes=11),
+            event.id,
+            item.id,
+            actor=director,
+            note="fait par téléphone",
+        )
+    with pytest.raises(events.EventError) as info:
+        events.correct_item(db, T0, event.id, item.id, actor=cell, fact_at="2026-11-24T09:00")
+    assert info.value.field == "fact_at"  # in the future
+
+
 def test_next_report_time(site_db: Any, playbooks: Any) -> None:
     event = toxic(site_db, playbooks)
     assert events.next_report_at(event, T0) == T0 + timedelta(minutes=30)
