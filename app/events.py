@@ -13,6 +13,7 @@ This module never imports Flask: functions take the database and ``now``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -619,6 +620,69 @@ def _param_change_text(playbook: Playbook, old: Mapping[str, Any], new: Mapping[
         else:
             parts.append(f"{parameter.label.lower()} {before} → {after}")
     return "Changement de paramètres : " + ", ".join(parts)
+
+
+SYNTHESIS_MAX = 3500  # the whole text goes into one main-courante entry (TEXT_MAX)
+SYNTHESIS_ROLES: tuple[str, ...] = ("director",)
+SYNTHESIS_TEMPLATE = "Situation :\n\nMesures prises :\n\nProchaines étapes :\n"
+
+
+def set_synthesis(
+    db: sqlite_utils.Database, now: datetime, event: Event, text: Any, actor: Actor
+) -> Event:
+    """The director writes the event's synthesis (situation, measures taken, next steps), page 1
+    of the situation report. Each edit is a new version: a main-courante entry with the whole
+    new text; the event keeps the latest. The API's ``PUT …/synthesis`` is one call of this."""
+    if not set(actor.roles) & set(SYNTHESIS_ROLES):
+        raise EventError(
+            "Seul le directeur des opérations rédige la synthèse.", "synthesis", status=403
+        )
+    clean = _clean_text(text, "text", "Synthèse", SYNTHESIS_MAX)
+    clean = "\n".join(line.rstrip() for line in clean.replace("\r\n", "\n").split("\n"))
+    with transaction(db):
+        current = _open_event(db, event.id)
+        if clean == current.synthesis:
+            raise EventError("Rien n'a changé dans la synthèse.", "text")
+        version = 1 + int(
+            scalar(
+                db,
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'event.synthesis_changed'"
+                " AND event_id = ?",
+                [event.id],
+            )
+        )
+        entry_id = _write_log(
+            db,
+            now,
+            event.id,
+            actor,
+            "information",
+            f"Synthèse du directeur, version {version} :\n{clean}",
+            is_system=True,
+        )
+        db.execute(
+            "UPDATE events SET synthesis = ?, synthesis_at = ?, synthesis_by = ?,"
+            " synthesis_entry_id = ? WHERE id = ?",
+            [clean, iso(now), actor.id, entry_id, event.id],
+        )
+        audit.append(
+            db,
+            now,
+            "event.synthesis_changed",
+            actor=actor.login,
+            object_type="event",
+            object_id=event.id,
+            event_id=event.id,
+            details={
+                "version": version,
+                "log_entry": entry_id,
+                "length": len(clean),
+                "sha256": hashlib.sha256(clean.encode()).hexdigest(),
+            },
+        )
+    found = get_event(db, event.id)
+    assert found is not None
+    return found
 
 
 def change_params(

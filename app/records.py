@@ -44,6 +44,11 @@ class Event:
     place: str
     params: dict[str, Any]
     report_cadence_min: int
+    # The director's written synthesis (situation, measures taken, next steps): the current
+    # text; every version is a main-courante entry (``events.set_synthesis``).
+    synthesis: str = ""
+    synthesis_at: str | None = None
+    synthesis_by_name: str = ""
 
     @property
     def is_open(self) -> bool:
@@ -67,12 +72,18 @@ class Event:
             "place": self.place,
             "params": self.params,
             "report_cadence_min": self.report_cadence_min,
+            "synthesis": {
+                "text": self.synthesis,
+                "at": self.synthesis_at,
+                "by": self.synthesis_by_name or None,
+            },
         }
 
 
 EVENT_SQL = (
-    "SELECT e.*, COALESCE(u.name, '') AS declared_by_name FROM events e"
-    " LEFT JOIN users u ON u.id = e.declared_by"
+    "SELECT e.*, COALESCE(u.name, '') AS declared_by_name,"
+    " COALESCE(s.name, '') AS synthesis_by_name FROM events e"
+    " LEFT JOIN users u ON u.id = e.declared_by LEFT JOIN users s ON s.id = e.synthesis_by"
 )
 
 
@@ -96,6 +107,9 @@ def event_from_row(r: dict[str, Any]) -> Event:
         place=r["place"],
         params=json.loads(r["params"] or "{}"),
         report_cadence_min=r["report_cadence_min"],
+        synthesis=r.get("synthesis") or "",
+        synthesis_at=r.get("synthesis_at"),
+        synthesis_by_name=r.get("synthesis_by_name") or "",
     )
 
 

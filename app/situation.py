@@ -412,10 +412,11 @@ def event_map_spec(
     zone_labels = [
         MapZone(z.geometry, z.level, _zone_map_label(z)) for z in zones if not z.geometry.is_empty
     ]
+    # No technical id on a map: it is printed in reports, read by people (the id is in the
+    # report's annex).
     subtitle = " · ".join(
         x
         for x in (
-            f"Événement n° {event.id}",
             place,
             f"niveau {event.level}",
             "EXERCICE" if event.is_drill else "",

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .. import events, fr, index_cache, situation
+from .. import events, fr, index_cache, reports, situation
 from ..clock import local, parse_iso
 from ..db import row, rows
 from ..pcs import centres
@@ -147,20 +147,9 @@ def _level_history(db: sqlite_utils.Database, event: Event) -> tuple[tuple[str, 
 
 
 def _restricted(db: sqlite_utils.Database, event_id: int) -> bool:
-    """Whether restricted data entered the event: a grant was ever active, or a report is
-    classified DIFFUSION RESTREINTE."""
-    granted = row(
-        db,
-        "SELECT 1 AS x FROM grants WHERE event_id = ? AND activated_at IS NOT NULL LIMIT 1",
-        [event_id],
-    )
-    classified = row(
-        db,
-        "SELECT 1 AS x FROM reports WHERE event_id = ? AND classification = 'DIFFUSION RESTREINTE'"
-        " LIMIT 1",
-        [event_id],
-    )
-    return bool(granted or classified)
+    """Whether restricted data entered the event (the reports' one rule: a grant was ever
+    active, or a report is DIFFUSION RESTREINTE)."""
+    return reports.restricted_entered(db, event_id)
 
 
 def _zones(

@@ -44,6 +44,7 @@ from .gathering import (
     gather,
     grants_in_force,
     next_number,
+    restricted_entered,
 )
 from .layout import (
     DECISIONS_SHOWN,
@@ -91,6 +92,7 @@ __all__ = [
     "generate",
     "get_report",
     "grants_in_force",
+    "restricted_entered",
     "issue",
     "list_reports",
     "log_pdf",

@@ -55,10 +55,27 @@ class ReportContext:
     next_report_at: datetime | None = None
     dataset_titles: dict[str, str] = field(default_factory=dict)
     response: pcs.Summary | None = None  # call-out, calls, centres, means, tasks: counts only
+    # Restricted data entered the event before this report (a grant was active, or an earlier
+    # report was DIFFUSION RESTREINTE): the marking never goes down from one report to the next.
+    restricted_before: bool = False
+    zones_version: int | None = None
+    zones_computed_at: str | None = None
+    synthesis_version: int = 0
+    synthesis_entry_id: int | None = None
 
     @property
     def restricted(self) -> bool:
-        return bool(self.opened or self.map_restricted or self.grants)
+        return bool(self.opened or self.map_restricted or self.grants or self.restricted_before)
+
+    @property
+    def classification_note(self) -> str:
+        """Why a report that opens nothing restricted itself is still DIFFUSION RESTREINTE."""
+        if self.restricted_before and not (self.opened or self.map_restricted or self.grants):
+            return (
+                "maintenue : des données restreintes sont entrées dans cet événement"
+                " (un point de situation n'est jamais moins protégé que le précédent)"
+            )
+        return ""
 
     @property
     def classification(self) -> str:
@@ -74,6 +91,25 @@ def next_number(db: sqlite_utils.Database, event_id: int) -> int:
     return (
         int(scalar(db, "SELECT MAX(number) FROM reports WHERE event_id = ?", [event_id]) or 0) + 1
     )
+
+
+def restricted_entered(
+    db: sqlite_utils.Database, event_id: int, before_number: int | None = None
+) -> bool:
+    """Whether restricted data entered the event: a grant on it was ever active, or one of its
+    reports (before ``before_number``) is DIFFUSION RESTREINTE. The one rule for the reports'
+    marking and the messages' classification (EMSI SECLASS)."""
+    granted = scalar(
+        db,
+        "SELECT 1 FROM grants WHERE event_id = ? AND activated_at IS NOT NULL LIMIT 1",
+        [event_id],
+    )
+    classified = scalar(
+        db,
+        "SELECT 1 FROM reports WHERE event_id = ? AND classification = ? AND number < ? LIMIT 1",
+        [event_id, RESTRICTED, before_number if before_number is not None else 2**62],
+    )
+    return bool(granted or classified)
 
 
 def grants_in_force(
@@ -183,11 +219,25 @@ def gather(
         },
     )
     ctx.response = pcs.summarise(db, now, event, playbook)
+    ctx.restricted_before = restricted_entered(db, event_id, number)
+    if event.synthesis:
+        found = row(
+            db,
+            "SELECT synthesis_entry_id AS entry, (SELECT COUNT(*) FROM audit_log WHERE"
+            " action = 'event.synthesis_changed' AND event_id = ?) AS version FROM events"
+            " WHERE id = ?",
+            [event_id, event_id],
+        )
+        if found:
+            ctx.synthesis_version = int(found["version"] or 0)
+            ctx.synthesis_entry_id = found["entry"]
     ctx.audit_seq, ctx.audit_hash = audit.head(db)
     ctx.checkpoint = audit.last_checkpoint(db)
     if index is None:
         index = index_cache.index_for(db)
     impact_obj = None
+    if zones is not None:
+        ctx.zones_version, ctx.zones_computed_at = zones["version"], zones["computed_at"]
     try:
         if zones is not None:
             impact_obj = situation.event_impact(db, index, event, zones, frozenset(opened))

@@ -54,6 +54,7 @@ LEVEL_COLOURS = {"red": "#b2182b", "orange": "#e06000", "yellow": "#a08400"}
 LEVEL_NAMES = {"red": "rouge", "orange": "orange", "yellow": "jaune"}
 MARGIN = 40.0
 _MARGINS = (MARGIN, MARGIN + 12, MARGIN, MARGIN + 4)  # room for the header and the footer
+MAP_MIN_HEIGHT = 250.0  # below this the map moves to the next page rather than shrink
 HEADER_H = 34.0
 FOOTER_H = 26.0
 
@@ -83,6 +84,13 @@ def _empty(text: str, st: dict[str, ParagraphStyle]) -> Paragraph:
 # --- sections ----------------------------------------------------------------------------------
 
 
+def _establishments_line(by_type: dict[str, Any]) -> str:
+    """``2 collèges, 1 EHPAD`` (the nouns agree with their numbers)."""
+    return ", ".join(
+        f"{fr.integer(v['count'])} {establishment_noun(k, v['count'])}" for k, v in by_type.items()
+    )
+
+
 def _header_block(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
     e = ctx.event
     out: list[Flowable] = []
@@ -90,28 +98,164 @@ def _header_block(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flo
         out.append(Paragraph("EXERCICE — EXERCICE — EXERCICE", st["mark"]))
         out.append(Spacer(1, 4))
     out.append(Paragraph(f"Point de situation n°{ctx.number}", st["title"]))
-    out.append(_p(e.title, st["subtitle"]))
-    out.append(Spacer(1, 6))
+    out.append(_p(f"{e.title} — {ctx.playbook_title or e.kind}", st["subtitle"]))
+    out.append(Spacer(1, 5))
     when = local(ctx.generated_at, "%d/%m/%Y à %H:%M")
     trigger = TRIGGER_LABELS.get(ctx.trigger, ctx.trigger)
     if ctx.due_at is not None and ctx.generated_at - ctx.due_at > LATE_NOTE:
         trigger += f" (prévu à {local(ctx.due_at, '%H:%M')}, produit en rattrapage)"
     status = "ouvert" if e.is_open else f"clos le {local(e.closed_at)}"
-    fields = [
-        ("Événement", f"{e.title} (n°{e.id}, {ctx.playbook_title or e.kind})"),
-        ("Niveau", f"{e.level} — événement {status}"),
-        ("Date et heure", f"{when} (heure de Paris)"),
-        ("Rédigé par", ctx.author),
-        ("Déclenchement", trigger),
-    ]
+    marking = ctx.classification + (" — EXERCICE" if e.is_drill else "")
+    if ctx.classification_note:
+        marking += f" ({ctx.classification_note})"
     # A table's TEXTCOLOR does not reach a Paragraph: the classification gets its own style.
     shown = ParagraphStyle("classification", parent=st["cell"], textColor=RED)
-    classification = ctx.classification + (" — EXERCICE" if e.is_drill else "")
-    fields.append(
-        ("Classification", _p(classification, shown) if ctx.restricted else classification)
+    data = [
+        [
+            _p("Date et heure", st["cellb"]),
+            _p(f"{when} (heure de Paris)", st["cell"]),
+            _p("Niveau", st["cellb"]),
+            _p(f"{e.level} — événement {status}", st["cell"]),
+        ],
+        [
+            _p("Rédigé par", st["cellb"]),
+            _p(ctx.author, st["cell"]),
+            _p("Déclenchement", st["cellb"]),
+            _p(trigger, st["cell"]),
+        ],
+        [
+            _p("Classification", st["cellb"]),
+            _p(marking, shown if ctx.restricted else st["cell"]),
+            "",
+            "",
+        ],
+    ]
+    t = Table(data, colWidths=[78, 180, 85, 172], hAlign="LEFT")
+    t.setStyle(
+        TableStyle(
+            [
+                ("LINEBELOW", (0, 0), (-1, -1), 0.25, LINE),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 2),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+                ("SPAN", (1, 2), (3, 2)),
+            ]
+        )
     )
-    out.append(key_values(fields, [95, 420], st["cellb"], st["cell"]))
+    out.append(t)
     return out
+
+
+def _synthesis(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """The director's written synthesis, as written (its headings in bold)."""
+    e = ctx.event
+    out: list[Flowable] = [Paragraph("Synthèse du directeur", st["h1"])]
+    if not e.synthesis.strip():
+        out.append(
+            _empty(
+                "Pas de synthèse rédigée par le directeur des opérations pour ce point "
+                "(à rédiger dans la console, sur la page de l'événement).",
+                st,
+            )
+        )
+        return out
+    for line in e.synthesis.splitlines():
+        if not line.strip():
+            continue
+        head, sep, rest = line.partition(":")
+        if sep and len(head) <= 40 and head.strip():
+            out.append(Paragraph(f"<b>{esc(head.strip())} :</b>{esc(rest)}", st["base"]))
+        else:
+            out.append(_p(line, st["base"]))
+        out.append(Spacer(1, 2))
+    out.append(
+        _p(
+            f"Synthèse du {local(e.synthesis_at, '%d/%m/%Y à %H:%M')} par "
+            f"{e.synthesis_by_name or '—'} (version {ctx.synthesis_version or 1},"
+            " inscrite en main courante).",
+            st["small"],
+        )
+    )
+    return out
+
+
+def _key_figures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """People, establishments, zones, communes, time since the declaration, next report."""
+    e = ctx.event
+    imp = ctx.impact or {}
+    outer = imp.get("outer") or {}
+    pop = outer.get("population") or {}
+    by_type = (outer.get("establishments") or {}).get("by_type") or {}
+    zones = imp.get("zones") or []
+    communes = outer.get("communes") or []
+    elapsed = ctx.generated_at - parse_iso(e.declared_at)
+    hours, rest = divmod(int(elapsed.total_seconds()) // 60, 60)
+    people = (
+        f"{fr.count(pop.get('rounded'), 'personne', 'personnes')} dans la zone enveloppe"
+        if pop
+        else (ctx.impact_error or "non évalué : aucune zone calculée")
+    )
+    farthest = max((z.get("distance_m") or 0 for z in zones), default=0)
+    zone_text = (
+        fr.count(len(zones), "zone", "zones")
+        + (f", jusqu'à {fr.integer(farthest)} m de la source" if farthest else "")
+        if zones
+        else "aucune zone calculée"
+    )
+    commune_text = (
+        fr.count(len(communes), "commune", "communes")
+        + " : "
+        + ", ".join(str(c.get("name", "")) for c in communes[:8])
+        + ("…" if len(communes) > 8 else "")
+        if communes
+        else "aucune"
+    )
+    nxt = (
+        local(ctx.next_report_at, "%H:%M") + f" (toutes les {e.report_cadence_min} min)"
+        if ctx.next_report_at
+        else "aucun (événement clos)"
+    )
+    lines = [
+        ("Personnes", people),
+        ("Établissements", _establishments_line(by_type) or "aucun dans les zones"),
+        ("Zones", zone_text),
+        ("Communes touchées", commune_text),
+        ("Depuis", f"{local(e.declared_at)} ({hours} h {rest:02d} min)"),
+        ("Prochain point", nxt),
+    ]
+    t = key_values(
+        lines,
+        [95, 420],
+        st["cellb"],
+        st["cell"],
+        extra=[("BOX", (0, 0), (-1, -1), 0.8, NAVY), ("BACKGROUND", (0, 0), (0, -1), HEAD_BG)],
+    )
+    return [Paragraph("Chiffres clés", st["h1"]), t]
+
+
+class _FitMap(Flowable):
+    """The map, shrunk to the height left on the page (at least ``MAP_MIN_HEIGHT``: below that
+    it asks for more, so the frame moves it to the next page)."""
+
+    def __init__(self, drawing: Any, width: float, max_height: float) -> None:
+        super().__init__()
+        self.source = drawing
+        self.max_width = width
+        self.max_height = max_height
+        self.drawing: Any = None
+
+    def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
+        room = min(self.max_height, avail_height - 2)
+        if room < MAP_MIN_HEIGHT:
+            room = min(self.max_height, max(MAP_MIN_HEIGHT, avail_height + 1))
+        self.drawing = scaled_drawing(self.source, min(self.max_width, avail_width), room)
+        w, h = self.drawing.wrap(avail_width, room)
+        self.width, self.height = w, h
+        return w, h
+
+    def draw(self) -> None:
+        x = (self.max_width - self.width) / 2 if self.width < self.max_width else 0
+        self.drawing.drawOn(self.canv, x, 0)
 
 
 def _summary(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
@@ -121,9 +265,7 @@ def _summary(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable
     pop = outer.get("population") or {}
     people = fr.integer(pop.get("rounded")) if pop else "non évalué"
     by_type = (outer.get("establishments") or {}).get("by_type") or {}
-    est = ", ".join(
-        f"{fr.integer(v['count'])} {establishment_noun(k, v['count'])}" for k, v in by_type.items()
-    )
+    est = _establishments_line(by_type)
     zones = imp.get("zones") or []
     zone_text = "; ".join(
         f"{z['label']} ({LEVEL_NAMES.get(z['level'], z['level'])}"
@@ -136,6 +278,7 @@ def _summary(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable
     hours, rest = divmod(int(elapsed.total_seconds()) // 60, 60)
     lines = [
         ("Quoi", f"{ctx.playbook_title or e.kind} — {e.title}"),
+        ("Niveau", str(e.level)),
         ("Où", e.place or f"{e.lat:.5f} N, {e.lon:.5f} E"),
         ("Depuis", f"{local(e.declared_at)} ({hours} h {rest:02d} min)"),
         (
@@ -184,7 +327,7 @@ def _summary(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable
             ]
         )
     )
-    return [Paragraph("Synthèse", st["h1"]), t]
+    return [CondPageBreak(160), Paragraph("Situation détaillée", st["h1"]), t]
 
 
 def _short(text: str, limit: int = TEXT_SHOWN) -> str:
@@ -192,12 +335,10 @@ def _short(text: str, limit: int = TEXT_SHOWN) -> str:
 
 
 def _map_section(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
-    out: list[Flowable] = [Paragraph("Carte des zones", st["h1"])]
+    heading = Paragraph("Carte des zones", st["h1"])
     if ctx.map is None:
-        out.append(_empty("Carte indisponible : aucune zone calculée.", st))
-        return out
-    out.append(scaled_drawing(ctx.map, A4[0] - 2 * MARGIN, 430))
-    return [KeepTogether(out)]
+        return [heading, _empty("Carte indisponible : aucune zone calculée.", st)]
+    return [KeepTogether([heading, _FitMap(ctx.map, A4[0] - 2 * MARGIN, 430)])]
 
 
 def _zone_figures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
@@ -615,11 +756,54 @@ def _grants(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]
     return out
 
 
-def _audit(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
-    out: list[Flowable] = [CondPageBreak(80), Paragraph("Journal d'audit", st["h1"])]
-    cp = ctx.checkpoint
+def _annex(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """Technical references (ids, versions, hashes): the annex, not the body."""
+    e = ctx.event
+    out: list[Flowable] = [
+        CondPageBreak(160),
+        Paragraph("Annexe — références techniques", st["h1"]),
+        _p(
+            "Pour retrouver ce point dans la console et vérifier qu'il n'a pas été altéré.",
+            st["small"],
+        ),
+        Spacer(1, 3),
+    ]
     lines = [
-        ("Tête du journal", f"enregistrement n°{ctx.audit_seq}"),
+        (
+            "Événement",
+            f"n°{e.id}, guide « {e.kind} »" + (f", site {e.site_fid}" if e.site_fid else ""),
+        ),
+        (
+            "Zones",
+            f"version {ctx.zones_version}, calculées le {local(ctx.zones_computed_at)}"
+            if ctx.zones_version
+            else "aucune zone calculée",
+        ),
+    ]
+    if e.synthesis:
+        lines.append(
+            (
+                "Synthèse",
+                f"version {ctx.synthesis_version or 1}"
+                + (
+                    f", entrée n°{ctx.synthesis_entry_id} de la main courante"
+                    if ctx.synthesis_entry_id
+                    else ""
+                ),
+            )
+        )
+    if ctx.grants:
+        lines.append(
+            (
+                "Conventions des accès en vigueur",
+                "; ".join(f"{g['dataset']} : {g['agreement']}" for g in ctx.grants),
+            )
+        )
+    if ctx.opened:
+        lines.append(("Jeux ouverts dans ce point", ", ".join(ctx.opened)))
+    cp = ctx.checkpoint
+    lines += [
+        ("Tête du journal d'audit", f"enregistrement n°{ctx.audit_seq}"),
         ("Empreinte (SHA-256)", ctx.audit_hash),
     ]
     if cp:
@@ -632,14 +816,7 @@ def _audit(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
         ]
     else:
         lines.append(("Dernier point de contrôle signé", "aucun"))
-    data = [[_p(k, st["cellb"]), _p(v, st["cell"])] for k, v in lines]
-    t = Table(data, colWidths=[150, 365], hAlign="LEFT")
-    t.setStyle(
-        TableStyle(
-            [("LINEBELOW", (0, 0), (-1, -1), 0.25, LINE), ("VALIGN", (0, 0), (-1, -1), "TOP")]
-        )
-    )
-    out.append(t)
+    out.append(key_values(lines, [150, 365], st["cellb"], st["cell"]))
     out.append(
         _p(
             "Copie témoin : comparez cette empreinte à la sortie de « crisis-console audit "
@@ -657,9 +834,13 @@ def render_report(ctx: ReportContext) -> bytes:
     e = ctx.event
     title = f"Point de situation n°{ctx.number} — {e.title}"
     story: list[Flowable] = []
+    # Page 1: who, when, what the director says, the key figures and the map.
     story += _header_block(ctx, st)
-    story += _summary(ctx, st)
+    story += _synthesis(ctx, st)
+    story += _key_figures(ctx, st)
     story += _map_section(ctx, st)
+    # Then the detail, and the technical references in an annex.
+    story += _summary(ctx, st)
     story += _zone_figures(ctx, st)
     story += _establishments(ctx, st)
     story += _opened_networks(ctx, st)
@@ -668,7 +849,7 @@ def render_report(ctx: ReportContext) -> bytes:
     story += _checklist(ctx, st)
     story += _log(ctx, st)
     story += _grants(ctx, st)
-    story += _audit(ctx, st)
+    story += _annex(ctx, st)
     page = _page(
         f"PS n°{ctx.number} — {e.title}",
         ctx.classification,

@@ -76,3 +76,54 @@ def correct_item(event_id: int, item_id: int) -> Response:
     return _checklist_answer(
         event, f"Correction notée : « {item.title} » réalisée à {local(item.done_at, '%H:%M')}."
     )
+
+
+# --- the director's synthesis -------------------------------------------------------------------
+
+
+@bp.app_context_processor
+def _synthesis_globals() -> dict[str, object]:
+    return {
+        "synthesis_template": events.SYNTHESIS_TEMPLATE,
+        "synthesis_max": events.SYNTHESIS_MAX,
+    }
+
+
+def _synthesis(
+    event: events.Event, status: int = 200, error: str | None = None, draft: str = ""
+) -> Response:
+    return render(
+        "events/synthesis.html",
+        "events/_synthesis.html",
+        status=status,
+        event=event,
+        synthesis_error=error,
+        synthesis_draft=draft,
+        drill_banner=event.is_drill,
+    )
+
+
+@bp.get("/<int:event_id>/synthesis")
+@allow(*events.READ_ROLES)
+def show_synthesis(event_id: int) -> Response:
+    """The synthesis (and, for the director, its editor)."""
+    return _synthesis(event_or_404(event_id))
+
+
+@bp.post("/<int:event_id>/synthesis")
+@allow(*events.SYNTHESIS_ROLES)
+def save_synthesis(event_id: int) -> Response:
+    """A new version of the synthesis: written in the main courante, on page 1 of the next
+    situation report."""
+    event = event_or_404(event_id)
+    text = request.form.get("text", "")
+    try:
+        updated = events.set_synthesis(get_db(), now(), event, text, require_user())
+    except events.EventError as exc:
+        if exc.status in (403, 404, 409):
+            raise
+        return _synthesis(event, 422, exc.message, text)
+    message = "Synthèse enregistrée et inscrite en main courante."
+    if htmx:
+        return announce(_synthesis(updated), message, "log-changed")
+    return done(message, url_for("events.show_event", event_id=event.id) + "#event-synthesis")

@@ -141,3 +141,27 @@ def test_restricted_rows_have_french_labels_and_dialable_phones(app, client, vp_
     assert '<a class="tel" href="tel:+33600000000">06 00 00 00 00</a>' in page
     assert '<th scope="col">phone</th>' not in page
     assert "2 objets dans le périmètre" in page
+
+
+def test_the_director_writes_the_synthesis_from_the_event_page(app, client):
+    event = declare(app)
+    client.login("cell")
+    page = client.get(f"/events/{event.id}").get_data(as_text=True)
+    assert 'id="event-synthesis"' in page and "Rédiger la synthèse" not in page
+    assert client.post(f"/events/{event.id}/synthesis", data={"text": "x"}).status_code == 403
+    client.login("director")
+    page = client.get(f"/events/{event.id}").get_data(as_text=True)
+    assert "Rédiger la synthèse" in page and "Mesures prises :" in page  # the template
+    hx = {"HX-Request": "true"}
+    empty = client.post(f"/events/{event.id}/synthesis", data={"text": " "}, headers=hx)
+    assert empty.status_code == 422 and "Synthèse : valeur obligatoire" in empty.get_data(
+        as_text=True
+    )
+    text = "Situation : nuage vers Lillebonne.\nMesures prises : écoles à l'abri."
+    r = client.post(f"/events/{event.id}/synthesis", data={"text": text}, headers=hx)
+    assert r.status_code == 200 and "nuage vers Lillebonne" in r.get_data(as_text=True)
+    assert "log-changed" in json.loads(r.headers["HX-Trigger"])
+    log = html.unescape(client.get(f"/events/{event.id}/log").get_data(as_text=True))
+    assert "Synthèse du directeur, version 1" in log
+    shown = client.get(f"/events/{event.id}/synthesis", headers=hx).get_data(as_text=True)
+    assert "Modifier la synthèse" in shown and "<html" not in shown
