@@ -257,17 +257,4 @@ def inbox_for(db: sqlite_utils.Database, now: datetime, user: auth.User) -> Inbo
     )
 
 
-def time_left(until: str | None, now: datetime) -> str:
-    """``12 min``, ``1 h 05``, ``expiré`` (for the page; the script refreshes it)."""
-    if not until:
-        return ""
-    seconds = int((parse_iso(until) - now).total_seconds())
-    if seconds <= 0:
-        return "expiré"
-    minutes = (seconds + 59) // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60:02d}"
-
-
-__all__ = ["EXPIRING_SOON", "KINDS", "Inbox", "InboxItem", "inbox_for", "time_left"]
+__all__ = ["EXPIRING_SOON", "KINDS", "Inbox", "InboxItem", "inbox_for"]

@@ -65,7 +65,6 @@ def context() -> dict[str, Any]:
         "inbox_kinds": inbox.KINDS,
         "inbox_link": link,
         "inbox_next": here(),
-        "time_left": lambda until: inbox.time_left(until, now()),
         "poll_seconds": POLL_SECONDS,
     }
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import subprocess
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -155,12 +154,15 @@ def test_a_wind_shift_asks_the_players_and_leaves_the_event_alone(tdb, tclock, l
 def test_a_scenario_that_says_apply_changes_the_event_itself(tdb, tclock, library):
     playbooks, scenarios = library
     toxic = scenarios[TOXIC]
-    applied = replace(
-        toxic,
-        injects=tuple(
-            replace(i, apply=True) if i.id in ("bascule-vent", "montee-niveau") else i
-            for i in toxic.injects
-        ),
+    applied = toxic.model_copy(
+        update={
+            "injects": tuple(
+                i.model_copy(update={"apply": True})
+                if i.id in ("bascule-vent", "montee-niveau")
+                else i
+                for i in toxic.injects
+            )
+        }
     )
     drill = drills.start_drill(tdb, tclock.now(), applied, user(tdb, "exercise"), playbooks)
     before = events.latest_zones(tdb, drill.event_id)

@@ -195,3 +195,33 @@ def test_start_requires_a_known_scenario(tclient):
     refused = tclient.post("/drills/", data={"scenario": "nope"})
     assert refused.status_code == 422
     assert "Choisissez un scénario" in page(refused).body
+
+
+def test_drills_are_listed_apart_from_real_events(tclient, territory_app):
+    from app import auth, events
+    from app.playbooks.library import load
+    from tests.conftest import PROJECT
+
+    event_id = start(tclient)
+    db = connect(territory_app.config["CRISIS_DB"])
+    try:
+        events.declare(
+            db,
+            territory_app.config["CLOCK"].now(),
+            load(PROJECT / "playbooks").playbooks["toxic-release"],
+            actor=auth.get_user_by_login(db, "director"),
+            title="Fuite réelle au port",
+            params={"wind_from_deg": 200, "wind_speed_ms": 3},
+            site="FICTIF-1",
+        )
+    finally:
+        db.conn.close()
+    tclient.login("cell")
+    for url in ("/events/", "/events/open"):
+        text = page(tclient.get(url)).body
+        real, drill = text.index("Fuite réelle au port"), text.index("Exercices en cours")
+        assert real < drill < text.index("EXERCICE — ", drill), url
+    tclient.login("exercise")
+    tclient.post(f"/drills/{event_id}/end")
+    closed = page(tclient.get("/events/"))
+    assert "closed-drills" in closed.ids and "Exercices terminés" in closed.body

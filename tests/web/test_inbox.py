@@ -66,7 +66,7 @@ def test_a_request_shows_on_the_approvers_home_and_badge(app, client, pending):
     assert item["until"] == (T0 + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     home = client.get("/").get_data(as_text=True)
     assert f'id="inbox-approval-{gid}"' in home and 'class="nav-badge"' in home
-    assert "30 min" in home  # time left before it expires
+    assert "30 min 00 s" in home  # time left before it expires
 
 
 def test_the_poll_is_not_activity(app, client, clock):
