@@ -67,6 +67,15 @@
       .then(function () { refreshRegions(); schedule(); });
   }
 
+  // Signing out: no more polls (the page is clearing the tablet).
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (form instanceof HTMLFormElement && /\/logout$/.test(form.getAttribute("action") || "")) {
+      stopped = true;
+      clearTimeout(timer);
+    }
+  }, true);
+
   // An action on the page (approve, acknowledge…) answered with "inbox-changed": the regions
   // refresh themselves; ask the server now for the badge.
   document.body.addEventListener("inbox-changed", function () { schedule(300); });

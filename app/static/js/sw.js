@@ -31,19 +31,23 @@ function keep(request, response) {
   // Called before the page reads the answer; only a marked answer is cloned (a clone never
   // read would hold a large download in memory).
   var copy = marked(response) ? response.clone() : null;
+  var alternate = !copy && response.status === 200 && response.headers.get(ALTERNATE);
+  if (!copy && !(alternate && new URL(alternate, self.location.origin).origin === self.location.origin)) {
+    // Nothing to store: forget an older copy, but never create the cache for that (an answer
+    // arriving after sign-out cleared the tablet must not bring the cache back).
+    return caches.has(CACHE).then(function (exists) {
+      return exists ? caches.open(CACHE).then(function (cache) { return cache.delete(request); }) : undefined;
+    });
+  }
   return caches.open(CACHE).then(function (cache) {
     if (copy) {
       return cache.put(request, copy);
     }
-    var alternate = response.status === 200 && response.headers.get(ALTERNATE);
-    if (alternate && new URL(alternate, self.location.origin).origin === self.location.origin) {
-      return fetch(alternate, { credentials: "same-origin", headers: request.headers })
-        .then(function (other) {
-          return marked(other) ? cache.put(request, other) : cache.delete(request);
-        })
-        .catch(noop);
-    }
-    return cache.delete(request);
+    return fetch(alternate, { credentials: "same-origin", headers: request.headers })
+      .then(function (other) {
+        return marked(other) ? cache.put(request, other) : cache.delete(request);
+      })
+      .catch(noop);
   });
 }
 
