@@ -1,5 +1,4 @@
 """French numbers and plurals through Babel (``fr_FR``): the one formatter of the console.
-Also French telephone numbers, read the French way (``02 35 12 34 56``).
 
 Templates (the ``number`` filter), PDFs (reports, maps) and messages all use it, so a figure
 reads the same everywhere: thousands grouped with a narrow no-break space (U+202F, CLDR's French
@@ -9,7 +8,6 @@ rule, the only thin space we print), a decimal comma, trailing zeros dropped.
 from __future__ import annotations
 
 import decimal as _decimal
-import re
 from typing import Any
 
 from babel import Locale
@@ -66,23 +64,3 @@ def count(value: Any, one: str, other: str) -> str:
     if value is None or value == "":
         return f"— {other}"
     return f"{integer(value)} {plural(round(float(value)), one, other)}"
-
-
-_PHONE_JUNK = re.compile(r"[\s.\-/()\u00a0\u202f]")
-_NATIONAL = re.compile(r"^0[1-9]\d{8}$")
-
-
-def phone(value: Any) -> tuple[str, str] | None:
-    """A French telephone number as (shown, ``tel:`` URI): ``("02 35 12 34 56",
-    "tel:+33235123456")``; None when ``value`` is not one (it is then shown as it is)."""
-    if not isinstance(value, str):
-        return None
-    digits = _PHONE_JUNK.sub("", value)
-    if digits.startswith("+33"):
-        digits = "0" + digits[3:]
-    elif digits.startswith("0033"):
-        digits = "0" + digits[4:]
-    if not _NATIONAL.match(digits):
-        return None
-    shown = " ".join(digits[i : i + 2] for i in range(0, 10, 2))
-    return shown, "tel:+33" + digits[1:]

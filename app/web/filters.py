@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from .. import auth, fr
 from ..clock import local, parse_iso
+from ..pcs import phones
 
 
 def _remaining(until: datetime | str | None) -> str:
@@ -34,11 +35,14 @@ def _cell(value: Any, is_phone: bool = False) -> Markup | str:
         return "—"
     if isinstance(value, bool):
         return "oui" if value else "non"
-    if is_phone:
-        found = fr.phone(value)
-        if found is not None:
-            shown, uri = found
-            return Markup('<a class="tel" href="{}">{}</a>').format(uri, shown)
+    if is_phone and isinstance(value, str):
+        try:
+            e164 = phones.normalise(value)
+        except phones.PhoneError:
+            return value  # not a number libphonenumber knows: shown as it is
+        return Markup('<a class="tel" href="{}">{}</a>').format(
+            phones.tel_uri(e164), phones.display(e164)
+        )
     if isinstance(value, float):
         return fr.decimal(value)
     if isinstance(value, list | tuple):
