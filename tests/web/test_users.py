@@ -171,3 +171,43 @@ def test_cli_ends_every_session(app, runner):
     assert result.exit_code == 0
     assert b.get("/").status_code == 302
     assert runner("user", "end-sessions", "nobody").exit_code == 2
+
+
+def test_the_operators_cli_gives_grant_roles_at_once_and_is_audited(app, runner):
+    """Whoever runs the CLI holds the machine: no four eyes there, but every step audited."""
+    import json
+
+    from app.db import connect, rows
+
+    result = runner(
+        "user",
+        "add",
+        "lea",
+        "--name",
+        "Léa Martin",
+        "--org",
+        "prefecture-76",
+        "--role",
+        "liaison",
+        "--password-stdin",
+        input="une phrase de passe solide\n",
+    )
+    assert result.exit_code == 0 and "liaison" in result.output
+    assert runner("token", "create", "lea").exit_code == 0
+    db = connect(app.config["CRISIS_DB"])
+    try:
+        found = rows(
+            db,
+            "SELECT action, actor, details FROM audit_log WHERE action IN"
+            " ('user.created', 'token.created') ORDER BY seq DESC LIMIT 2",
+        )
+        assert [(r["action"], r["actor"]) for r in reversed(found)] == [
+            ("user.created", "cli"),
+            ("token.created", "cli"),
+        ]
+        created = json.loads(found[1]["details"])
+        assert created["roles"] == ["liaison"] and created["via"] == "cli"
+        assert "pending_roles" not in created
+        assert rows(db, "SELECT * FROM account_requests") == []
+    finally:
+        db.conn.close()
