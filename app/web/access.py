@@ -468,7 +468,9 @@ def show_features(event_id: int, slug: str) -> Response:
         columns.append(
             {
                 "name": name,
-                "label": spec.shown_label if spec else name,
+                "label": (spec.shown_label + (f" ({spec.unit})" if spec.unit else ""))
+                if spec
+                else name,
                 "phone": bool(spec and spec.is_phone),
             }
         )
