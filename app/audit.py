@@ -11,6 +11,8 @@ import base64
 import hashlib
 import json
 import os
+import re
+import sqlite3
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -92,6 +94,73 @@ def append(
         ),
     )
     return int(record["seq"])
+
+
+# --- sealed rows -----------------------------------------------------------------------------
+# A record may seal rows it is about (``details["seals"]``): the SHA-256 of their canonical
+# content (the named columns; a BLOB by its own SHA-256). ``verify`` reads each sealed row again
+# and names the record whose row changed or vanished: a verdict edited on a copy of the database
+# is caught although the chain itself is intact.
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _row_digest(values: dict[str, Any]) -> str:
+    body = {
+        k: hashlib.sha256(v).hexdigest() if isinstance(v, bytes) else v for k, v in values.items()
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _sealed_row(
+    db: sqlite_utils.Database, table: str, key: str, ident: Any, fields: list[str]
+) -> dict[str, Any] | None:
+    names = [table, key, *fields]
+    if not all(isinstance(n, str) and _NAME.match(n) for n in names):
+        raise ValueError("bad seal")
+    cols = ", ".join(fields)
+    cur = db.execute(f"SELECT {cols} FROM {table} WHERE {key} = ?", [ident]).fetchone()
+    return None if cur is None else dict(zip(fields, cur, strict=True))
+
+
+def seal(
+    db: sqlite_utils.Database,
+    table: str,
+    ident: Any,
+    fields: tuple[str, ...],
+    label: str,
+    *,
+    key: str = "id",
+) -> dict[str, Any]:
+    """The seal of one row, for ``details["seals"]`` of the record that writes it (same
+    transaction): table, key, columns, a French label naming the row, and its digest."""
+    found = _sealed_row(db, table, key, ident, list(fields))
+    if found is None:
+        raise ValueError(f"no row {table}.{key} = {ident!r} to seal")
+    return {
+        "table": table, "key": key, "id": ident, "fields": list(fields), "label": label,
+        "sha256": _row_digest(found),
+    }  # fmt: skip
+
+
+def check_seals(db: sqlite_utils.Database) -> tuple[int, str] | None:
+    """The first record whose sealed row changed or vanished: (seq, problem in French)."""
+    for seq, raw in db.execute(
+        "SELECT seq, details FROM audit_log WHERE json_extract(details, '$.seals') IS NOT NULL"
+        " ORDER BY seq"
+    ).fetchall():
+        for item in json.loads(raw).get("seals") or ():
+            label = str(item.get("label") or item.get("table"))
+            try:
+                found = _sealed_row(db, item["table"], item["key"], item["id"], item["fields"])
+            except (KeyError, TypeError, ValueError, sqlite3.Error):
+                return seq, f"{label} : scellé illisible"
+            if found is None:
+                return seq, f"{label} : supprimé après son enregistrement"
+            if _row_digest(found) != item.get("sha256"):
+                return seq, f"{label} : modifié après son enregistrement (empreinte différente)"
+    return None
 
 
 # --- signed checkpoints ----------------------------------------------------------------------
@@ -420,6 +489,9 @@ def verify(
         if seq > 0 and hashes.get(seq) != digest:
             return _bad(result, seq, f"hash differs from the {label} (log rewritten)")
         n += 1
+    sealed = check_seals(db)
+    if sealed is not None:
+        return _bad(result, *sealed)
     return Verification(True, result.count, result.head_seq, result.head_hash, None, "", n)
 
 

@@ -70,6 +70,18 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("SMTP_FROM", "", "Sender address of the messages (required with SMTP_HOST)."),
     Setting("SMTP_STARTTLS", "1", "Upgrade the relay connection with STARTTLS: 1 or 0."),
+    Setting(
+        "REVIEW_DELAY_DAYS",
+        14,
+        "Days after an event's close within which each owner signs off its access review;"
+        " later, the review is flagged to the owner's stewards and the directors.",
+    ),
+    Setting(
+        "AGREEMENT_NOTICE_DAYS",
+        30,
+        "Days before an agreement's review date when its owner's stewards are reminded.",
+    ),
+    Setting("GRANT_WARNING_MIN", 15, "Minutes before a grant ends when its holder is warned."),
 )
 
 

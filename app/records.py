@@ -386,6 +386,8 @@ class Agreement:
     signed_at: str
     status: str
     withdrawn_at: str | None
+    review_at: str | None = None  # the review date: past it, « à renouveler »
+    on_lapse: str = "continue"  # past the review date: "continue" or "stop" opening grants
 
     def covers_kind(self, kind: str) -> bool:
         return "*" in self.event_kinds or kind in self.event_kinds
@@ -397,6 +399,10 @@ class Agreement:
             and parse_iso(self.valid_from) <= now
             and (self.valid_to is None or parse_iso(self.valid_to) > now)
         )
+
+    def lapsed(self, now: datetime) -> bool:
+        """Past its review date without a new version (« à renouveler »)."""
+        return self.review_at is not None and parse_iso(self.review_at) <= now
 
 
 @dataclass(frozen=True)
@@ -502,6 +508,8 @@ def agreement_from_row(r: dict[str, Any]) -> Agreement:
         signed_at=r["signed_at"],
         status=r["status"],
         withdrawn_at=r["withdrawn_at"],
+        review_at=r.get("review_at"),
+        on_lapse=r.get("on_lapse") or "continue",
     )
 
 

@@ -19,6 +19,8 @@ The database is the truth, so a restart or a missed run loses nothing: the next 
   owners when they are due (a failure keeps the last good copy and is recorded).
 - :func:`retry_message_deliveries`: ``app.messages.retry_due``, the failed e-mail deliveries of
   emitted messages whose retry time has come (through the configured SMTP relay).
+- :func:`owner_reminders`: ``app.access.remind``, each reminder of the owner's side once
+  (agreement review dates, grants about to end, requests waiting, overdue owner reviews).
 
 :func:`run_sweeps` runs them all, each in its own try/except: a failure is logged with its
 traceback and the sweep is simply retried at the next run, never silent, never blocking the others.
@@ -78,6 +80,7 @@ class Settings:
     library: Library = field(default_factory=lambda: Library(directory=""))
     remote_credentials: str | None = None
     smtp: messages.SmtpRelay | None = None  # None: nothing is sent
+    reminders: access.ReminderPolicy = field(default_factory=access.ReminderPolicy)
 
 
 # --- reports ------------------------------------------------------------------------------------
@@ -202,6 +205,15 @@ def sync_remote(db: sqlite_utils.Database, now: datetime, settings: Settings | N
     return sync.sweep(db, now, credentials)
 
 
+def owner_reminders(
+    db: sqlite_utils.Database, now: datetime, settings: Settings | None = None
+) -> Any:
+    """The owner's side (``app.access.remind``): agreements nearing or past their review date,
+    grants about to end, requests waiting for a director, reviews unsigned after the delay —
+    each reminder sent once."""
+    return access.remind(db, now, (settings or Settings()).reminders)
+
+
 Sweep = Callable[[sqlite_utils.Database, datetime, Settings], Any]
 SWEEPS: tuple[tuple[str, Sweep], ...] = (
     ("expire_grants", expire_grants),
@@ -209,6 +221,7 @@ SWEEPS: tuple[tuple[str, Sweep], ...] = (
     ("reports", generate_due_reports),
     ("remote_sync", sync_remote),
     ("message_deliveries", retry_message_deliveries),
+    ("owner_reminders", owner_reminders),
     ("checkpoint", sign_checkpoint),
 )
 

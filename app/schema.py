@@ -790,6 +790,63 @@ CREATE INDEX drill_injects_open ON drill_injects(acknowledged_at, outcome);
     )
 
 
+@migrations(name="0016_owner_review")
+def m0016_owner_review(db: sqlite_utils.Database) -> None:
+    # The owner's side (issue 20). Agreements carry a review date (a year after signing for the
+    # ones already signed) and what happens past it: ``continue`` (marked « à renouveler ») or
+    # ``stop`` (no new grant). Notifications may go to one person (a grant holder, a director)
+    # rather than to an organisation's stewards. Verdicts of owner reviews and directors'
+    # answers are append-only; ``reminders`` makes the reminder sweeps idempotent. A report's
+    # restricted annex (the detail its body gives as counts) is stored apart, append-only.
+    _script(
+        db,
+        """
+ALTER TABLE agreements ADD COLUMN review_at TEXT;
+ALTER TABLE agreements ADD COLUMN on_lapse TEXT NOT NULL DEFAULT 'continue'
+  CHECK (on_lapse IN ('continue','stop'));
+UPDATE agreements SET review_at = strftime('%Y-%m-%dT%H:%M:%SZ', signed_at, '+1 year');
+ALTER TABLE notifications ADD COLUMN user_id INTEGER REFERENCES users(id);
+ALTER TABLE notifications ADD COLUMN ref TEXT;
+CREATE INDEX notifications_user ON notifications(user_id, read_at);
+CREATE INDEX notifications_org ON notifications(org_id, read_at);
+CREATE TABLE review_verdicts (
+  id INTEGER PRIMARY KEY,
+  event_id INTEGER NOT NULL REFERENCES events(id),
+  org_id INTEGER NOT NULL REFERENCES organisations(id),
+  verdict TEXT NOT NULL CHECK (verdict IN ('conforme','contestee')),
+  comment TEXT NOT NULL,
+  content_sha256 TEXT NOT NULL,
+  covered_seq INTEGER NOT NULL,
+  signed_by INTEGER NOT NULL REFERENCES users(id),
+  signed_at TEXT NOT NULL
+);
+CREATE INDEX review_verdicts_event ON review_verdicts(event_id, org_id, id);
+CREATE TABLE review_answers (
+  id INTEGER PRIMARY KEY,
+  verdict_id INTEGER NOT NULL UNIQUE REFERENCES review_verdicts(id),
+  answer TEXT NOT NULL,
+  answered_by INTEGER NOT NULL REFERENCES users(id),
+  answered_at TEXT NOT NULL
+);
+CREATE TABLE reminders (
+  kind TEXT NOT NULL,
+  ref TEXT NOT NULL,
+  sent_at TEXT NOT NULL,
+  PRIMARY KEY (kind, ref)
+);
+CREATE TABLE report_annexes (
+  report_id INTEGER PRIMARY KEY REFERENCES reports(id),
+  pdf BLOB NOT NULL,
+  sha256 TEXT NOT NULL,
+  holdings TEXT NOT NULL
+);
+"""
+        + _append_only("review_verdicts")
+        + _append_only("review_answers")
+        + _append_only("report_annexes"),
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names applied. Idempotent."""
     pending = [m.name for m in migrations.pending(db)]

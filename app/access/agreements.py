@@ -26,7 +26,9 @@ from .policy import (
     APPROVALS,
     DURATION_MAX_MIN,
     GRANTABLE_ROLES,
+    LAPSE_RULES,
     MARGIN_MAX_M,
+    REVIEW_EVERY,
     SCOPES,
     AccessDenied,
     AccessError,
@@ -82,6 +84,8 @@ def _clean_terms(
     valid_from: str | None,
     valid_to: str | None,
     now: datetime,
+    review_at: str | None = None,
+    on_lapse: str = "continue",
 ) -> dict[str, Any]:
     roles_l = sorted({r.strip() for r in roles if r and r.strip()})
     if not roles_l:
@@ -133,6 +137,9 @@ def _clean_terms(
     vt = _date(valid_to) if valid_to else None
     if vt is not None and vt <= vf:
         raise AccessError("La fin de validité doit suivre son début.")
+    review = review_date(review_at, vf, vt, now)
+    if on_lapse not in LAPSE_RULES:
+        raise AccessError("Règle à la date de revue invalide.")
     return {
         "roles": roles_l,
         "event_kinds": kinds,
@@ -144,7 +151,27 @@ def _clean_terms(
         "fields": field_l,
         "valid_from": iso(vf),
         "valid_to": iso(vt) if vt else None,
+        "review_at": iso(review),
+        "on_lapse": on_lapse,
     }
+
+
+def review_date(
+    text: str | None, valid_from: datetime, valid_to: datetime | None, now: datetime
+) -> datetime:
+    """The agreement's review date: the one given, else a year after it takes effect (never
+    after its end); it must be in the future, after its start and not after its end."""
+    if text:
+        review = _date(text)
+    else:
+        review = max(valid_from, now) + REVIEW_EVERY
+        if valid_to is not None and review > valid_to:
+            review = valid_to
+    if review <= now or review <= valid_from:
+        raise AccessError("La date de revue doit être à venir et suivre le début de validité.")
+    if valid_to is not None and review > valid_to:
+        raise AccessError("La date de revue ne peut pas suivre la fin de validité.")
+    return review
 
 
 def _date(text: str) -> datetime:
@@ -172,6 +199,8 @@ def sign_agreement(
     fields: Iterable[str] = (),
     valid_from: str | None = None,
     valid_to: str | None = None,
+    review_at: str | None = None,
+    on_lapse: str = "continue",
 ) -> Agreement:
     """A steward of the dataset's owner signs a new agreement (version 1 of a new key)."""
     d = dataset(db, dataset_slug)
@@ -192,6 +221,8 @@ def sign_agreement(
         valid_from=valid_from,
         valid_to=valid_to,
         now=now,
+        review_at=review_at,
+        on_lapse=on_lapse,
     )
     with transaction(db):
         n = scalar(
@@ -218,7 +249,8 @@ def _insert_agreement(
     cur = db.execute(
         "INSERT INTO agreements (agreement_key, version, dataset_id, roles, event_kinds,"
         " drills_allowed, max_duration_min, approval, scope, margin_m, fields, valid_from,"
-        " valid_to, signed_by, signed_at, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'active')",
+        " valid_to, signed_by, signed_at, status, review_at, on_lapse)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'active',?,?)",
         [
             key,
             version,
@@ -235,6 +267,8 @@ def _insert_agreement(
             terms["valid_to"],
             steward.id,
             iso(now),
+            terms["review_at"],
+            terms["on_lapse"],
         ],
     )
     agreement_id = int(cur.lastrowid or 0)
@@ -275,6 +309,9 @@ def edit_agreement(
         "fields": old.fields,
         "valid_from": old.valid_from,
         "valid_to": old.valid_to,
+        # A new version is a renewal: a review date already past moves a year on.
+        "review_at": old.review_at if old.review_at and not old.lapsed(now) else None,
+        "on_lapse": old.on_lapse,
     }
     unknown = set(changes) - set(current)
     if unknown:
@@ -340,9 +377,19 @@ def withdraw_agreement(
 
 
 def matching_agreements(
-    db: sqlite_utils.Database, now: datetime, user: auth.User, event: Event, d_id: int
+    db: sqlite_utils.Database,
+    now: datetime,
+    user: auth.User,
+    event: Event,
+    d_id: int,
+    *,
+    include_stopped: bool = False,
 ) -> list[Agreement]:
-    """Agreements in force for this dataset that allow this user's role, event kind and drill."""
+    """Agreements in force for this dataset that allow this user's role, event kind and drill.
+
+    An agreement past its review date that was signed to stop there is left out, unless
+    ``include_stopped`` (to tell the user why nothing matches).
+    """
     out = []
     for r in rows(
         db,
@@ -352,6 +399,8 @@ def matching_agreements(
         a = agreement_from_row(r)
         if not a.in_force(now):
             continue
+        if a.lapsed(now) and a.on_lapse == "stop" and not include_stopped:
+            continue  # past its review date and signed to stop there: « à renouveler »
         if not user.roles.intersection(a.roles):
             continue
         if not a.covers_kind(event.kind):

@@ -168,6 +168,15 @@ def request_grant(
             AccessDenied("L'événement est clos : aucun accès ne peut être ouvert."), "closed"
         )
     candidates = matching_agreements(db, now, user, event, d.id)
+    if not candidates and matching_agreements(db, now, user, event, d.id, include_stopped=True):
+        raise refuse(
+            AccessDenied(
+                "La convention qui vous permettrait d'ouvrir ce jeu de données est à renouveler :"
+                " sa date de revue est passée et elle n'ouvre plus de nouvel accès. Le"
+                f" gestionnaire de données de {d.owner_name} doit en signer une nouvelle version."
+            ),
+            "agreement_lapsed",
+        )
     if not candidates:
         raise refuse(
             AccessDenied(
@@ -545,7 +554,7 @@ def notifications_for(
     """The steward inbox: notifications to the user's organisation."""
     if not user.has("steward"):
         return []
-    sql = "SELECT * FROM notifications WHERE org_id = ?"
+    sql = "SELECT * FROM notifications WHERE org_id = ? AND user_id IS NULL"
     if unread_only:
         sql += " AND read_at IS NULL"
     return rows(db, sql + " ORDER BY id DESC LIMIT 200", [user.org_id])
@@ -558,7 +567,7 @@ def mark_read(
     with transaction(db):
         cur = db.execute(
             "UPDATE notifications SET read_at = ?, read_by = ? WHERE id = ? AND org_id = ?"
-            " AND read_at IS NULL",
+            " AND user_id IS NULL AND read_at IS NULL",
             [iso(now), user.id, notification_id, user.org_id],
         )
         if cur.rowcount:

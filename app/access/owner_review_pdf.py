@@ -1,21 +1,22 @@
-"""The owner review as a PDF (reportlab): every grant and every read of an organisation's data."""
+"""The owner review as a PDF (reportlab) a steward reads like a letter: the verdict and a
+summary first, each grant with its holder, state and usage, the proofs; every read in an annex."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from reportlab.lib.pagesizes import A4, landscape
-from reportlab.lib.units import mm
+from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Spacer
+from reportlab.platypus import KeepTogether, PageBreak, Paragraph, Spacer
 
-from ..clock import local, parse_iso
-from ..pdf import Markings, document, header_footer, para, styles, table
-from ..records import STATUS_LABELS
+from .. import fr
+from ..clock import local
+from ..pdf import Markings, document, esc, header_footer, key_values, para, styles, table
 from .policy import REASON_CODES
-from .review import Review
+from .readable import GrantReview, ReadableReview, summary_lines
+from .verdicts import Verdict
 
-MARGIN = 12 * mm
+MARGIN = 40.0
 
 
 CHANGE_LABELS = {
@@ -41,154 +42,255 @@ def _table(head: list[str], body: list[list[Any]], widths: list[float]) -> Any:
     return table([head, *cells], widths)
 
 
-def review_pdf(review: Review) -> bytes:
-    """The review as PDF bytes, marked DIFFUSION RESTREINTE (and EXERCICE for a drill)."""
+def _ids(ids: list[str], limit: int = 120) -> str:
+    shown = ", ".join(ids[:limit])
+    return shown + (f" … (+{len(ids) - limit})" if len(ids) > limit else "")
+
+
+def _verdict_block(doc: ReadableReview, verdict: Verdict | None, st: dict[str, Any]) -> list[Any]:
+    if verdict is None:
+        text = "Pas encore de verdict du propriétaire" + (
+            "." if doc.event.closed_at else " (événement en cours)."
+        )
+        return [para(text, st["h2"])]
+    colour = "#2e7d32" if verdict.verdict == "conforme" else "#c00000"
+    out: list[Any] = [
+        Paragraph(
+            f"<font color='{colour}'>Verdict du propriétaire : {esc(verdict.label.upper())}</font>",
+            st["h1"],
+        ),
+        para(f"Signé par {verdict.by_name} le {local(verdict.at)}.", st["base"]),
+    ]
+    if verdict.content_sha256 != doc.content_sha256:
+        out.append(
+            para(
+                "Ce verdict porte sur une version antérieure de la revue : des accès ou des"
+                " lectures ont été ajoutés depuis.",
+                st["base"],
+            )
+        )
+    if verdict.comment:
+        out.append(para(f"Commentaire : « {verdict.comment} »", st["base"]))
+    if verdict.answer:
+        out.append(
+            para(
+                f"Réponse de {verdict.answer.by_name} le {local(verdict.answer.at)} :"
+                f" « {verdict.answer.text} »",
+                st["base"],
+            )
+        )
+    elif verdict.contested:
+        out.append(para("En attente de la réponse d'un directeur des opérations.", st["base"]))
+    return out
+
+
+def _grant_block(g: GrantReview, st: dict[str, Any]) -> list[Any]:
+    when = (
+        f"ouvert du {local(g.opened_at)} au {local(g.closed_at) if g.closed_at else 'maintenant'}"
+        f" ({g.time_open})"
+        if g.opened_at
+        else f"demandé le {local(g.grant.requested_at)}, jamais ouvert"
+    )
+    facts = [
+        ("Titulaire", f"{g.holder.name}, {g.holder.function} ({g.holder.organisation})"),
+        (
+            "Pourquoi",
+            f"{REASON_CODES.get(g.grant.reason_code, g.grant.reason_code)} —"
+            f" « {g.grant.justification} »",
+        ),
+        ("Quand", when),
+        ("Approuvé par", g.approval),
+        ("État", g.state),
+        ("Convention", f"{g.grant.agreement_key}, version {g.grant.agreement_version}"),
+        ("Objets vus", fr.count(g.features_seen, "objet distinct", "objets distincts")),
+    ]
+    out: list[Any] = [
+        para(f"Accès n° {g.grant.id} — {g.grant.dataset_title}", st["h2"]),
+        key_values(facts, [85, 430], st["cellb"], st["cell"]),
+    ]
+    if g.usage:
+        out.append(Spacer(1, 3))
+        out.append(
+            table(
+                [
+                    ["Qui", "Usage", "Lectures", "Objets", "Première", "Dernière"],
+                    *[
+                        [
+                            u["user"]["name"],
+                            u["usage"],
+                            fr.integer(u["reads"]),
+                            fr.integer(u["features"]),
+                            local(u["first_at"], "%d/%m %H:%M"),
+                            local(u["last_at"], "%d/%m %H:%M"),
+                        ]
+                        for u in g.usage
+                    ],
+                ],
+                [105, 190, 45, 45, 65, 65],
+                long=False,
+                align_right=(2, 3),
+            )
+        )
+    else:
+        out.append(para("Aucune lecture sous cet accès.", st["muted"]))
+    out.append(Spacer(1, 6))
+    return [KeepTogether(out[:3]), *out[3:]]
+
+
+def review_pdf(doc: ReadableReview, verdict: Verdict | None = None) -> bytes:
+    """The review as PDF bytes (A4 portrait), DIFFUSION RESTREINTE (and EXERCICE for a drill):
+    the verdict and a summary first, each grant, the proofs; the per-read list in an annex."""
     st = styles()
-    page_size = landscape(A4)
-    markings = Markings(drill=review.event.is_drill, classification="DIFFUSION RESTREINTE")
-    title = f"Revue des accès — {review.org['name']}"
+    ev = doc.event
+    org = doc.org
+    markings = Markings(drill=ev.is_drill, classification="DIFFUSION RESTREINTE")
+    title = f"Revue des accès — {org['name']}"
+    generated = doc.review.generated_at
 
     def decorate(c: Canvas, page: int, total: int) -> None:
         header_footer(
             c,
             page,
             total,
-            size=page_size,
+            size=A4,
             margin=MARGIN,
-            left=f"{title} — événement n° {review.event.id}",
-            stamp=f"Revue générée le {local(review.generated_at)} — crisis-console",
+            left=f"{title} — événement n° {ev.id}",
+            stamp=f"Revue générée le {local(generated)} — crisis-console",
             markings=markings,
         )
 
-    ev = review.event
-    story: list[Any] = [
-        para(title, st["title"]),
+    story: list[Any] = []
+    if ev.is_drill:
+        story += [Paragraph("EXERCICE — EXERCICE — EXERCICE", st["mark"]), Spacer(1, 4)]
+    story += [
+        para("Revue des accès à vos données", st["title"]),
+        para(org["name"], st["subtitle"]),
+        Spacer(1, 4),
         para(
-            f"Événement n° {ev.id} : {ev.title} — déclaré le {local(ev.declared_at)}"
-            + (f", clos le {local(ev.closed_at)}" if ev.closed_at else ", en cours"),
+            f"Événement « {ev.title} » (n° {ev.id}), déclaré le {local(ev.declared_at)}"
+            + (f", clos le {local(ev.closed_at)}." if ev.closed_at else ", toujours en cours."),
             st["base"],
         ),
-        para(f"Revue générée le {local(review.generated_at)}.", st["base"]),
-        para(
-            f"Tête du journal d'audit : n° {review.head_seq} — {review.head_hash}",
-            st["base"],
-        ),
-        para(
-            (
-                f"Dernier point de contrôle signé : n° {review.checkpoint['seq']} —"
-                f" {review.checkpoint['hash']} ({local(review.checkpoint['signed_at'])},"
-                f" clé {review.checkpoint['key_id']})"
-            )
-            if review.checkpoint
-            else "Aucun point de contrôle signé.",
-            st["base"],
-        ),
-        Spacer(1, 4 * mm),
-        para(f"Accès accordés ({len(review.grants)})", st["h1"]),
+        Spacer(1, 4),
+        *_verdict_block(doc, verdict, st),
+        para("En bref", st["h1"]),
+        key_values(summary_lines(doc), [95, 420], st["cellb"], st["cell"]),
+        para(f"Accès accordés ({len(doc.grants)})", st["h1"]),
     ]
-    now = parse_iso(review.generated_at)
-    story.append(
-        _table(
-            [
-                "N°",
-                "Qui",
-                "Données",
-                "Motif",
-                "Justification",
-                "Du",
-                "Au",
-                "Approuvé par",
-                "État",
-                "Convention",
-            ],
-            [
+    for g in doc.grants:
+        story += _grant_block(g, st)
+    if not doc.grants:
+        story.append(para("Aucun accès à vos données pour cet événement.", st["muted"]))
+    if doc.other_usage:
+        story += [
+            para("Lectures sous convention, sans bris de glace", st["h1"]),
+            _table(
+                ["Qui", "Usage", "Lectures", "Objets"],
                 [
-                    g.id,
-                    f"{g.user_name} ({g.user_login})",
-                    g.dataset_title,
-                    REASON_CODES.get(g.reason_code, g.reason_code),
-                    g.justification,
-                    local(g.activated_at) or f"demandé {local(g.requested_at)}",
-                    local(g.ended_at or g.expires_at),
-                    g.decided_by_name
-                    or ("sans approbation — à revoir" if g.flagged_for_review else "—"),
-                    STATUS_LABELS[g.effective_status(now)]
-                    + (f" ({g.end_reason})" if g.end_reason else ""),
-                    f"{g.agreement_key} v{g.agreement_version}",
-                ]
-                for g in review.grants
-            ],
-            [w * mm for w in (10, 34, 30, 26, 56, 22, 22, 30, 24, 18)],
-        )
-    )
-    story += [Spacer(1, 4 * mm), para(f"Lectures ({len(review.reads)})", st["h1"])]
-    story.append(
-        _table(
-            ["Audit n°", "Quand", "Qui", "Accès", "Données", "Usage", "Objets", "Identifiants"],
-            [
-                [
-                    r["seq"],
-                    local(r["at"], "%d/%m/%Y %H:%M:%S"),
-                    r["actor"],
-                    r["details"].get("grant"),
-                    r["details"].get("dataset"),
-                    r["details"].get("purpose"),
-                    r["details"].get("count"),
-                    ", ".join(map(str, r["details"].get("ids", [])[:60]))
-                    + (" …" if len(r["details"].get("ids", [])) > 60 else ""),
-                ]
-                for r in review.reads
-            ],
-            [w * mm for w in (14, 30, 22, 12, 28, 16, 14, 136)],
-        )
-    )
+                    [f"{u['user']['name']}, {u['user']['function']}", u["usage"], u["reads"],
+                     u["features"]]
+                    for u in doc.other_usage
+                ],
+                [170, 245, 50, 50],
+            ),
+        ]  # fmt: skip
+    review = doc.review
     if review.changes:
         story += [
-            Spacer(1, 4 * mm),
             para(f"Changements enregistrés par la cellule ({len(review.changes)})", st["h1"]),
+            para("Campagne d'appels : identifiants et statuts, sans champ personnel.", st["small"]),
             _table(
                 ["Audit n°", "Quand", "Qui", "Changement", "Personnes", "Détail"],
                 [
                     [
                         r["seq"],
-                        local(r["at"], "%d/%m/%Y %H:%M:%S"),
-                        r["actor"],
+                        local(r["at"], "%d/%m %H:%M:%S"),
+                        c["user"]["name"],
                         CHANGE_LABELS.get(r["action"], r["action"]),
                         r["details"].get("person")
                         or ", ".join(map(str, r["details"].get("ids", [])[:30])),
                         change_detail(r["details"]),
                     ]
-                    for r in review.changes
+                    for r, c in zip(review.changes, doc.changes, strict=True)
                 ],
-                [w * mm for w in (14, 30, 22, 34, 80, 92)],
+                [40, 60, 80, 85, 130, 120],
             ),
         ]
-    if review.refusals:
+    if doc.refusals:
         story += [
-            Spacer(1, 4 * mm),
-            para(f"Refus ({len(review.refusals)})", st["h1"]),
+            para(f"Tentatives refusées ({len(doc.refusals)})", st["h1"]),
             _table(
-                ["Audit n°", "Quand", "Qui", "Action", "Données", "Raison"],
+                ["Audit n°", "Quand", "Qui", "Données", "Raison"],
                 [
                     [
                         r["seq"],
-                        local(r["at"], "%d/%m/%Y %H:%M:%S"),
-                        r["actor"],
-                        r["action"],
-                        r["details"].get("dataset"),
-                        r["details"].get("why") or r["details"].get("purpose"),
+                        local(r["at"], "%d/%m %H:%M:%S"),
+                        f"{r['user']['name']}, {r['user']['function']}",
+                        review.datasets.get(r["dataset"] or "", {}).get("title", r["dataset"]),
+                        r["why"],
                     ]
-                    for r in review.refusals
+                    for r in doc.refusals
                 ],
-                [w * mm for w in (14, 30, 30, 30, 40, 128)],
+                [40, 65, 170, 120, 120],
             ),
         ]
+    cp = doc.checkpoint
+    seqs = review.audit_seqs
+    story += [
+        para("Preuves", st["h1"]),
+        key_values(
+            [
+                ("Empreinte de la revue", f"SHA-256 du JSON canonique : {doc.content_sha256}"),
+                (
+                    "Enregistrements couverts",
+                    fr.count(len(seqs), "enregistrement d'audit", "enregistrements d'audit")
+                    + (f" (n° {seqs[0]} à {seqs[-1]})" if seqs else ""),
+                ),
+                ("Tête du journal", f"n° {review.head_seq} — {review.head_hash}"),
+                (
+                    "Point de contrôle",
+                    f"n° {cp['seq']} du {local(cp['signed_at'])} (clé {cp['key_id']}) —"
+                    f" {cp['hash']}"
+                    if cp
+                    else "aucun point de contrôle signé ne couvre encore tous ces enregistrements",
+                ),
+            ],
+            [95, 420],
+            st["cellb"],
+            st["cell"],
+        ),
+        para(
+            "L'empreinte se recalcule à partir de la version JSON de la revue"
+            " (GET /api/v1/events/<id>/review) ; comparez la tête du journal à vos points de"
+            " contrôle.",
+            st["small"],
+        ),
+        PageBreak(),
+        para(f"Annexe — liste détaillée des lectures ({len(doc.reads)})", st["h1"]),
+        _table(
+            ["Audit n°", "Quand", "Qui", "Accès", "Données", "Usage", "Objets", "Identifiants"],
+            [
+                [
+                    r["seq"],
+                    local(r["at"], "%d/%m %H:%M:%S"),
+                    r["user"]["name"],
+                    r["grant"],
+                    review.datasets.get(r["dataset"] or "", {}).get("title", r["dataset"]),
+                    r["usage"],
+                    r["count"],
+                    _ids(r["ids"]),
+                ]
+                for r in doc.reads
+            ],
+            [34, 52, 62, 28, 62, 70, 30, 177],
+        ),
+    ]
     return document(
         story,
         decorate,
         title=title,
         author="crisis-console",
         subject="Revue des accès (DIFFUSION RESTREINTE)",
-        size=page_size,
+        size=A4,
         margins=(MARGIN, MARGIN + 12, MARGIN, MARGIN + 4),
     )

@@ -23,13 +23,14 @@ REASON_CODES: dict[str, str] = {
     "autre": "Autre (préciser dans la justification)",
 }
 PURPOSE_LABELS: dict[str, str] = {
-    "view": "consultation",
+    "view": "consultation de la liste",
     "map": "carte",
     "popup": "fiche sur la carte",
     "export": "export",
-    "report": "point de situation",
-    "api": "API",
+    "report": "rapport (point de situation)",
+    "api": "lecture par l'API",
     "calls": "campagne d'appels",
+    "annex": "annexe restreinte d'un rapport téléchargée",
 }
 PURPOSES = tuple(PURPOSE_LABELS)
 # Roles an agreement may name. Never admin: separation of duties. The same roles wait for a
@@ -39,6 +40,14 @@ APPROVALS = ("none", "second_person")
 SCOPES = ("zone", "territory")
 LIVE = ("pending", "active")
 FINAL = ("expired", "revoked", "denied")
+
+# Past its review date an agreement is « à renouveler »; what it does then is a term the owner
+# signs: keep opening grants (and say so) or stop opening new ones.
+LAPSE_RULES: dict[str, str] = {
+    "continue": "reste utilisable (signalée « à renouveler »)",
+    "stop": "n'ouvre plus de nouvel accès",
+}
+REVIEW_EVERY = timedelta(days=365)
 
 JUSTIFICATION_MIN = 20
 DURATION_MAX_MIN = 24 * 60

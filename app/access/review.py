@@ -41,6 +41,13 @@ class Review:
     # What the cell recorded about the data's subjects (call campaign: listed, status,
     # assigned), each naming the dataset: the owner reviews it with the reads.
     changes: list[dict[str, Any]] = field(default_factory=list)
+    # Every audit record of the event naming one of the organisation's datasets (grants, reads,
+    # refusals, changes): what the review covers, to check against the checkpoints held.
+    audit_seqs: list[int] = field(default_factory=list)
+    # The organisation's datasets (slug -> title, sensitivity) and the signed checkpoints that
+    # cover the first of those records or later (the ones delivered to the owner).
+    datasets: dict[str, dict[str, str]] = field(default_factory=dict)
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
 
 
 def owner_review(db: sqlite_utils.Database, now: datetime, org_id: int, event_id: int) -> Review:
@@ -49,9 +56,12 @@ def owner_review(db: sqlite_utils.Database, now: datetime, org_id: int, event_id
     if org is None:
         raise NotFound("Organisation inconnue.")
     event = _event(db, event_id)
-    slugs = [
-        r["slug"] for r in rows(db, "SELECT slug FROM datasets WHERE owner_org_id = ?", [org_id])
-    ]
+    owned = rows(
+        db,
+        "SELECT slug, title, sensitivity FROM datasets WHERE owner_org_id = ? ORDER BY title",
+        [org_id],
+    )
+    slugs = [r["slug"] for r in owned]
     grants = list_grants(db, event_id=event_id, org_id=org_id)
     reads: list[dict[str, Any]] = []
     refusals: list[dict[str, Any]] = []
@@ -70,6 +80,18 @@ def owner_review(db: sqlite_utils.Database, now: datetime, org_id: int, event_id
                 changes.append(r)
             else:
                 (reads if r["action"] == "data.read" else refusals).append(r)
+    seqs: list[int] = []
+    if slugs:
+        marks = ",".join("?" * len(slugs))
+        seqs = [
+            r["seq"]
+            for r in rows(
+                db,
+                "SELECT seq FROM audit_log WHERE event_id = ?"
+                f" AND json_extract(details, '$.dataset') IN ({marks}) ORDER BY seq",
+                [event_id, *slugs],
+            )
+        ]
     seq, digest = audit.head(db)
     return Review(
         org=org,
@@ -82,6 +104,20 @@ def owner_review(db: sqlite_utils.Database, now: datetime, org_id: int, event_id
         checkpoint=audit.last_checkpoint(db),
         generated_at=iso(now),
         changes=changes,
+        audit_seqs=seqs,
+        datasets={r["slug"]: {"title": r["title"], "sensitivity": r["sensitivity"]} for r in owned},
+        checkpoints=checkpoints_from(db, seqs[0]) if seqs else [],
+    )
+
+
+def checkpoints_from(db: sqlite_utils.Database, seq: int) -> list[dict[str, Any]]:
+    """The signed checkpoints covering audit record ``seq`` (their size is at least ``seq``),
+    oldest first: each witnesses the records up to it."""
+    return rows(
+        db,
+        "SELECT id, seq, hash, signed_at, reason, key_id FROM audit_checkpoints WHERE seq >= ?"
+        " ORDER BY id",
+        [seq],
     )
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .. import events, fr, reports, schema
+from .. import access, events, fr, reports, schema
 from ..index_cache import index_for
 from .context import Console, bad_input, pass_console
 
@@ -84,6 +84,7 @@ def scheduler_command(
         library=console.library,
         remote_credentials=console.settings["REMOTE_CREDENTIALS"],
         smtp=smtp,
+        reminders=access.ReminderPolicy.from_settings(console.settings),
     )
     console.close()  # each run opens its own connection
     sched = Scheduler(

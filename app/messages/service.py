@@ -538,6 +538,13 @@ def draft(
                     index=index,
                 )
             assert report is not None
+        if reports.legacy_holdings(db, report):  # a message never carries restricted detail
+            raise MessageError(
+                "Ce point de situation, produit avant la séparation de son annexe restreinte,"
+                " contient le détail de données restreintes : joignez un point plus récent.",
+                409,
+                "report_id",
+            )
         report_id = report.id
         subject = f"{exercice}Point de situation n°{report.number} — {event.title}"
     elif kind == "emsi":

@@ -29,10 +29,17 @@ The package, one module per step (every public name is re-exported here, so call
 ``reports.issue(...)``): :mod:`.gathering` (:func:`gather` and :class:`ReportContext`),
 :mod:`.layout` (:func:`render_report`, the printable main courante :func:`log_pdf`) and
 :mod:`.store` (numbering, storing, reading back, :func:`issue`, the cadence).
+
+No back door through stored documents (issue 20): a report's body gives restricted data as
+counts only; the detail its author's grants opened goes to a restricted annex
+(:mod:`.annex_layout`, stored apart and hashed like the body), whose every download needs a
+grant valid at that moment and is an access record (:mod:`.downloads`).
 """
 
 from __future__ import annotations
 
+from .annex_layout import render_annex
+from .downloads import annex_for, body_for, legacy_holdings
 from .gathering import (
     MAP_HEIGHT,
     MAP_WIDTH,
@@ -41,6 +48,7 @@ from .gathering import (
     TRIGGERS,
     UNRESTRICTED,
     ReportContext,
+    counts_only,
     gather,
     grants_in_force,
     next_number,
@@ -60,8 +68,10 @@ from .layout import (
     render_report,
 )
 from .store import (
+    ANNEX_FIELDS,
     Report,
     ReportError,
+    annex_pdf,
     generate,
     get_report,
     issue,
@@ -71,6 +81,7 @@ from .store import (
 )
 
 __all__ = [
+    "ANNEX_FIELDS",
     "DECISIONS_SHOWN",
     "FOOTER_H",
     "HEADER_H",
@@ -88,16 +99,22 @@ __all__ = [
     "TRIGGERS",
     "TRIGGER_LABELS",
     "UNRESTRICTED",
+    "annex_for",
+    "annex_pdf",
+    "body_for",
+    "counts_only",
     "gather",
     "generate",
     "get_report",
     "grants_in_force",
     "restricted_entered",
     "issue",
+    "legacy_holdings",
     "list_reports",
     "log_pdf",
     "logtable",
     "next_number",
+    "render_annex",
     "render_report",
     "report_pdf",
     "set_cadence",

@@ -4,6 +4,7 @@ checklist, grants in force, audit head); rendering reads nothing else."""
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,6 +63,12 @@ class ReportContext:
     zones_computed_at: str | None = None
     synthesis_version: int = 0
     synthesis_entry_id: int | None = None
+    # The restricted annex (issue 20): the body above gives restricted data as counts only; the
+    # detail of what the author's grants opened (features read, the full impact, the map with
+    # the opened layers) goes to a separate stored PDF, downloaded only under a valid grant.
+    opened_features: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    annex_impact: dict[str, Any] | None = None
+    annex_map: Drawing | None = None
 
     @property
     def restricted(self) -> bool:
@@ -80,6 +87,28 @@ class ReportContext:
     @property
     def classification(self) -> str:
         return RESTRICTED if self.restricted else UNRESTRICTED
+
+    @property
+    def holdings(self) -> dict[str, list[str]]:
+        """What the annex holds: dataset slug -> ids of the features read (empty: no annex)."""
+        return {
+            slug: [str(f.get("id")) for f in feats]
+            for slug, feats in sorted(self.opened_features.items())
+        }
+
+
+def counts_only(impact: dict[str, Any], opened: Any) -> dict[str, Any]:
+    """The impact JSON without the items of the ``opened`` restricted datasets (their counts,
+    lengths and types stay): what a report's body may share."""
+    out = copy.deepcopy(impact)
+    for zone in [*out.get("zones", []), out.get("outer") or {}]:
+        for group in (*zone.get("networks", []), *zone.get("other", [])):
+            if group.get("dataset") in opened:
+                group.pop("items", None)
+        est = zone.get("establishments") or {}
+        if est.get("items"):
+            est["items"] = [i for i in est["items"] if i.get("dataset") not in opened]
+    return out
 
 
 MAP_WIDTH = 515.0  # A4 portrait frame width at 40 pt margins
@@ -238,26 +267,36 @@ def gather(
     impact_obj = None
     if zones is not None:
         ctx.zones_version, ctx.zones_computed_at = zones["version"], zones["computed_at"]
+    ctx.opened_features = opened
     try:
         if zones is not None:
             impact_obj = situation.event_impact(db, index, event, zones, frozenset(opened))
-            ctx.impact = impact_obj.to_json()
+            full = impact_obj.to_json()
+            ctx.impact = counts_only(full, opened) if opened else full
+            ctx.annex_impact = full if opened else None
     except Exception as exc:  # a report without figures beats no report in a crisis
         log.exception("impact of event %s failed", event_id)
         ctx.impact_error = f"Analyse d'impact indisponible : {exc}"
     if with_map and zones is not None and zones["geojson"].get("features"):
-        try:
-            spec = situation.event_map_spec(
-                db,
-                index,
-                event,
-                zones,
-                open_layers=opened,
-                impact=impact_obj,
-                time_label=local(now),
-            )
-            ctx.map = render_map(spec, MAP_WIDTH, MAP_HEIGHT)
-            ctx.map_restricted = spec.is_restricted
-        except Exception:
-            log.exception("map of event %s failed", event_id)
+        # The body's map draws no restricted layer; the annex's draws what the grants opened.
+        for layers in ({}, opened) if opened else ({},):
+            try:
+                spec = situation.event_map_spec(
+                    db,
+                    index,
+                    event,
+                    zones,
+                    open_layers=layers,
+                    impact=impact_obj,
+                    time_label=local(now),
+                )
+                drawing = render_map(spec, MAP_WIDTH, MAP_HEIGHT)
+            except Exception:
+                log.exception("map of event %s failed", event_id)
+                continue
+            if layers:
+                ctx.annex_map = drawing
+            else:
+                ctx.map = drawing
+                ctx.map_restricted = spec.is_restricted
     return ctx

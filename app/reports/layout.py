@@ -497,33 +497,6 @@ def _zone_short(z: dict[str, Any]) -> str:
     return f"{name} ({z['threshold']})" if z.get("threshold") else name
 
 
-def _opened_networks(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
-    outer = (ctx.impact or {}).get("outer") or {}
-    nets = [n for n in outer.get("networks") or [] if n.get("items")]
-    if not nets:
-        return []
-    out: list[Flowable] = [Paragraph("Réseaux ouverts par bris de glace (détail)", st["h1"])]
-    for n in nets:
-        out.append(Paragraph(esc(n["title"]), st["h2"]))
-        data: list[list[Any]] = [["Identifiant", "Nom", "Type", "Longueur / distance"]]
-        for it in n["items"]:
-            measure = (
-                f"{fr.integer(it['length_m'])} m"
-                if it.get("length_m") is not None
-                else f"{fr.integer(it.get('distance_m'))} m"
-            )
-            data.append(
-                [
-                    str(it["id"]),
-                    str(it.get("name") or "—"),
-                    str(it.get("type") or "—"),
-                    measure,
-                ]
-            )
-        out.append(table(data, [120, 215, 90, 90], align_right=(3,)))
-    return out
-
-
 def _closures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
     out: list[Flowable] = [
         Paragraph("Points de bouclage (routes coupant la zone enveloppe)", st["h1"])
@@ -749,7 +722,10 @@ def _grants(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]
         out.append(
             _p(
                 f"Données ouvertes dans ce point par son auteur (lecture tracée, finalité "
-                f"« rapport ») : {titles}.",
+                f"« rapport ») : {titles}. Ce document n'en donne que les comptages ; leur détail"
+                " (identifiants, carte) est dans l'annexe restreinte de ce point, qui ne se"
+                " télécharge qu'avec un accès valide à ces données, chaque téléchargement étant"
+                " enregistré et revu par le propriétaire.",
                 st["small"],
             )
         )
@@ -843,7 +819,6 @@ def render_report(ctx: ReportContext) -> bytes:
     story += _summary(ctx, st)
     story += _zone_figures(ctx, st)
     story += _establishments(ctx, st)
-    story += _opened_networks(ctx, st)
     story += _closures(ctx, st)
     story += _response(ctx, st)
     story += _checklist(ctx, st)

@@ -4,6 +4,7 @@ them back, ``issue`` (generate and sign a checkpoint) and the report cadence."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from ..db import row, rows, scalar, transaction
 from ..errors import DomainError
 from ..geo.index import SpatialIndex
 from ..playbooks import Playbook
+from .annex_layout import render_annex
 from .gathering import TRIGGER_LABELS, TRIGGERS, gather, next_number
 from .layout import render_report
 
@@ -39,6 +41,17 @@ class Report:
     audit_seq: int
     audit_hash: str
     classification: str
+    # The restricted annex stored with the report (None: the report opened nothing restricted).
+    annex_sha256: str | None = None
+    annex_size: int | None = None
+
+    @property
+    def has_annex(self) -> bool:
+        return self.annex_sha256 is not None
+
+    @property
+    def annex_filename(self) -> str:
+        return f"PS{self.number:02d}-evenement-{self.event_id}-annexe-restreinte.pdf"
 
     @property
     def trigger_label(self) -> str:
@@ -62,6 +75,8 @@ class Report:
             "audit_seq": self.audit_seq,
             "audit_hash": self.audit_hash,
             "classification": self.classification,
+            "annex_sha256": self.annex_sha256,
+            "annex_size": self.annex_size,
         }
 
 
@@ -73,9 +88,13 @@ class ReportError(DomainError):
 
 
 _REPORT_COLUMNS = (
-    "id, event_id, number, trigger, generated_at, due_at, author, sha256, length(pdf) AS size,"
-    " audit_seq, audit_hash, classification"
+    "r.id, r.event_id, r.number, r.trigger, r.generated_at, r.due_at, r.author, r.sha256,"
+    " length(r.pdf) AS size, r.audit_seq, r.audit_hash, r.classification,"
+    " a.sha256 AS annex_sha256, length(a.pdf) AS annex_size"
 )
+_REPORT_FROM = " FROM reports r LEFT JOIN report_annexes a ON a.report_id = r.id"
+# What an annex row's seal covers in the audit record of its report (``audit.seal``).
+ANNEX_FIELDS = ("report_id", "pdf", "sha256", "holdings")
 
 
 def _report(r: dict[str, Any]) -> Report:
@@ -88,21 +107,32 @@ def list_reports(db: sqlite_utils.Database, event_id: int) -> list[Report]:
         _report(r)
         for r in rows(
             db,
-            f"SELECT {_REPORT_COLUMNS} FROM reports WHERE event_id = ? ORDER BY number DESC",
+            f"SELECT {_REPORT_COLUMNS}{_REPORT_FROM} WHERE r.event_id = ? ORDER BY r.number DESC",
             [event_id],
         )
     ]
 
 
 def get_report(db: sqlite_utils.Database, report_id: int) -> Report | None:
-    r = row(db, f"SELECT {_REPORT_COLUMNS} FROM reports WHERE id = ?", [report_id])
+    r = row(db, f"SELECT {_REPORT_COLUMNS}{_REPORT_FROM} WHERE r.id = ?", [report_id])
     return _report(r) if r else None
 
 
 def report_pdf(db: sqlite_utils.Database, report_id: int) -> bytes | None:
-    """The stored PDF bytes of a report."""
+    """The stored PDF bytes of a report's body (restricted data as counts only; the annex is
+    apart: :func:`annex_pdf`, downloaded through ``app.reports.downloads``)."""
     found = scalar(db, "SELECT pdf FROM reports WHERE id = ?", [report_id])
     return bytes(found) if found is not None else None
+
+
+def annex_pdf(
+    db: sqlite_utils.Database, report_id: int
+) -> tuple[bytes, dict[str, list[str]]] | None:
+    """The stored restricted annex of a report and what it holds (slug -> feature ids)."""
+    found = row(db, "SELECT pdf, holdings FROM report_annexes WHERE report_id = ?", [report_id])
+    if found is None:
+        return None
+    return bytes(found["pdf"]), json.loads(found["holdings"])
 
 
 def _slot_done(db: sqlite_utils.Database, event_id: int, due_at: str) -> bool:
@@ -160,6 +190,9 @@ def generate(
         )
         pdf = render_report(ctx)
         digest = hashlib.sha256(pdf).hexdigest()
+        holdings = ctx.holdings
+        annex = render_annex(ctx, digest) if holdings else None
+        annex_digest = hashlib.sha256(annex).hexdigest() if annex is not None else None
         try:
             with transaction(db):
                 if due is not None and _slot_done(db, event_id, due):
@@ -185,6 +218,25 @@ def generate(
                     ],
                 )
                 report_id = int(cur.lastrowid or 0)
+                extra: dict[str, Any] = {}
+                if annex is not None:
+                    db.execute(
+                        "INSERT INTO report_annexes (report_id, pdf, sha256, holdings)"
+                        " VALUES (?,?,?,?)",
+                        [report_id, annex, annex_digest, json.dumps(holdings)],
+                    )
+                    label = f"annexe restreinte du PS n°{number} de l'événement {event_id}"
+                    extra = {
+                        "annex_sha256": annex_digest,
+                        "annex_size": len(annex),
+                        "annex_counts": {k: len(v) for k, v in holdings.items()},
+                        "seals": [
+                            audit.seal(
+                                db, "report_annexes", report_id, ANNEX_FIELDS, label,
+                                key="report_id",
+                            )
+                        ],
+                    }  # fmt: skip
                 audit.append(
                     db,
                     now,
@@ -202,7 +254,8 @@ def generate(
                         "classification": ctx.classification,
                         "audit_seq": ctx.audit_seq,
                         "opened": ctx.opened,
-                    },
+                    }
+                    | extra,
                 )
         except sqlite3.IntegrityError:
             log.info("report %s of event %s stored by another process", number, event_id)

@@ -19,6 +19,7 @@ from .context import event_or_404, get_db, now, require_user
 from .errors import fail
 from .htmx import render
 from .notices import done, refused
+from .owner import review_page
 from .security import allow, lockout_policy
 
 bp = Blueprint("access", __name__)
@@ -51,6 +52,8 @@ def _ctx() -> dict[str, Any]:
         "SCOPE_LABELS": SCOPE_LABELS,
         "GRANTABLE_ROLES": access.GRANTABLE_ROLES,
         "PURPOSE_LABELS": access.PURPOSE_LABELS,
+        "LAPSE_RULES": access.LAPSE_RULES,
+        "renewal": access.renewal,
         "ROLE_LABELS": auth.ROLES,
         "now": now(),
     }
@@ -141,6 +144,8 @@ def _terms_from_form() -> dict[str, Any]:
         "fields": [f for f in fields if f],
         "valid_from": form.get("valid_from") or None,
         "valid_to": form.get("valid_to") or None,
+        "review_at": form.get("review_at") or None,
+        "on_lapse": form.get("on_lapse") or "continue",
     }
 
 
@@ -186,6 +191,8 @@ def new_agreement() -> Response:
         "fields": d.field_names,
         "valid_from": "",
         "valid_to": "",
+        "review_at": "",
+        "on_lapse": "continue",
     }
     return _agreement_form(d, form)
 
@@ -222,6 +229,9 @@ def edit_agreement(agreement_id: int) -> Response:
         "fields": list(a.fields),
         "valid_from": a.valid_from[:10],
         "valid_to": (a.valid_to or "")[:10],
+        # A renewal past the review date proposes the next one (a year on) by leaving it empty.
+        "review_at": "" if a.lapsed(now()) else (a.review_at or "")[:10],
+        "on_lapse": a.on_lapse,
     }
     return _agreement_form(d, form, agreement=a)
 
@@ -514,23 +524,16 @@ def review() -> Response:
             **_ctx(),
         )
     rv = _review()
-    from ..access.owner_review_pdf import CHANGE_LABELS, change_detail
-
-    return render(
-        "access/review.html",
-        review=rv,
-        clamp_note=clamp_note,
-        CHANGE_LABELS=CHANGE_LABELS,
-        change_detail=change_detail,
-        **_ctx(),
-    )
+    return review_page(rv.org, rv.event.id)
 
 
 @bp.get("/acces/revue.pdf")
 @allow("steward", "director")
 def review_pdf() -> Response:
     rv = _review()
-    response = make_response(access.review_pdf(rv))
+    doc = access.readable_review(get_db(), now(), rv)
+    history = access.verdicts_of(get_db(), rv.event.id, rv.org["id"])
+    response = make_response(access.review_pdf(doc, history[0] if history else None))
     response.headers["Content-Type"] = "application/pdf"
     response.headers["Content-Disposition"] = (
         f'attachment; filename="revue-{rv.org["slug"]}-evenement-{rv.event.id}.pdf"'

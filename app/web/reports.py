@@ -9,6 +9,7 @@ from flask import Blueprint, make_response, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from .. import events, reports
+from .access import request_id
 from .context import event_or_404, get_db, library, now, require_user, signer
 from .geoindex import get_index
 from .htmx import htmx, render, trigger
@@ -104,18 +105,33 @@ def _pdf(body: bytes, filename: str) -> Response:
     return response
 
 
+def _report(report_id: int) -> tuple[reports.Report, events.Event]:
+    report = reports.get_report(get_db(), report_id)
+    if report is None:
+        raise reports.ReportError("Ce point de situation n'existe pas.", 404)
+    return report, event_or_404(report.event_id)
+
+
 @bp.get("/reports/<int:report_id>.pdf")
 @allow(*READ_ROLES)
 def download_report(report_id: int) -> Response:
-    db = get_db()
-    report = reports.get_report(db, report_id)
-    if report is None:
-        raise reports.ReportError("Ce point de situation n'existe pas.", 404)
-    event_or_404(report.event_id)
-    body = reports.report_pdf(db, report_id)
-    assert body is not None
+    """The report's body: restricted data as counts only (a report stored before the annex
+    existed and holding restricted detail is served under the annex's rule)."""
+    report, event = _report(report_id)
+    body = reports.body_for(get_db(), now(), require_user(), report, event, request_id())
     response = _pdf(body, report.filename)
     response.headers["X-Content-SHA256"] = report.sha256
+    return response
+
+
+@bp.get("/reports/<int:report_id>/annexe.pdf")
+@allow(*READ_ROLES)
+def download_annex(report_id: int) -> Response:
+    """The report's restricted annex: only under a grant valid now; every download recorded."""
+    report, event = _report(report_id)
+    body = reports.annex_for(get_db(), now(), require_user(), report, event, request_id())
+    response = _pdf(body, report.annex_filename)
+    response.headers["X-Content-SHA256"] = report.annex_sha256 or ""
     return response
 
 

@@ -497,7 +497,7 @@ def test_owner_review_lists_grants_and_reads(db, world):
     assert (rv.head_seq, rv.head_hash) == audit.head(db)
     other = access.owner_review(db, T0, user(db, "steward-ccas").org_id, world.event_id)
     assert other.grants == [] and other.reads == []
-    assert access.review_pdf(rv).startswith(b"%PDF")
+    assert access.review_pdf(access.readable_review(db, T0, rv)).startswith(b"%PDF")
 
 
 def test_demo_agreements_are_idempotent(db, world):

@@ -1,0 +1,285 @@
+"""The owner's side (issue 20): the review a steward reads and signs (or contests), its JSON
+for the owner's systems, the directors' answer, the steward's dashboard, what waits for a
+person (contested reviews, reminders), the versions of an agreement and what changed.
+
+The review page's route stays ``access.review`` (``app/web/access.py``), which renders it
+with :func:`review_page` from here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, jsonify, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from .. import access, auth
+from .auth_views import _safe_next
+from .context import get_db, now, require_user
+from .errors import fail
+from .htmx import htmx, render
+from .security import allow
+
+bp = Blueprint("owner", __name__)
+
+HOLDERS = ("director", "cell", "liaison", "exercise")
+
+
+def policy() -> access.ReminderPolicy:
+    """The reminder delays of the app's settings."""
+    cfg = current_app.config
+    return access.ReminderPolicy(
+        review_delay=timedelta(days=int(cfg["CRISIS_REVIEW_DELAY_DAYS"])),
+        agreement_notice=timedelta(days=int(cfg["CRISIS_AGREEMENT_NOTICE_DAYS"])),
+        grant_warning=timedelta(minutes=int(cfg["CRISIS_GRANT_WARNING_MIN"])),
+    )
+
+
+def document(org: dict[str, Any], event_id: int) -> access.ReadableReview:
+    """The readable review of ``event_id`` for ``org`` (NotFound for an unknown event)."""
+    db, t = get_db(), now()
+    return access.readable_review(db, t, access.owner_review(db, t, org["id"], event_id))
+
+
+def _org(slug: str | None) -> dict[str, Any]:
+    user = require_user()
+    return access.reviewable_org(get_db(), user, slug or user.org_slug)
+
+
+def _labels() -> dict[str, Any]:
+    return {
+        "REASON_CODES": access.REASON_CODES,
+        "PURPOSE_LABELS": access.PURPOSE_LABELS,
+        "VERDICTS": access.VERDICTS,
+        "REVIEW_STATES": access.REVIEW_STATES,
+        "duration_text": access.duration_text,
+        "now": now(),
+    }
+
+
+def review_page(
+    org: dict[str, Any],
+    event_id: int,
+    *,
+    form: dict[str, Any] | None = None,
+    error: str | None = None,
+    answer_error: str | None = None,
+    status: int = 200,
+) -> Response:
+    """The review page (summary first, grants, verdict, the detailed list)."""
+    user = require_user()
+    doc = document(org, event_id)
+    history = access.verdicts_of(get_db(), event_id, org["id"])
+    latest = history[0] if history else None
+    from ..access.owner_review_pdf import CHANGE_LABELS, change_detail
+
+    return render(
+        "access/review.html",
+        status=status,
+        doc=doc,
+        review=doc.review,
+        summary=access.summary_lines(doc),
+        latest=latest,
+        history=history,
+        can_sign=user.has("steward") and user.org_id == org["id"],
+        can_answer=bool(latest and latest.waiting and user.has("director")),
+        form=form or {"verdict": "", "comment": "", "grants": []},
+        form_error=error,
+        answer_error=answer_error,
+        CHANGE_LABELS=CHANGE_LABELS,
+        change_detail=change_detail,
+        drill_banner=doc.event.is_drill,
+        **_labels(),
+    )
+
+
+def _ints(values: Any) -> list[int]:
+    if values is None:
+        return []
+    if not isinstance(values, list):
+        fail(400, "Liste de numéros attendue.")
+    out = []
+    for v in values:
+        try:
+            out.append(int(v))
+        except (TypeError, ValueError):
+            fail(400, f"Numéro invalide : {v}.")
+    return out
+
+
+# --- the review: JSON -----------------------------------------------------------------------
+
+
+@bp.get("/api/v1/events/<int:event_id>/review")
+@allow("steward", "director")
+def api_review(event_id: int) -> Any:
+    """The review as JSON: grants (each with its reads), summary, content hash, audit seqs,
+    verdict (docs/owner-review.md)."""
+    org = _org(request.args.get("org"))
+    doc = document(org, event_id)
+    history = access.verdicts_of(get_db(), event_id, org["id"])
+    verdict = history[0].as_json(doc.content_sha256) if history else None
+    return jsonify(doc.to_json(verdict))
+
+
+@bp.post("/api/v1/events/<int:event_id>/review")
+@allow("steward")
+def api_sign_review(event_id: int) -> Any:
+    """The steward of the organisation records ``conforme`` or ``contestee`` with a comment."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        fail(400, 'Corps JSON attendu : {"verdict": "conforme"|"contestee", "comment": …}.')
+    org = _org(request.args.get("org"))
+    doc = document(org, event_id)
+    v = access.record_verdict(
+        get_db(),
+        now(),
+        require_user(),
+        doc,
+        str(data.get("verdict") or ""),
+        str(data.get("comment") or ""),
+        grants=_ints(data.get("grants")),
+        reads=_ints(data.get("reads")),
+    )
+    return jsonify(v.as_json(doc.content_sha256)), 201
+
+
+# --- the review: verdict and answer forms ---------------------------------------------------
+
+
+@bp.post("/acces/revue/verdict")
+@allow("steward")
+def sign_review() -> Response:
+    org = _org(request.form.get("org"))
+    event_id = request.form.get("event", type=int)
+    if event_id is None:
+        fail(422, "Choisissez un événement.")
+    form = {
+        "verdict": request.form.get("verdict", ""),
+        "comment": request.form.get("comment", ""),
+        "grants": request.form.getlist("grants"),
+    }
+    try:
+        access.record_verdict(
+            get_db(),
+            now(),
+            require_user(),
+            document(org, event_id),
+            form["verdict"],
+            form["comment"],
+            grants=_ints(form["grants"]),
+        )
+    except (access.AccessDenied, access.NotFound):
+        raise
+    except access.AccessError as exc:
+        return review_page(org, event_id, form=form, error=str(exc), status=exc.status)
+    return redirect(url_for("access.review", org=org["slug"], event=event_id) + "#review-verdict")
+
+
+@bp.post("/acces/revue/verdicts/<int:verdict_id>/reponse")
+@allow("director")
+def answer_review(verdict_id: int) -> Response:
+    db = get_db()
+    v = access.get_verdict(db, verdict_id)
+    org = access.reviewable_org(db, require_user(), v.org_slug)
+    try:
+        access.answer_verdict(db, now(), require_user(), verdict_id, request.form.get("answer", ""))
+    except (access.AccessDenied, access.NotFound):
+        raise
+    except access.AccessError as exc:
+        return review_page(org, v.event_id, answer_error=str(exc), status=exc.status)
+    return redirect(url_for("access.review", org=v.org_slug, event=v.event_id) + "#review-verdict")
+
+
+# --- the steward's dashboard and what waits for a person ------------------------------------
+
+
+@bp.get("/acces/proprietaire")
+@allow("steward")
+def owner_dashboard() -> Response:
+    """The owner's own dashboard (also the steward's home page block)."""
+    user = require_user()
+    db = get_db()
+    org = access.reviewable_org(db, user, user.org_slug)
+    p = policy()
+    board = access.owner_dashboard(
+        db, now(), org, user, review_delay=p.review_delay, remind_before=p.agreement_notice
+    )
+    return render("access/owner.html", "access/_owner.html", board=board, **_labels())
+
+
+def waiting_for(user: auth.User) -> dict[str, Any]:
+    """What waits for ``user`` on the owner's side: contested reviews and overdue reviews for a
+    director, personal notifications (grant ending, request waiting, answers) for everyone."""
+    db, t = get_db(), now()
+    contested: list[access.Verdict] = []
+    overdue: list[dict[str, Any]] = []
+    if user.has("director") and not user.has("admin"):
+        contested = access.contested_waiting(db)
+        overdue = access.overdue(db, t, policy().review_delay)
+    return {
+        "contested": contested,
+        "overdue": overdue,
+        "personal": access.personal_notifications(db, user, unread_only=True, limit=30),
+        "PERSONAL_KINDS": access.PERSONAL_KINDS,
+        "here": _here(),
+    }
+
+
+def _here() -> str:
+    """The page the user is on (to come back after "Lu"), also from the home page's fragment."""
+    current = request.headers.get("HX-Current-URL") if htmx else None
+    if current:
+        parts = urlsplit(current)
+        if parts.netloc in ("", request.host):
+            return parts.path + (f"?{parts.query}" if parts.query else "")
+    return request.full_path.rstrip("?")
+
+
+@bp.get("/acces/a-traiter")
+@allow(*HOLDERS)
+def waiting() -> Response:
+    """Contested reviews to answer, overdue reviews, my unread notifications (home block)."""
+    return render(
+        "access/waiting.html", "access/_waiting.html", **waiting_for(require_user()), **_labels()
+    )
+
+
+@bp.post("/acces/mes-notifications/<int:notification_id>/read")
+@allow(*HOLDERS, "steward")
+def read_personal(notification_id: int) -> Response:
+    """Mark one of my notifications read (someone else's: nothing happens)."""
+    access.mark_personal_read(get_db(), now(), require_user(), notification_id)
+    return redirect(_safe_next(request.form.get("next") or url_for("owner.waiting")))
+
+
+# --- agreements: versions and what changed --------------------------------------------------
+
+
+@bp.get("/acces/conventions/<int:agreement_id>/versions")
+@allow(*HOLDERS, "steward")
+def agreement_versions(agreement_id: int) -> Response:
+    """Every version of an agreement, newest first, each with what changed from the one before."""
+    db, t = get_db(), now()
+    a = access.get_agreement(db, agreement_id)
+    found = access.versions(db, a.key)
+    items = []
+    for i, v in enumerate(found):
+        changes = access.diff(found[i - 1], v) if i else []
+        items.append(
+            {
+                "agreement": v,
+                "renewal": access.renewal(v, t, policy().agreement_notice),
+                "changes": changes,
+                "terms": access.terms(v) if i == 0 else [],
+            }
+        )
+    return render(
+        "access/agreement_versions.html",
+        agreement=a,
+        items=list(reversed(items)),
+        can_renew=require_user().has("steward") and require_user().org_id == a.owner_org_id,
+        **_labels(),
+    )
