@@ -7,7 +7,7 @@ from typing import Any
 
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import KeepTogether, PageBreak, Paragraph, Spacer
+from reportlab.platypus import CondPageBreak, KeepTogether, PageBreak, Paragraph, Spacer
 
 from .. import fr
 from ..clock import local
@@ -183,6 +183,7 @@ def review_pdf(doc: ReadableReview, verdict: Verdict | None = None) -> bytes:
         story.append(para("Aucun accès à vos données pour cet événement.", st["muted"]))
     if doc.other_usage:
         story += [
+            CondPageBreak(100),
             para("Lectures sous convention, sans bris de glace", st["h1"]),
             _table(
                 ["Qui", "Usage", "Lectures", "Objets"],
@@ -197,6 +198,7 @@ def review_pdf(doc: ReadableReview, verdict: Verdict | None = None) -> bytes:
     review = doc.review
     if review.changes:
         story += [
+            CondPageBreak(120),
             para(f"Changements enregistrés par la cellule ({len(review.changes)})", st["h1"]),
             para("Campagne d'appels : identifiants et statuts, sans champ personnel.", st["small"]),
             _table(
@@ -213,11 +215,12 @@ def review_pdf(doc: ReadableReview, verdict: Verdict | None = None) -> bytes:
                     ]
                     for r, c in zip(review.changes, doc.changes, strict=True)
                 ],
-                [40, 60, 80, 85, 130, 120],
+                [36, 56, 70, 75, 200, 78],
             ),
         ]
     if doc.refusals:
         story += [
+            CondPageBreak(100),
             para(f"Tentatives refusées ({len(doc.refusals)})", st["h1"]),
             _table(
                 ["Audit n°", "Quand", "Qui", "Données", "Raison"],
@@ -237,6 +240,7 @@ def review_pdf(doc: ReadableReview, verdict: Verdict | None = None) -> bytes:
     cp = doc.checkpoint
     seqs = review.audit_seqs
     story += [
+        CondPageBreak(120),
         para("Preuves", st["h1"]),
         key_values(
             [
@@ -282,7 +286,7 @@ def review_pdf(doc: ReadableReview, verdict: Verdict | None = None) -> bytes:
                 ]
                 for r in doc.reads
             ],
-            [34, 52, 62, 28, 62, 70, 30, 177],
+            [34, 50, 60, 32, 62, 66, 34, 177],
         ),
     ]
     return document(

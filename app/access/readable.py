@@ -93,17 +93,18 @@ class Person:
 
 
 def people(db: sqlite_utils.Database) -> dict[str, Person]:
-    """Every account by login, with its functions (role labels) and organisation."""
+    """Every account by login (and by ``#id``), with its functions (role labels) and
+    organisation."""
     out: dict[str, Person] = {}
     for r in rows(
         db,
-        "SELECT u.login, u.name, o.name AS org, group_concat(r.role) AS roles FROM users u"
+        "SELECT u.id, u.login, u.name, o.name AS org, group_concat(r.role) AS roles FROM users u"
         " JOIN organisations o ON o.id = u.org_id LEFT JOIN user_roles r ON r.user_id = u.id"
         " GROUP BY u.id",
     ):
         roles = sorted((r["roles"] or "").split(",")) if r["roles"] else []
         function = ", ".join(auth.ROLES.get(x, x) for x in roles) or "sans rôle"
-        out[r["login"]] = Person(r["login"], r["name"], function, r["org"])
+        out[r["login"]] = out[f"#{r['id']}"] = Person(r["login"], r["name"], function, r["org"])
     return out
 
 
@@ -302,8 +303,8 @@ def readable_review(db: sqlite_utils.Database, now: datetime, review: Review) ->
         reads = by_grant.get(g.id, [])
         if g.flagged_for_review:
             approval = "sans approbation préalable (la convention le permet) — à revoir"
-        elif g.decided_by_name and g.status != "denied":
-            approval = g.decided_by_name
+        elif g.decided_by and g.status != "denied":
+            approval = _person(found, f"#{g.decided_by}").label
         elif g.status == "denied":
             approval = "refusé"
         else:

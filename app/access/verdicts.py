@@ -318,6 +318,12 @@ def answer_verdict(
                 "seals": [audit.seal(db, "review_answers", aid, _ANSWER_FIELDS, label)],
             },
         )
+        # Answered: the contest leaves every director's home page (their notices of it too).
+        db.execute(
+            "UPDATE notifications SET read_at = ?, read_by = ? WHERE kind = 'review_contested'"
+            " AND ref = ? AND read_at IS NULL",
+            [iso(now), director.id, f"review:{v.event_id}:{v.org_slug}"],
+        )
         notify_org(
             db,
             now,

@@ -16,6 +16,7 @@ from flask import Blueprint, current_app, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from .. import access, auth
+from ..clock import parse_iso
 from .auth_views import _safe_next
 from .context import get_db, now, require_user
 from .errors import fail
@@ -75,10 +76,14 @@ def review_page(
     latest = history[0] if history else None
     from ..access.owner_review_pdf import CHANGE_LABELS, change_detail
 
+    sign_by = None
+    if doc.event.closed_at and latest is None:
+        sign_by = parse_iso(doc.event.closed_at) + policy().review_delay
     return render(
         "access/review.html",
         status=status,
         doc=doc,
+        sign_by=sign_by,
         review=doc.review,
         summary=access.summary_lines(doc),
         latest=latest,
@@ -222,7 +227,12 @@ def waiting_for(user: auth.User) -> dict[str, Any]:
     return {
         "contested": contested,
         "overdue": overdue,
-        "personal": access.personal_notifications(db, user, unread_only=True, limit=30),
+        # A contest is listed above until answered: its notice would say it twice.
+        "personal": [
+            n
+            for n in access.personal_notifications(db, user, unread_only=True, limit=30)
+            if n["kind"] != "review_contested"
+        ],
         "PERSONAL_KINDS": access.PERSONAL_KINDS,
         "here": _here(),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -207,3 +208,90 @@ def test_sequential_ids_beyond_the_last_give_404_not_500(
     # A steward probing event ids learns nothing: every id, real or not, is refused alike.
     steward = _client(app, "steward")
     assert {steward.get(f"/api/v1/events/{i}").status_code for i in (1, 2, 999)} == {403}
+
+
+# --- the owner's side (issue 20) ------------------------------------------------------------
+
+
+def test_a_steward_cannot_sign_or_read_another_orgs_review(
+    app: Flask, sdb: Any, world: support.World, grant: access.Grant
+) -> None:
+    eid = world.event_id
+    ccas = _client(app, "steward-ccas")
+    before = audit_length(sdb)
+    assert ccas.get(f"/api/v1/events/{eid}/review?org=grdf").status_code == 403
+    r = ccas.post(f"/api/v1/events/{eid}/review?org=grdf", json={"verdict": "conforme"})
+    assert r.status_code == 403 and r.get_json()["error"]
+    r = ccas.post("/acces/revue/verdict", data={"org": "grdf", "event": eid, "verdict": "conforme"})
+    assert r.status_code == 403
+    assert audit_length(sdb) == before
+    assert scalar(sdb, "SELECT count(*) FROM review_verdicts") == 0
+
+
+def test_only_a_director_answers_a_contest_and_only_once(
+    app: Flask, sdb: Any, world: support.World, grant: access.Grant
+) -> None:
+    steward = _client(app, "steward")
+    made = steward.post(
+        f"/api/v1/events/{world.event_id}/review",
+        json={"verdict": "contestee", "comment": f"Accès n° {grant.id} : lecture injustifiée."},
+    )
+    assert made.status_code == 201
+    vid = made.get_json()["id"]
+    answer = {"answer": "Intervention sur la conduite rue Victor Hugo, vérifiée."}
+    for login in ("steward", "cell", "liaison", "admin"):
+        client = _client(app, login)
+        before = audit_length(sdb)
+        r = client.post(f"/acces/revue/verdicts/{vid}/reponse", data=answer)
+        assert r.status_code == 403, login
+        assert audit_length(sdb) == before
+    director = _client(app, "director")
+    assert director.post(f"/acces/revue/verdicts/{vid + 1}/reponse", data=answer).status_code == 404
+    assert director.post(f"/acces/revue/verdicts/{vid}/reponse", data=answer).status_code == 302
+    again = _client(app, "director2").post(f"/acces/revue/verdicts/{vid}/reponse", data=answer)
+    assert again.status_code == 409
+    assert scalar(sdb, "SELECT count(*) FROM review_answers") == 1
+
+
+def test_one_cannot_mark_someone_elses_notification(
+    app: Flask, sdb: Any, world: support.World, grant: access.Grant
+) -> None:
+    access.remind(sdb, T0 + timedelta(minutes=50))  # warns the holder (cell) of the grant's end
+    note = scalar(sdb, "SELECT id FROM notifications WHERE kind = 'grant_expiring'")
+    assert note is not None
+    for login in ("liaison", "director", "steward"):
+        client = _client(app, login)
+        before = audit_length(sdb)
+        client.post(f"/acces/mes-notifications/{note}/read")
+        assert scalar(sdb, "SELECT read_at FROM notifications WHERE id = ?", [note]) is None
+        assert audit_length(sdb) == before
+    assert "se termine" not in _client(app, "liaison").get("/acces/a-traiter").get_data(
+        as_text=True
+    )
+    cell = _client(app, "cell")
+    assert "se termine" in cell.get("/acces/a-traiter").get_data(as_text=True)
+    cell.post(f"/acces/mes-notifications/{note}/read")
+    assert scalar(sdb, "SELECT read_at FROM notifications WHERE id = ?", [note]) is not None
+
+
+def test_a_reports_annex_needs_ones_own_valid_grant(
+    app: Flask, sdb: Any, world: support.World, grant: access.Grant
+) -> None:
+    cell = _client(app, "cell")  # holds the gas grant: the report opens it
+    assert cell.post(f"/events/{world.event_id}/reports").status_code == 302
+    rid = scalar(sdb, "SELECT report_id FROM report_annexes")
+    assert rid is not None
+    for login in ("liaison", "director", "exercise"):
+        client = _client(app, login)
+        before = audit_length(sdb)
+        r = client.get(f"/reports/{rid}/annexe.pdf")
+        assert r.status_code == 403, login
+        assert not scalar(
+            sdb,
+            "SELECT count(*) FROM audit_log WHERE seq > ? AND action = 'data.read'",
+            [before],
+        )
+    for login in ("steward", "admin"):
+        assert _client(app, login).get(f"/reports/{rid}/annexe.pdf").status_code == 403
+    assert cell.get(f"/reports/{rid}/annexe.pdf").status_code == 200
+    assert _client(app, "cell").get(f"/reports/{rid + 1}/annexe.pdf").status_code == 404

@@ -87,6 +87,12 @@ def test_report_body_holds_counts_and_the_annex_follows_the_grant(
     ]
     assert len(downloads) == 1 and downloads[0]["ids"] == ids
     assert review["summary"]["annex_downloads"] == 1
+    assert "X-Offline" not in annex.headers  # a tablet never keeps it
+    # A printed map extract during the grant draws the opened layer and is a recorded read.
+    extract = liaison.get(f"/events/{event_id}/extract.pdf")
+    assert extract.status_code == 200 and "(restreint)" in text_of(extract.data, tmp_path)
+    review = steward.get(f"/api/v1/events/{event_id}/review?org=grdf").get_json()
+    assert any(r["purpose"] == "export" for g in review["grants"] for r in g["reads"])
 
     # The grants end (the event goes on): nobody downloads the annex, everybody the body.
     clock.advance(minutes=61)
@@ -100,6 +106,9 @@ def test_report_body_holds_counts_and_the_annex_follows_the_grant(
         refused = client.get(f"/reports/{report_id}/annexe.pdf")
         assert refused.status_code == 403, login
         assert "accès valide" in refused.get_data(as_text=True)
+        # Map extracts are drawn at each download from the reader's grants: none now.
+        extract = client.get(f"/events/{event_id}/extract.pdf")
+        assert extract.status_code == 200 and "(restreint)" not in text_of(extract.data, tmp_path)
     db = connect(app.config["CRISIS_DB"])
     try:
         denied = scalar(
