@@ -184,7 +184,7 @@ def review_pdf(doc: ReadableReview, verdict: Verdict | None = None) -> bytes:
     if doc.other_usage:
         story += [
             CondPageBreak(100),
-            para("Lectures sous convention, sans bris de glace", st["h1"]),
+            para("Lectures hors des accès listés", st["h1"]),
             _table(
                 ["Qui", "Usage", "Lectures", "Objets"],
                 [

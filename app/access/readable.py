@@ -241,6 +241,8 @@ class ReadableReview:
     review: Review
     now: datetime
     grants: list[GrantReview]
+    # Reads whose grant is not among the grants listed (every read names its grant, so this
+    # stays empty): shown rather than dropped, so that no access record leaves the review.
     other_reads: list[dict[str, Any]]
     other_usage: list[dict[str, Any]]
     refusals: list[dict[str, Any]]
@@ -395,7 +397,7 @@ def _summary(
         ),
         "still_open": len(still_open),
         "reads": len(reads),
-        "reads_without_grant": len(other),
+        "unattached_reads": len(other),
         "annex_downloads": sum(1 for r in reads if r["purpose"] == "annex"),
         "features_seen": len(seen),
         "reads_zone_scope": zone,
@@ -460,7 +462,7 @@ def _content(
             }
             for g in grants
         ],
-        "reads_without_grant": other,
+        "unattached_reads": other,
         "refusals": refusals,
         "changes": changes,
         "audit_seqs": list(review.audit_seqs),
