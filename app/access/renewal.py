@@ -32,6 +32,21 @@ class Renewal:
     label: str
     urgent: bool = False
 
+    @property
+    def short(self) -> str:
+        """A few words for a table cell (the dates are in their own columns)."""
+        return SHORT[self.code]
+
+
+SHORT = {
+    "en_vigueur": "en vigueur",
+    "revue_proche": "revue proche",
+    "a_renouveler": "à renouveler",
+    "echue": "échue",
+    "remplacee": "remplacée",
+    "retiree": "retirée",
+}
+
 
 def renewal(a: Agreement, now: datetime, remind_before: timedelta = REMIND_BEFORE) -> Renewal:
     """The agreement's renewal state at ``now``."""
@@ -106,11 +121,11 @@ def diff(old: Agreement, new: Agreement) -> list[tuple[str, str, str]]:
     for term, label in TERMS.items():
         before, after = getattr(old, term), getattr(new, term)
         if term in ("roles", "event_kinds"):
-            same = sorted(before) == sorted(after)
-        else:
-            same = before == after
-        if not same:
-            out.append((label, _words(term, before), _words(term, after)))
+            before, after = sorted(before), sorted(after)
+        # Compared as a steward reads them: a date re-entered at midnight is the same date.
+        words = (_words(term, before), _words(term, after))
+        if words[0] != words[1]:
+            out.append((label, *words))
     return out
 
 

@@ -114,6 +114,27 @@ def test_review_contest_and_answer(browser, territory_app, live_territory_server
     db = connect(app.config["CRISIS_DB"])
     try:
         actions = [r[0] for r in db.execute("SELECT action FROM audit_log ORDER BY seq")]
+        agreement = db.execute(
+            "SELECT a.id FROM agreements a JOIN datasets d ON d.id = a.dataset_id"
+            " WHERE d.slug = 'vulnerable-persons' AND a.status = 'active'"
+        ).fetchone()[0]
     finally:
         db.conn.close()
     assert "review.verdict" in actions and "review.answered" in actions
+
+    # The steward renews the agreement: a new version, and what changed, in words.
+    p = Page(browser, live_territory_server.url, DESK)
+    try:
+        p.login("steward-ccas")
+        p.page.goto(f"/acces/conventions/{agreement}/edit")
+        p.page.fill("#ag-max", "180")
+        p.page.fill("#ag-review", "2027-06-30")
+        p.page.click("#agreement-form button[type=submit]")
+        p.page.wait_for_url("**/acces/conventions")
+        p.shot("owner-agreements-desk")
+        p.page.goto(f"/acces/conventions/{agreement}/versions")
+        changes = p.page.inner_text("#version-2")
+        assert "240 min" in changes and "180 min" in changes and "30/06/2027" in changes
+        p.shot("owner-agreement-versions-desk")
+    finally:
+        p.close()
