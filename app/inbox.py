@@ -30,12 +30,17 @@ LIMIT = 50  # items per kind: more would be a list page, not an inbox
 # Kinds, in the order they are shown (the most urgent first), with their French headings.
 KINDS: dict[str, str] = {
     "approval": "Demandes d'accès à approuver",
+    "contested": "Revues contestées par un propriétaire",
     "inject": "Injects d'exercice à traiter",
     "account": "Comptes à confirmer",
     "expiring": "Mes accès qui se terminent",
     "my_request": "Mes demandes en attente",
     "notification": "Notifications de bris de glace non lues",
+    "personal": "Mes notifications",
 }
+# Personal notifications whose subject the inbox already shows from the state itself (the
+# request to approve, my grant ending, the contest to answer): not listed twice.
+SHOWN_FROM_STATE = ("request_waiting", "grant_expiring", "review_contested")
 
 
 @dataclass(frozen=True)
@@ -216,7 +221,8 @@ def _notification_items(db: sqlite_utils.Database, user: auth.User) -> list[Inbo
         "SELECT n.id, n.text, n.event_id, COALESCE(e.title, '') AS event,"
         " COALESCE(e.is_drill, 0) AS is_drill FROM notifications n"
         " LEFT JOIN events e ON e.id = n.event_id"
-        " WHERE n.org_id = ? AND n.read_at IS NULL ORDER BY n.id DESC LIMIT ?",
+        " WHERE n.org_id = ? AND n.user_id IS NULL AND n.read_at IS NULL"
+        " ORDER BY n.id DESC LIMIT ?",
         [user.org_id, LIMIT],
     )
     return [
@@ -228,6 +234,53 @@ def _notification_items(db: sqlite_utils.Database, user: auth.User) -> list[Inbo
             r["event_id"],
             r["event"],
             bool(r["is_drill"]),
+        )
+        for r in found
+    ]
+
+
+def _review_items(db: sqlite_utils.Database, user: auth.User) -> list[InboxItem]:
+    """Contested owner reviews no director has answered (directors), until one answers."""
+    if not user.has("director") or user.has("admin"):
+        return []
+    return [
+        InboxItem(
+            "contested",
+            v.id,
+            f"{v.org_name} conteste la revue des accès",
+            f"{v.by_name} : « {v.comment} »",
+            v.event_id,
+            v.event_title,
+            v.is_drill,
+            None,
+            v.org_slug,
+        )
+        for v in access.contested_waiting(db)[:LIMIT]
+    ]
+
+
+def _personal_items(db: sqlite_utils.Database, user: auth.User) -> list[InboxItem]:
+    """My unread notifications (a review not signed in time, an agreement that stops…)."""
+    found = rows(
+        db,
+        "SELECT n.id, n.kind, n.text, n.event_id, n.ref, COALESCE(e.title, '') AS event,"
+        " COALESCE(e.is_drill, 0) AS is_drill FROM notifications n"
+        " LEFT JOIN events e ON e.id = n.event_id WHERE n.user_id = ? AND n.read_at IS NULL"
+        f" AND n.kind NOT IN ({','.join('?' * len(SHOWN_FROM_STATE))})"
+        " ORDER BY n.id DESC LIMIT ?",
+        [user.id, *SHOWN_FROM_STATE, LIMIT],
+    )
+    return [
+        InboxItem(
+            "personal",
+            r["id"],
+            access.PERSONAL_KINDS.get(r["kind"], r["kind"]),
+            r["text"],
+            r["event_id"],
+            r["event"],
+            bool(r["is_drill"]),
+            None,
+            r["ref"] or "",
         )
         for r in found
     ]
@@ -245,6 +298,8 @@ def inbox_for(db: sqlite_utils.Database, now: datetime, user: auth.User) -> Inbo
         + _inject_items(db, user)
         + _account_items(db, user)
         + _notification_items(db, user)
+        + _review_items(db, user)
+        + _personal_items(db, user)
     )
     items.sort(key=_urgency)
     counts = {kind: 0 for kind in KINDS}

@@ -45,6 +45,15 @@ def link(item: inbox.InboxItem) -> str:
         return url_for("drills.show_drill", event_id=item.event_id) + f"#inject-{item.key}"
     if item.kind == "account":
         return url_for("accounts.list_requests") + f"#request-{item.ref}"
+    if item.kind == "contested":
+        return url_for("access.review", org=item.key, event=item.event_id) + "#review-verdict"
+    if item.kind == "personal":
+        parts = item.key.split(":")
+        if parts[0] == "review" and len(parts) == 3:
+            return url_for("access.review", org=parts[2], event=parts[1])
+        if parts[0] == "agreement" and len(parts) == 2 and parts[1].isdigit():
+            return url_for("owner.agreement_versions", agreement_id=int(parts[1]))
+        return url_for("access.index")
     return url_for("access.index") + "#access-inbox"
 
 

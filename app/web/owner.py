@@ -3,24 +3,24 @@ for the owner's systems, the directors' answer, the steward's dashboard, what wa
 person (contested reviews, reminders), the versions of an agreement and what changed.
 
 The review page's route stays ``access.review`` (``app/web/access.py``), which renders it
-with :func:`review_page` from here.
+with :func:`review_page` from here. What waits for a person (a contest to answer, a review not
+signed in time, an agreement that stops) is fed into the inbox (``app.inbox``).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, jsonify, redirect, request, url_for
+from flask import Blueprint, current_app, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
-from .. import access, auth
+from .. import access
 from ..clock import parse_iso
-from .auth_views import _safe_next
 from .context import get_db, now, require_user
 from .errors import fail
 from .htmx import htmx, render
+from .notices import done
 from .security import allow
 
 bp = Blueprint("owner", __name__)
@@ -180,7 +180,10 @@ def sign_review() -> Response:
         raise
     except access.AccessError as exc:
         return review_page(org, event_id, form=form, error=str(exc), status=exc.status)
-    return redirect(url_for("access.review", org=org["slug"], event=event_id) + "#review-verdict")
+    return done(
+        "Verdict enregistré dans le journal d'audit.",
+        url_for("access.review", org=org["slug"], event=event_id) + "#review-verdict",
+    )
 
 
 @bp.post("/acces/revue/verdicts/<int:verdict_id>/reponse")
@@ -195,7 +198,10 @@ def answer_review(verdict_id: int) -> Response:
         raise
     except access.AccessError as exc:
         return review_page(org, v.event_id, answer_error=str(exc), status=exc.status)
-    return redirect(url_for("access.review", org=v.org_slug, event=v.event_id) + "#review-verdict")
+    return done(
+        "Réponse enregistrée et transmise au propriétaire.",
+        url_for("access.review", org=v.org_slug, event=v.event_id) + "#review-verdict",
+    )
 
 
 # --- the steward's dashboard and what waits for a person ------------------------------------
@@ -212,48 +218,9 @@ def owner_dashboard() -> Response:
     board = access.owner_dashboard(
         db, now(), org, user, review_delay=p.review_delay, remind_before=p.agreement_notice
     )
-    return render("access/owner.html", "access/_owner.html", board=board, **_labels())
-
-
-def waiting_for(user: auth.User) -> dict[str, Any]:
-    """What waits for ``user`` on the owner's side: contested reviews and overdue reviews for a
-    director, personal notifications (grant ending, request waiting, answers) for everyone."""
-    db, t = get_db(), now()
-    contested: list[access.Verdict] = []
-    overdue: list[dict[str, Any]] = []
-    if user.has("director") and not user.has("admin"):
-        contested = access.contested_waiting(db)
-        overdue = access.overdue(db, t, policy().review_delay)
-    return {
-        "contested": contested,
-        "overdue": overdue,
-        # A contest is listed above until answered: its notice would say it twice.
-        "personal": [
-            n
-            for n in access.personal_notifications(db, user, unread_only=True, limit=30)
-            if n["kind"] != "review_contested"
-        ],
-        "PERSONAL_KINDS": access.PERSONAL_KINDS,
-        "here": _here(),
-    }
-
-
-def _here() -> str:
-    """The page the user is on (to come back after "Lu"), also from the home page's fragment."""
-    current = request.headers.get("HX-Current-URL") if htmx else None
-    if current:
-        parts = urlsplit(current)
-        if parts.netloc in ("", request.host):
-            return parts.path + (f"?{parts.query}" if parts.query else "")
-    return request.full_path.rstrip("?")
-
-
-@bp.get("/acces/a-traiter")
-@allow(*HOLDERS)
-def waiting() -> Response:
-    """Contested reviews to answer, overdue reviews, my unread notifications (home block)."""
+    # On the home page (htmx) the unread notifications are in the inbox block beside it.
     return render(
-        "access/waiting.html", "access/_waiting.html", **waiting_for(require_user()), **_labels()
+        "access/owner.html", "access/_owner.html", board=board, embedded=bool(htmx), **_labels()
     )
 
 
@@ -262,7 +229,9 @@ def waiting() -> Response:
 def read_personal(notification_id: int) -> Response:
     """Mark one of my notifications read (someone else's: nothing happens)."""
     access.mark_personal_read(get_db(), now(), require_user(), notification_id)
-    return redirect(_safe_next(request.form.get("next") or url_for("owner.waiting")))
+    return done(
+        "Notification marquée comme lue.", request.form.get("next") or url_for("home.index")
+    )
 
 
 # --- agreements: versions and what changed --------------------------------------------------

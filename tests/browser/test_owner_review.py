@@ -92,11 +92,11 @@ def test_review_contest_and_answer(browser, territory_app, live_territory_server
     try:
         p.login("director2")
         p.page.goto("/")
-        p.page.wait_for_selector("#access-waiting h3")
-        waiting = p.page.inner_text("#access-waiting")
-        assert "CCAS de Lillebonne" in waiting and "conteste la revue" in waiting
+        p.page.wait_for_selector("#inbox .inbox-contested")
+        waiting = p.page.inner_text("#inbox")
+        assert "CCAS de Lillebonne conteste la revue" in waiting
         p.shot("director-home-contested-desk")
-        p.page.click("#access-waiting a.btn-primary")
+        p.page.click("#inbox .inbox-contested a.btn-primary")
         p.page.fill(
             "#rv-answer",
             "La carte était ouverte pour préparer l'évacuation du secteur nord : vérifié.",
@@ -105,8 +105,8 @@ def test_review_contest_and_answer(browser, territory_app, live_territory_server
         p.page.wait_for_selector("#review-status blockquote >> nth=1")
         assert "Réponse de Anne Lemaire (démo)" in p.page.inner_text("#review-status")
         p.page.goto("/")
-        p.page.wait_for_selector("#access-waiting")
-        assert "conteste la revue" not in p.page.inner_text("#access-waiting")
+        p.page.wait_for_selector("#inbox")
+        assert "conteste la revue" not in p.page.inner_text("#inbox")
         assert p.external == []
     finally:
         p.close()

@@ -130,10 +130,12 @@ def test_review_verdict_by_the_api(app: Flask, world: Any) -> None:
     )
     # On the director's home block until a director answers on the review page.
     director = _client(app, "director")
-    block = director.get("/acces/a-traiter", headers={"HX-Request": "true"})
-    assert "GRDF" in block.get_data(as_text=True) and "conteste la revue" in block.get_data(
-        as_text=True
-    )
+    block = director.get("/a-traiter", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "GRDF conteste la revue des accès" in block and "inbox-contested" in block
+    assert "conteste la revue" in director.get("/").get_data(as_text=True)  # the home page
+    inbox = director.get("/api/v1/inbox").get_json()
+    contested = [i for i in inbox["items"] if i["kind"] == "contested"]
+    assert len(contested) == 1 and contested[0]["url"].endswith("#review-verdict")
     short = director.post(f"/acces/revue/verdicts/{v['id']}/reponse", data={"answer": "Vu."})
     assert short.status_code == 422 and "au moins" in short.get_data(as_text=True)
     ok = director.post(
@@ -141,7 +143,7 @@ def test_review_verdict_by_the_api(app: Flask, world: Any) -> None:
         data={"answer": "Le réseau a été coupé à 14 h 20 : l'accès a été révoqué à la clôture."},
     )
     assert ok.status_code == 302
-    assert "conteste la revue" not in director.get("/acces/a-traiter").get_data(as_text=True)
+    assert "conteste la revue" not in director.get("/a-traiter").get_data(as_text=True)
     page = steward.get(f"/acces/revue?event={world.event_id}").get_data(as_text=True)
     assert "Le réseau a été coupé à 14 h 20" in page
     notes = steward.get("/acces").get_data(as_text=True)
@@ -191,10 +193,10 @@ def test_steward_dashboard_and_overdue_flag(app: Flask, world: Any) -> None:
         access.remind(db, clock.now(), access.ReminderPolicy(review_delay=timedelta(days=14)))
     finally:
         db.conn.close()
-    director = _client(app, "director").get("/acces/a-traiter").get_data(as_text=True)
-    assert "Revues non signées dans le délai" in director and "Revue propriétaire non signée" in (
-        director
-    )
+    director = _client(app, "director").get("/a-traiter").get_data(as_text=True)
+    assert "Revue propriétaire non signée" in director and "inbox-personal" in director
+    # The owner's stewards have it in their inbox too (an organisation notification).
+    assert "pas signée après 14 jours" in steward.get("/a-traiter").get_data(as_text=True)
     for login in ("cell", "liaison", "director", "admin"):
         assert _client(app, login).get("/acces/proprietaire").status_code == 403
 
