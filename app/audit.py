@@ -3,6 +3,13 @@
 ``hash_n = sha256(bytes(hash_{n-1}) || 0x00 || canonical_json(record_n))``; the genesis
 ``prev_hash`` is 64 zeros. Triggers refuse UPDATE and DELETE (they stop bugs, not attackers);
 signed checkpoints kept outside the database catch a rewrite or a truncated tail.
+
+The chain also proves the content of the records that matter (the main courante, the checklist,
+zones, parameters, reports, messages): the *content kinds* registered below. Every row of such a
+kind that a unit of work inserts or changes is noted on the connection (temporary triggers, so a
+row written by anything but the console is not), and the audit record of that unit of work
+carries the SHA-256 of its canonical content (``details.content``); :func:`verify` recomputes
+them from the rows and names what differs, is missing or was added outside the console.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import os
 import re
 import sqlite3
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,6 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from . import db as storage
 from . import fr
 from .clock import iso
 from .db import transaction
@@ -62,9 +70,32 @@ def append(
     event_id: int | None = None,
     details: dict[str, Any] | None = None,
 ) -> int:
-    """Append one record; must run inside the transaction of the change it records."""
+    """Append one record; must run inside the transaction of the change it records.
+
+    The record carries the content hashes of the rows of registered kinds that this unit of work
+    wrote (``details["content"]``, see :data:`CONTENT_KINDS`).
+    """
     if not db.conn.in_transaction:
         raise RuntimeError("audit.append must run inside the transaction of the change")
+    db._audit_now = now  # type: ignore[attr-defined]
+    _seal_older_rows(db, now)
+    body = dict(details or {})
+    content = _pending_content(db)
+    if content:
+        body["content"] = content
+    return _write(db, now, action, actor, object_type, object_id, event_id, body)
+
+
+def _write(
+    db: sqlite_utils.Database,
+    now: datetime,
+    action: str,
+    actor: str | None,
+    object_type: str | None,
+    object_id: Any,
+    event_id: int | None,
+    details: dict[str, Any],
+) -> int:
     seq, prev = head(db)
     record: dict[str, Any] = {
         "seq": seq + 1,
@@ -74,7 +105,7 @@ def append(
         "object_type": object_type,
         "object_id": None if object_id is None else str(object_id),
         "event_id": event_id,
-        "details": details or {},
+        "details": details,
     }
     digest = chain_hash(prev, record)
     db.execute(
@@ -161,6 +192,281 @@ def check_seals(db: sqlite_utils.Database) -> tuple[int, str] | None:
             if _row_digest(found) != item.get("sha256"):
                 return seq, f"{label} : modifié après son enregistrement (empreinte différente)"
     return None
+
+
+# --- content kinds: the rows the chain proves ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContentKind:
+    """A kind of row whose content the audit chain proves (a main-courante entry, a report…).
+
+    ``fields`` are the columns of its canonical content; ``label`` names one row in French from
+    its id and its ``ref`` values (copied into each seal, so that a deleted row is still named);
+    ``gender`` (``f``, ``m``, ``fp``, ``mp``) agrees the words "modifiée", "supprimés"… A
+    ``mutable`` row (a checklist item) may change through the console: its latest seal must match,
+    and ``watch`` lists the columns whose change reseals it (all when empty). An append-only row
+    must match its first seal. ``blob`` is a column of bytes (a PDF) hashed on its own, so that a
+    replaced file is named as such (``blob_name``). ``lost`` names a ref that was true when sealed
+    and is false now ("coche supprimée"). ``ref_sql`` computes a ref over the row ``t``.
+    """
+
+    kind: str
+    table: str
+    fields: tuple[str, ...]
+    label: str
+    gender: str = "f"
+    id_column: str = "id"
+    ref: tuple[str, ...] = ("event_id",)
+    ref_sql: tuple[tuple[str, str], ...] = ()
+    event_ref: str = "event_id"
+    mutable: bool = False
+    watch: tuple[str, ...] = ()
+    blob: str | None = None
+    blob_name: str = ""
+    lost: tuple[tuple[str, str], ...] = ()
+
+    def select(self, where: str = "") -> str:
+        """The SQL reading rows of this kind (``_id``, fields, refs, ``_blob``)."""
+        cols = [f"t.{self.id_column} AS _id"]
+        names = dict.fromkeys((*self.fields, *self.ref, self.event_ref))
+        computed = {name for name, _ in self.ref_sql}
+        cols += [f"t.{name} AS {name}" for name in names if name not in computed | {"id"}]
+        cols += [f"{sql} AS {name}" for name, sql in self.ref_sql]
+        if self.blob:
+            cols.append(f"t.{self.blob} AS _blob")
+        return f"SELECT {', '.join(cols)} FROM {self.table} t{where}"
+
+    def seal(self, r: dict[str, Any]) -> dict[str, Any]:
+        """The seal of one row: kind, id, SHA-256 of its canonical content, refs."""
+        body = {"id": r["_id"], **{f: r[f] for f in self.fields}}
+        canonical_body = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest = hashlib.sha256(self.kind.encode() + b"\x00" + canonical_body.encode())
+        item: dict[str, Any] = {"kind": self.kind, "id": r["_id"], "sha256": digest.hexdigest()}
+        if self.blob:
+            item["blob_sha256"] = hashlib.sha256(r["_blob"] or b"").hexdigest()
+        for name in (*self.ref, *(n for n, _ in self.ref_sql)):
+            item[name] = r[name]
+        return item
+
+    def event_of(self, r: dict[str, Any]) -> int | None:
+        value = r["_id"] if self.event_ref == "id" else r.get(self.event_ref)
+        return None if value is None else int(value)
+
+    def name(self, ident: Any, refs: dict[str, Any]) -> str:
+        """The French name of one row (``entrée n° 9 de la main courante de l'événement 3``)."""
+        values = {k: ("?" if v is None else v) for k, v in refs.items()}
+        values["id"] = ident
+        return self.label.format_map(_Missing(values))
+
+    def agree(self, word: str) -> str:
+        """``modifié`` agreed with the kind's gender: modifiée, modifiés…"""
+        return (
+            word
+            + ("e" if self.gender.startswith("f") else "")
+            + ("s" if self.gender.endswith("p") else "")
+        )
+
+
+class _Missing(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+CONTENT_KINDS: dict[str, ContentKind] = {}
+"""Every content kind, by name, in registration order. A new kind is one :func:`register` line."""
+
+
+def register(kind: ContentKind) -> ContentKind:
+    """Add a content kind: its rows are sealed by the next audit record and verified."""
+    CONTENT_KINDS[kind.kind] = kind
+    return kind
+
+
+_EVENT_FIELDS = (
+    "kind", "title", "is_drill", "level", "status", "declared_by", "declared_at", "closed_by",
+    "closed_at", "closing_statement", "site_fid", "lon", "lat", "place", "report_cadence_min",
+)  # fmt: skip
+register(ContentKind(
+    "log_entry", "log_entries",
+    ("event_id", "fact_at", "recorded_at", "author_id", "author_name", "category", "text",
+     "corrects_id", "is_inject", "is_system"),
+    "entrée n° {id} de la main courante de l'événement {event_id}",
+))  # fmt: skip
+register(ContentKind(
+    "checklist_item", "checklist_items",
+    ("event_id", "item_key", "position", "title", "role", "due_at", "done_by", "done_at", "note"),
+    "action « {title} » de la liste de l'événement {event_id}",
+    ref=("event_id", "title"), ref_sql=(("done", "t.done_at IS NOT NULL"),), mutable=True,
+    lost=(("done", "coche supprimée"),),
+))  # fmt: skip
+register(ContentKind(
+    "zones", "event_zones", ("event_id", "version", "computed_at", "params", "geojson"),
+    "zones v{version} de l'événement {event_id}", gender="fp", ref=("event_id", "version"),
+))  # fmt: skip
+register(ContentKind(
+    "event", "events", _EVENT_FIELDS, "fiche de l'événement {id}", ref=(), event_ref="id",
+    mutable=True, watch=_EVENT_FIELDS,
+))  # fmt: skip
+register(ContentKind(
+    "event_params", "events", ("params",), "paramètres de l'événement {id}", gender="mp",
+    ref=(), event_ref="id", mutable=True, watch=("params",),
+))  # fmt: skip
+register(ContentKind(
+    "report", "reports",
+    ("event_id", "number", "trigger", "generated_at", "due_at", "author", "sha256", "audit_seq",
+     "audit_hash", "classification"),
+    "PS n°{number} de l'événement {event_id}", gender="m", ref=("event_id", "number"),
+    blob="pdf", blob_name="PDF",
+))  # fmt: skip
+register(ContentKind(
+    "message", "messages",
+    ("event_id", "kind", "template", "status", "is_drill", "subject", "fields", "recipients",
+     "report_id", "author_id", "editors", "created_at", "updated_at", "validated_by",
+     "validated_at", "emitted_by", "emitted_at", "cancelled_by", "cancelled_at", "cancel_reason"),
+    "message n° {id} de l'événement {event_id}", gender="m", mutable=True,
+))  # fmt: skip
+register(ContentKind(
+    "message_content", "message_contents",
+    ("created_at", "msg_type", "identifier", "refs", "sent", "zones_version", "level",
+     "media_type", "filename", "sha256", "recipients"),
+    "message n° {id} de l'événement {event_id}", gender="m", id_column="message_id", ref=(),
+    ref_sql=(("event_id", "(SELECT m.event_id FROM messages m WHERE m.id = t.message_id)"),),
+    blob="body", blob_name="contenu émis",
+))  # fmt: skip
+
+SEALED = "audit.content_sealed"
+"""The record that starts covering kinds: it lists them (``kinds``), after the records sealing
+the rows written before (``audit.rows_sealed``, one per event): see :func:`_seal_older_rows`."""
+ROWS_SEALED = "audit.rows_sealed"
+PENDING = "temp.audit_pending"
+
+
+def _tables(db: sqlite_utils.Database) -> set[str]:
+    return {r[0] for r in db.execute("SELECT name FROM main.sqlite_master WHERE type = 'table'")}
+
+
+def track(db: sqlite_utils.Database) -> None:
+    """Note on this connection every row of a content kind inserted or changed (run by
+    ``db.transaction`` before each unit of work; cheap once every kind's table exists).
+
+    Temporary triggers live in the connection only: a row written by another program (a
+    ``sqlite3`` shell) is not noted, so it is never sealed and :func:`verify` names it.
+    """
+    if getattr(db, "_audit_tracked", False):
+        return
+    tables = _tables(db)
+    if "audit_log" not in tables:
+        return
+    db.conn.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {PENDING.split('.')[1]}"
+        " (kind TEXT NOT NULL, id NOT NULL, PRIMARY KEY (kind, id))"
+    )
+    complete = True
+    for kind in CONTENT_KINDS.values():
+        if kind.table not in tables:
+            complete = False
+            continue
+        note = f"INSERT OR IGNORE INTO audit_pending VALUES ('{kind.kind}', NEW.{kind.id_column})"
+        on = f"ON main.{kind.table} BEGIN {note}; END"
+        db.conn.execute(
+            f"CREATE TEMP TRIGGER IF NOT EXISTS audit_track_{kind.kind}_i AFTER INSERT {on}"
+        )
+        if kind.mutable:
+            of = f" OF {', '.join(kind.watch)}" if kind.watch else ""
+            db.conn.execute(
+                f"CREATE TEMP TRIGGER IF NOT EXISTS audit_track_{kind.kind}_u AFTER UPDATE{of} {on}"
+            )
+    db._audit_tracked = complete  # type: ignore[attr-defined]
+    db._audit_pending = True  # type: ignore[attr-defined]
+
+
+def _seal_leftovers(db: sqlite_utils.Database) -> None:
+    """At commit: rows of content kinds written after the unit of work's last audit record (or
+    in a unit of work with none) are sealed by one ``audit.rows_sealed`` record, so nothing the
+    console writes escapes the chain. Code should write its record after its rows."""
+    if not getattr(db, "_audit_pending", False):
+        return
+    if db.execute(f"SELECT 1 FROM {PENDING} LIMIT 1").fetchone() is None:
+        return
+    now = getattr(db, "_audit_now", None) or datetime.now(UTC)
+    _seal_older_rows(db, now)
+    content = _pending_content(db)
+    if content:
+        events = {_event_of_seal(c) for c in content}
+        event_id = next(iter(events)) if len(events) == 1 else None
+        details = {"content": content, "reason": "écrit après le dernier enregistrement"}
+        _write(db, now, ROWS_SEALED, "system", None, None, event_id, details)
+
+
+storage.BEFORE_WRITE.append(track)
+storage.BEFORE_COMMIT.append(_seal_leftovers)
+
+
+def _pending_content(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """The seals of the rows this unit of work wrote, in kind order (then forgotten)."""
+    if not getattr(db, "_audit_pending", False):
+        return []
+    noted = db.execute(f"SELECT kind, id FROM {PENDING}").fetchall()
+    if not noted:
+        return []
+    db.execute(f"DELETE FROM {PENDING}")
+    order = list(CONTENT_KINDS)
+    out = []
+    for name, ident in sorted(noted, key=lambda n: (order.index(n[0]), n[1])):
+        kind = CONTENT_KINDS[name]
+        found = storage.row(db, kind.select(f" WHERE t.{kind.id_column} = ?"), [ident])
+        if found is not None:
+            out.append(kind.seal(found))
+    return out
+
+
+def _event_of_seal(item: dict[str, Any]) -> int | None:
+    kind = CONTENT_KINDS[item["kind"]]
+    value = item["id"] if kind.event_ref == "id" else item.get(kind.event_ref)
+    return None if value is None else int(value)
+
+
+def _listed_kinds(db: sqlite_utils.Database) -> set[str]:
+    listed: set[str] = set()
+    for (kinds,) in db.execute(
+        "SELECT json_extract(details, '$.kinds') FROM audit_log WHERE action = ?", [SEALED]
+    ).fetchall():
+        listed.update(json.loads(kinds or "[]"))
+    return listed
+
+
+def _seal_older_rows(db: sqlite_utils.Database, now: datetime) -> None:
+    """Once per database: seal the rows written before their kind was covered (an upgrade).
+
+    A kind starts being covered with a :data:`SEALED` record listing it, written at the first
+    audit record after the kind was registered (at once for a new database, with no row to seal);
+    the rows already there are sealed as they stand then, one ``audit.rows_sealed`` record per
+    event. From then on :func:`verify` treats an unsealed row of the kind as added outside the
+    console. Rows written in the current unit of work are left to its own record.
+    """
+    if getattr(db, "_audit_sealed", False):
+        return
+    tables = _tables(db)
+    listed = _listed_kinds(db)
+    todo = [k for k in CONTENT_KINDS.values() if k.kind not in listed and k.table in tables]
+    if todo:
+        pending: set[tuple[str, Any]] = set()
+        if getattr(db, "_audit_pending", False):
+            pending = {(k, i) for k, i in db.execute(f"SELECT kind, id FROM {PENDING}")}
+        groups: dict[int | None, list[dict[str, Any]]] = {}
+        for kind in todo:
+            for r in db.query(kind.select()):
+                if (kind.kind, r["_id"]) not in pending:
+                    groups.setdefault(kind.event_of(r), []).append(kind.seal(r))
+        for event_id in sorted(groups, key=lambda e: (e is None, e or 0)):
+            _write(db, now, ROWS_SEALED, "system", None, None, event_id,
+                   {"content": groups[event_id]})  # fmt: skip
+        _write(
+            db, now, SEALED, "system", None, None, None,
+            {"kinds": [k.kind for k in todo], "rows": sum(len(g) for g in groups.values())},
+        )  # fmt: skip
+    db._audit_sealed = all(k.table in tables for k in CONTENT_KINDS.values())  # type: ignore[attr-defined]
 
 
 # --- signed checkpoints ----------------------------------------------------------------------
@@ -389,7 +695,7 @@ def check_signature(cp: Checkpoint, trusted: Ed25519PublicKey | None = None) -> 
 
 @dataclass(frozen=True)
 class Verification:
-    """The outcome of recomputing the chain (and checking checkpoints against it)."""
+    """The outcome of recomputing the chain, checkpoints against it, and the content it proves."""
 
     ok: bool
     count: int
@@ -398,6 +704,10 @@ class Verification:
     first_bad_seq: int | None = None
     problem: str = ""
     checkpoints_checked: int = 0
+    content_checked: int = 0
+    content_uncovered: int = 0
+    content_problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def message(self) -> str:
         """A French one-liner for the CLI and the audit page."""
@@ -410,16 +720,55 @@ class Verification:
                     "point de contrôle vérifié",
                     "points de contrôle vérifiés",
                 )
+                + ", "
+                + fr.count(self.content_checked, "contenu vérifié", "contenus vérifiés")
+                + "."
+            )
+        if self.content_problems:
+            shown = " ; ".join(self.content_problems[:5])
+            more = len(self.content_problems) - 5
+            return (
+                "Contenu altéré : "
+                + shown
+                + (f" ; et {fr.count(more, 'autre', 'autres')}" if more > 0 else "")
                 + "."
             )
         return f"Chaîne rompue à l'enregistrement n° {self.first_bad_seq} : {self.problem}."
 
+    def lines(self) -> list[str]:
+        """Everything to print: the one-liner, every content problem, then the notes."""
+        out = [self.message()]
+        if len(self.content_problems) > 1:
+            out += [f"  – {p}" for p in self.content_problems]
+        return out + list(self.notes)
 
-def _chain(db: sqlite_utils.Database) -> tuple[Verification, dict[int, str]]:
+
+@dataclass
+class _Seals:
+    """The seals found in the chain: per (kind, id) the first and the latest, and the kinds
+    covered (listed by a :data:`SEALED` record)."""
+
+    first: dict[tuple[str, Any], tuple[int, dict[str, Any]]]
+    last: dict[tuple[str, Any], tuple[int, dict[str, Any]]]
+    covered: set[str]
+
+    def add(self, seq: int, action: str, details: dict[str, Any]) -> None:
+        if action == SEALED:
+            self.covered.update(details.get("kinds") or [])
+        for item in details.get("content") or ():
+            if not isinstance(item, dict) or "kind" not in item or "id" not in item:
+                continue
+            key = (str(item["kind"]), item["id"])
+            self.first.setdefault(key, (seq, item))
+            self.last[key] = (seq, item)
+
+
+def _chain(db: sqlite_utils.Database) -> tuple[Verification, dict[int, str], _Seals]:
     prev = GENESIS
     expected_seq = 1
     count = 0
     hashes: dict[int, str] = {}
+    seals = _Seals({}, {}, set())
     for rec in db.query("SELECT * FROM audit_log ORDER BY seq"):
         count += 1
         bad = None
@@ -436,11 +785,75 @@ def _chain(db: sqlite_utils.Database) -> tuple[Verification, dict[int, str]]:
             if not bad and digest != rec["hash"]:
                 bad = "content does not match its hash (changed)"
         if bad:
-            return Verification(False, count, expected_seq - 1, prev, expected_seq, bad), hashes
+            return (
+                Verification(False, count, expected_seq - 1, prev, expected_seq, bad),
+                hashes,
+                seals,
+            )
+        details = json.loads(rec["details"])
+        if isinstance(details, dict) and (rec["action"] == SEALED or "content" in details):
+            seals.add(expected_seq, rec["action"], details)
         prev = rec["hash"]
         hashes[expected_seq] = prev
         expected_seq += 1
-    return Verification(True, count, expected_seq - 1, prev), hashes
+    return Verification(True, count, expected_seq - 1, prev), hashes, seals
+
+
+def _check_content(db: sqlite_utils.Database, seals: _Seals) -> tuple[int, int, list[str]]:
+    """Recompute every sealed row: (rows checked, rows not covered yet, problems in French)."""
+    tables = _tables(db)
+    checked = uncovered = 0
+    found: list[tuple[Any, int, Any, str]] = []  # (event, kind order, id, problem)
+    for order, kind in enumerate(CONTENT_KINDS.values()):
+        seen: set[Any] = set()
+        rows_ = db.query(kind.select()) if kind.table in tables else iter(())
+        for r in rows_:
+            key = (kind.kind, r["_id"])
+            seen.add(r["_id"])
+            current = kind.seal(r)
+            refs = {k: v for k, v in current.items() if k not in ("kind", "id", "sha256")}
+            name = kind.name(r["_id"], refs)
+            sealed = seals.last.get(key) if kind.mutable else seals.first.get(key)
+            if sealed is None:
+                if kind.kind in seals.covered:
+                    found.append(
+                        (
+                            kind.event_of(r),
+                            order,
+                            r["_id"],
+                            f"{name} {kind.agree('ajouté')} hors de la console"
+                            f" ({kind.agree('absent')} de la chaîne)",
+                        )
+                    )
+                else:
+                    uncovered += 1
+                continue
+            checked += 1
+            problem = _compare(kind, name, sealed[1], current)
+            if not problem and not kind.mutable and seals.last[key][1] != sealed[1]:
+                problem = f"{name} {kind.agree('modifié')} puis {kind.agree('rescellé')}"
+            if problem:
+                found.append((kind.event_of(r), order, r["_id"], problem))
+        for (kname, ident), (_seq, item) in seals.first.items():
+            if kname == kind.kind and ident not in seen:
+                refs = {k: v for k, v in item.items() if k not in ("kind", "id", "sha256")}
+                event = refs.get(kind.event_ref) if kind.event_ref != "id" else ident
+                found.append(
+                    (event, order, ident, f"{kind.name(ident, refs)} {kind.agree('supprimé')}")
+                )
+    found.sort(key=lambda f: (f[0] is None, f[0] or 0, f[1], str(f[2])))
+    return checked, uncovered, [f[3] for f in found]
+
+
+def _compare(kind: ContentKind, name: str, sealed: dict[str, Any], now: dict[str, Any]) -> str:
+    if kind.blob and sealed.get("blob_sha256") != now.get("blob_sha256"):
+        return f"{name} : {kind.blob_name} remplacé"
+    if sealed.get("sha256") == now.get("sha256"):
+        return ""
+    for ref, phrase in kind.lost:
+        if sealed.get(ref) and not now.get(ref):
+            return f"{name} : {phrase}"
+    return f"{name} {kind.agree('modifié')}"
 
 
 def verify(
@@ -453,8 +866,10 @@ def verify(
     Then check the given checkpoint (its signature, with ``public_key`` when given, and that the
     log still holds its record with the same hash) and every checkpoint stored in the database:
     a tail cut or rewritten after a checkpoint is named by the first record missing or differing.
+    Then recompute the content hashes of every sealed row (:data:`CONTENT_KINDS`) and name each
+    row changed, deleted, whose file was replaced, or added outside the console.
     """
-    result, hashes = _chain(db)
+    result, hashes, seals = _chain(db)
     if not result.ok:
         return result
     checks: list[tuple[str, Checkpoint | None, int, str]] = []
@@ -475,6 +890,7 @@ def verify(
             )
             checks[-1] = (checks[-1][0], stored, r["seq"], r["hash"])
     n = 0
+    newest = 0
     for label, cp, seq, digest in checks:
         if cp is not None:
             problem = check_signature(cp, public_key)
@@ -489,10 +905,51 @@ def verify(
         if seq > 0 and hashes.get(seq) != digest:
             return _bad(result, seq, f"hash differs from the {label} (log rewritten)")
         n += 1
+        newest = max(newest, seq)
     sealed = check_seals(db)
     if sealed is not None:
         return _bad(result, *sealed)
-    return Verification(True, result.count, result.head_seq, result.head_hash, None, "", n)
+    checked, uncovered, problems = _check_content(db, seals)
+    notes = _notes(result.head_seq, n, newest, uncovered)
+    return Verification(
+        not problems,
+        result.count,
+        result.head_seq,
+        result.head_hash,
+        None,
+        "",
+        n,
+        checked,
+        uncovered,
+        tuple(problems),
+        tuple(notes),
+    )
+
+
+def _notes(head_seq: int, checkpoints: int, newest: int, uncovered: int) -> list[str]:
+    """What the verification could not prove, said plainly."""
+    notes = []
+    if checkpoints == 0:
+        notes.append(
+            "Aucun point de contrôle signé : une fin de journal coupée ou un journal réécrit"
+            " en entier ne peut pas être détecté (vérifiez avec la copie d'un propriétaire :"
+            " --checkpoint FICHIER)."
+        )
+    elif newest < head_seq:
+        notes.append(
+            f"Les enregistrements n° {newest + 1} à {head_seq} sont postérieurs au dernier point"
+            " de contrôle : aucun point de contrôle ne permet de vérifier cette fin de journal."
+        )
+    if uncovered:
+        notes.append(
+            fr.count(uncovered, "élément antérieur", "éléments antérieurs")
+            + " aux empreintes de contenu, non "
+            + fr.plural(uncovered, "couvert", "couverts")
+            + " : "
+            + fr.plural(uncovered, "il sera scellé", "ils seront scellés")
+            + " à la prochaine écriture de la console."
+        )
+    return notes
 
 
 def _bad(result: Verification, seq: int, problem: str) -> Verification:
@@ -550,5 +1007,8 @@ def visible_records(
         details = json.loads(r["details"])
         if isinstance(details.get("ids"), list) and len(details["ids"]) > 10:
             details["ids"] = details["ids"][:10] + [f"… (+{len(details['ids']) - 10})"]
+        if isinstance(details.get("content"), list):  # the seals: shown as a count
+            n = len(details["content"])
+            details["content"] = fr.count(n, "empreinte de contenu", "empreintes de contenu")
         r["details"] = details
     return out

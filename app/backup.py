@@ -35,6 +35,11 @@ class BackupError(ValueError):
     """A backup or restore refused, with a message for the operator (French)."""
 
 
+class TamperedError(BackupError):
+    """A console database that does not verify: its audit chain, the content it proves or its
+    append-only triggers (a failure found, exit 1 — not bad input)."""
+
+
 @dataclass(frozen=True)
 class BackupResult:
     """A backup written: where, how big, and the audit head it contains."""
@@ -220,13 +225,16 @@ def check(
     try:
         result = audit.verify(db, None, public_key)
         if not result.ok:
-            raise BackupError(f"journal d'audit de {path} invalide : {result.message()}")
+            raise TamperedError(f"journal d'audit de {path} invalide : {result.message()}")
+        triggers = schema.missing_triggers(db)
+        if triggers:
+            raise TamperedError(f"{path} a été modifiée hors de la console : {', '.join(triggers)}")
         warnings: list[str] = []
         if checkpoint is not None:
             if checkpoint.seq <= result.head_seq:
                 against = audit.verify(db, checkpoint, public_key)
                 if not against.ok:
-                    raise BackupError(
+                    raise TamperedError(
                         f"journal d'audit de {path} contredit le point de contrôle signé n°"
                         f" {checkpoint.seq} : {against.message()}"
                     )

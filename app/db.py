@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -54,9 +54,19 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
+BEFORE_WRITE: list[Callable[[sqlite_utils.Database], None]] = []
+"""Functions run on a connection before each unit of work (a layer above storage registers
+here: the audit log's content tracking, ``app.audit.track``). Each must be cheap once done."""
+BEFORE_COMMIT: list[Callable[[sqlite_utils.Database], None]] = []
+"""Functions run inside a unit of work just before it commits (``app.audit`` seals there the
+rows written after the unit's last audit record)."""
+
+
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """A unit of work: BEGIN IMMEDIATE (writers queue, not fail), or a savepoint when nested."""
+    for prepare in BEFORE_WRITE:
+        prepare(db)
     if db.conn.in_transaction:
         with db.atomic():
             yield db
@@ -70,6 +80,8 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         raise
     else:
         try:
+            for finish in BEFORE_COMMIT:
+                finish(db)
             db.conn.execute("COMMIT")
         except BaseException:
             if db.conn.in_transaction:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 
 import sqlite_utils
@@ -711,6 +712,11 @@ CREATE VIRTUAL TABLE addresses_fts USING fts5(
 );
 """,
     )
+@migrations(name="0012_zones_append_only")
+def m0012_zones_append_only(db: sqlite_utils.Database) -> None:
+    # A zones version is what a report or a message was computed from: never rewritten (a new
+    # computation is a new version). The audit chain seals each version's content (app.audit).
+    _script(db, _append_only("event_zones"))
 
 
 @migrations(name="0012_account_requests")
@@ -852,3 +858,44 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
     pending = [m.name for m in migrations.pending(db)]
     migrations.apply(db)
     return pending
+
+
+@functools.cache
+def _triggers_of(applied: frozenset[str]) -> dict[str, str]:
+    scratch = sqlite_utils.Database(sqlite3.connect(":memory:"), execute_plugins=False)
+    try:
+        for migration in migrations._migrations:
+            if migration.name in applied:
+                migration.fn(scratch)
+        return {
+            name: " ".join(sql.split())
+            for name, sql in scratch.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+            ).fetchall()
+        }
+    finally:
+        scratch.conn.close()
+
+
+def expected_triggers(db: sqlite_utils.Database) -> dict[str, str]:
+    """Every trigger (name → SQL) the migrations applied to ``db`` create: the schema's own
+    list, obtained by running those migrations on an empty database."""
+    applied = frozenset(m.name for m in migrations.applied(db))
+    return dict(_triggers_of(applied))
+
+
+def missing_triggers(db: sqlite_utils.Database) -> list[str]:
+    """French descriptions of the triggers (append-only guards…) absent or changed in ``db``."""
+    present = {
+        name: " ".join((sql or "").split())
+        for name, sql in db.execute(
+            "SELECT name, sql FROM main.sqlite_master WHERE type = 'trigger'"
+        ).fetchall()
+    }
+    out = []
+    for name, sql in sorted(expected_triggers(db).items()):
+        if name not in present:
+            out.append(f"déclencheur {name} absent")
+        elif present[name] != sql:
+            out.append(f"déclencheur {name} modifié")
+    return out

@@ -39,9 +39,9 @@ def audit_verify(console: Console, checkpoint_file: Path | None) -> None:
     if cp is not None:
         click.echo(f"Point de contrôle : {checkpoint_file} (n° {cp.seq}, {cp.signed_at}).")
     if result.ok:
-        click.echo(result.message())
+        click.echo("\n".join(result.lines()))
         return
-    click.echo(result.message(), err=True)
+    click.echo("\n".join(result.lines()), err=True)
     sys.exit(1)
 
 

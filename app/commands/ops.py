@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -115,7 +116,8 @@ def restore_command(console: Console, path: Path, check_only: bool) -> None:
     """Replace the database by the backup PATH, after checking it (stop the console first).
 
     Refuses (exit 2) a file that is not SQLite, is corrupt, is not a console database or whose
-    audit chain does not verify. The replaced database is kept as <db>.before-restore-<time>.
+    audit chain, content or append-only triggers do not verify (with --check: exit 1 for those).
+    The replaced database is kept as <db>.before-restore-<time>.
     """
     cp_file = console.signer.latest_file()
     cp = None
@@ -131,6 +133,9 @@ def restore_command(console: Console, path: Path, check_only: bool) -> None:
     if check_only:
         try:
             seq, digest, pending, warnings = backup_module.check(path, cp, public)
+        except backup_module.TamperedError as exc:  # a failure found, not bad input
+            click.echo(f"Sauvegarde refusée : {exc}", err=True)
+            sys.exit(1)
         except backup_module.BackupError as exc:
             bad_input(f"sauvegarde refusée : {exc}")
         for warning in warnings:

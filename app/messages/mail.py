@@ -192,6 +192,7 @@ def _record(
     lines_ok: list[str] = []
     lines_failed: list[str] = []
     skipped = 0
+    records: list[tuple[Delivery, str, str, str | None]] = []
     with transaction(db):
         for d, result, error in outcomes:
             next_at = None
@@ -206,23 +207,7 @@ def _record(
                 " VALUES (?,?,?,?,?)",
                 [d.id, iso(now), result, error[:1000], next_at],
             )
-            audit.append(
-                db,
-                now,
-                f"message.delivery_{result}",
-                actor=actor,
-                object_type="message_delivery",
-                object_id=d.id,
-                event_id=message.event_id,
-                details={
-                    "message": message.id,
-                    "email": d.email,
-                    "mail_id": d.mail_id,
-                    "attempt": d.attempts + (0 if result == "skipped" else 1),
-                    "error": error[:1000],
-                    "next_attempt_at": next_at,
-                },
-            )
+            records.append((d, result, error, next_at))
             who = f"{d.organisation} ({d.email})"
             if result == "sent":
                 lines_ok.append(who)
@@ -255,6 +240,25 @@ def _record(
             f"« {message.subject} » : " + " ; ".join(parts) + ".",
             is_system=True,
         )
+        # The records after the entry they account for: the first one seals it (app.audit).
+        for d, result, error, next_at in records:
+            audit.append(
+                db,
+                now,
+                f"message.delivery_{result}",
+                actor=actor,
+                object_type="message_delivery",
+                object_id=d.id,
+                event_id=message.event_id,
+                details={
+                    "message": message.id,
+                    "email": d.email,
+                    "mail_id": d.mail_id,
+                    "attempt": d.attempts + (0 if result == "skipped" else 1),
+                    "error": error[:1000],
+                    "next_attempt_at": next_at,
+                },
+            )
 
 
 def _message(db: sqlite_utils.Database, message_id: int) -> Message:

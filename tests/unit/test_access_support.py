@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app import access, auth
+from app import access, audit, auth
 from app.clock import iso
 from app.db import scalar, transaction
 
@@ -131,6 +131,9 @@ def close_event(db: Any, now: datetime, event_id: int, revoke: bool = True) -> N
         )
         if revoke:
             access.revoke_for_event(db, now, event_id, user(db, "director"))
+        # A state change and its audit record in one transaction (the record seals the event).
+        audit.append(db, now, "event.closed", object_type="event", object_id=event_id,
+                     event_id=event_id)  # fmt: skip
 
 
 def build_world(db: Any, now: datetime) -> World:

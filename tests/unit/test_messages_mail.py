@@ -83,7 +83,7 @@ def test_a_validated_situation_report_arrives_with_its_pdf_byte_for_byte(tdb, tc
     assert len(log) == 2 and "remis au relais pour 1 destinataire :" in log[1]
     sent = rows(tdb, "SELECT details FROM audit_log WHERE action = 'message.delivery_sent'")
     assert json.loads(sent[0]["details"])["email"] == "cod@example.org"
-    assert audit.verify(tdb).ok
+    assert audit.verify(tdb).ok, audit.verify(tdb).content_problems
 
 
 def test_cap_and_emsi_arrive_as_their_exact_xml(tdb, tclock):
@@ -175,7 +175,7 @@ def test_an_unreachable_relay_fails_visibly_and_the_sweep_delivers_later(tdb, tc
     actions = [r["action"] for r in rows(tdb, "SELECT action FROM audit_log")]
     assert actions.count("message.delivery_failed") == 2
     assert actions.count("message.delivery_sent") == 2
-    assert audit.verify(tdb).ok
+    assert audit.verify(tdb).ok, audit.verify(tdb).content_problems
 
 
 def test_retries_back_off_then_give_up_in_the_main_courante(tdb, tclock):

@@ -138,6 +138,7 @@ def test_event_without_zones_still_has_a_map_and_an_impact(
     event = declare(
         tdb, playbooks, "seine-flood", point=[0.55, 49.48], params={"seine_level_m": 9.0}
     )
+    tdb.execute("DROP TRIGGER event_zones_no_delete")  # zones are append-only: force the case
     tdb.execute("DELETE FROM event_zones WHERE event_id = ?", [event.id])
     stored = records.latest_zones(tdb, event.id)
     assert stored is None and situation.event_zones(stored) == []
