@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from pathlib import Path
 
 import sqlite_utils
 from sqlite_utils import Migrations
@@ -858,6 +859,66 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
     pending = [m.name for m in migrations.pending(db)]
     migrations.apply(db)
     return pending
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def not_initialised(path: str | Path) -> str:
+    """Why ``path`` holds no initialised console database ("" when it holds one).
+
+    Reads only (the file is never created): a missing path, a directory, an empty or non-SQLite
+    file, or a SQLite database without this console's migrations.
+    """
+    if str(path) == ":memory:":
+        return ""
+    p = Path(path)
+    if not p.exists():
+        return f"{p} : aucun fichier"
+    if p.is_dir():
+        return f"{p} est un dossier"
+    try:
+        with open(p, "rb") as fh:
+            magic = fh.read(16)
+    except OSError as exc:
+        return f"{p} illisible ({exc.strerror or exc})"
+    if not magic:
+        return f"{p} est un fichier vide"
+    if magic != SQLITE_MAGIC:
+        return f"{p} n'est pas une base SQLite"
+    try:
+        conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+        try:
+            applied = conn.execute(
+                "SELECT count(*) FROM _sqlite_migrations WHERE migration_set = ?",
+                [migrations.name],
+            ).fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        applied = 0
+    if not applied:
+        return f"{p} n'est pas une base de la console de crise"
+    return ""
+
+
+def foreign(path: str | Path) -> str:
+    """Why ``init`` must not touch ``path`` ("" when it may create or upgrade a database there):
+    a directory, a file that is not SQLite, another application's database."""
+    problem = not_initialised(path)
+    p = Path(path)
+    if not problem or not p.exists() or (p.is_file() and p.stat().st_size == 0):
+        return ""
+    if p.is_dir() or "SQLite" in problem or "illisible" in problem:
+        return problem
+    conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+    try:
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()
+    except sqlite3.Error:
+        return problem
+    finally:
+        conn.close()
+    return problem if tables[0] else ""
 
 
 @functools.cache

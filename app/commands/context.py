@@ -14,9 +14,11 @@ from typing import Any, NoReturn
 import click
 import sqlite_utils
 
-from .. import audit, config, playbooks
+from .. import audit, config, playbooks, schema
 from ..clock import SystemClock
 from ..db import connect
+
+NOT_INITIALISED = "base non initialisée : lancez `crisis-console init`"
 
 
 def bad_input(message: str) -> NoReturn:
@@ -38,10 +40,33 @@ class Console:
     def db_path(self) -> str:
         return str(self.settings["DB"])
 
+    def initialised(self) -> bool:
+        """Whether ``CRISIS_DB`` holds an initialised console database (nothing is created)."""
+        return not schema.not_initialised(self.db_path)
+
+    def require_initialised(self) -> None:
+        """Exit 2 with "base non initialisée : lancez `crisis-console init`" unless the path
+        holds an initialised console database; never creates the file."""
+        problem = schema.not_initialised(self.db_path)
+        if problem:
+            bad_input(f"{NOT_INITIALISED} ({problem}).")
+
     @cached_property
     def db(self) -> sqlite_utils.Database:
-        """The database connection of this invocation."""
+        """The database connection of this invocation: an initialised console database only
+        (``init`` alone creates one, through :meth:`create_db`)."""
+        self.require_initialised()
         return connect(self.db_path)
+
+    def create_db(self) -> sqlite_utils.Database:
+        """The connection ``init`` creates or upgrades; refuses a file that is not a database
+        (a directory, a text file, another application's SQLite file)."""
+        problem = schema.foreign(self.db_path)
+        if problem:
+            bad_input(f"impossible d'initialiser : {problem}.")
+        db = connect(self.db_path)
+        self.__dict__["db"] = db
+        return db
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -17,7 +17,7 @@ from .context import Console, bad_input, pass_console
 @pass_console
 def init(console: Console) -> None:
     """Create or upgrade the database (idempotent)."""
-    applied = schema.migrate(console.db)
+    applied = schema.migrate(console.create_db())
     click.echo(
         f"Base {console.db_path} : "
         + (
@@ -64,7 +64,7 @@ def serve(console: Console, host: str, port: int) -> None:
     from ..scheduler import spawn_process
     from ..server import run_gunicorn
 
-    schema.migrate(console.db)
+    schema.migrate(console.db)  # an initialised database only: upgrade it
     console.close()
     app = create_app()
     if str(console.settings["SCHEDULER"]) == "1":  # its own process, behind the lock
@@ -86,6 +86,7 @@ def backup_command(console: Console, path: Path, keep: int | None) -> None:
 
     A directory (existing, ending with "/", or with --keep) gets a time-stamped file name.
     """
+    console.require_initialised()
     if keep:
         path.mkdir(parents=True, exist_ok=True)
     try:

@@ -59,8 +59,9 @@ def user_add(
 @pass_console
 def user_passwd(console: Console, login: str, password_stdin: bool) -> None:
     """Change a password (ends every session of the user)."""
+    db = console.db  # an initialised database before asking anything
     password = _read_password(password_stdin)
-    auth.set_password(console.db, console.now(), login, password, actor="cli")
+    auth.set_password(db, console.now(), login, password, actor="cli")
     click.echo(f"Mot de passe de {login} changé ; ses sessions sont fermées.")
 
 

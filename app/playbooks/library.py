@@ -19,6 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from ..catalogue_file import load_catalogue
+from .. import schema
 from ..db import connect
 from .files import PlaybookError, load_playbooks, load_scenarios
 from .model import Playbook, Scenario
@@ -138,8 +139,8 @@ def known_for(
     if db is not None:
         return known_datasets(db, None)
     path = str(settings.get("DB") or "")
-    if path in ("", ":memory:") or not Path(path).exists():
-        return None
+    if path in ("", ":memory:") or schema.not_initialised(path):
+        return None  # never open (nor create, nor convert to WAL) what is not a console database
     opened = connect(path)
     try:
         return known_datasets(opened, None)
