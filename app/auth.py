@@ -855,20 +855,33 @@ def end_session(db: sqlite_utils.Database, now: datetime, token: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Ended:
+    """What ``end_all_sessions`` ended: browser sessions and API tokens."""
+
+    sessions: int
+    tokens: int
+
+
 def end_all_sessions(
     db: sqlite_utils.Database, now: datetime, login: str | None = None, actor: str | None = None
-) -> int:
-    """End every session of one user, or of everyone (after a compromise); return how many."""
+) -> Ended:
+    """End every session and every API token of one user, or of everyone (after a compromise):
+    a token is a session that does not expire, so it ends with them."""
     if login is not None and get_user_by_login(db, login) is None:
         raise UnknownUser(f"Utilisateur inconnu : {login}.")
     where, params = ("WHERE lower(login) = lower(?)", [login]) if login else ("", [])
     with transaction(db):
         ids = [r["id"] for r in rows(db, f"SELECT id FROM users {where}", params)]
-        ended = 0
+        ended = tokens = 0
         for uid in ids:
             db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = ?", [uid])
             ended += db.execute(
                 "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                [iso(now), uid],
+            ).rowcount
+            tokens += db.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
                 [iso(now), uid],
             ).rowcount
         audit.append(
@@ -878,9 +891,9 @@ def end_all_sessions(
             actor=actor,
             object_type="user",
             object_id=login or "*",
-            details={"sessions": ended},
+            details={"sessions": ended, "tokens": tokens},
         )
-    return ended
+    return Ended(ended, tokens)
 
 
 # --- API tokens ----------------------------------------------------------------------------
@@ -917,18 +930,54 @@ def create_token(
     return token
 
 
+@dataclass(frozen=True)
+class Token:
+    """An API token as listed (never its secret: only its hash is stored)."""
+
+    id: int
+    login: str
+    name: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+    @property
+    def live(self) -> bool:
+        return self.revoked_at is None
+
+
+class UnknownToken(AuthError):
+    """No API token with that number."""
+
+    status = 404
+
+
+def list_tokens(db: sqlite_utils.Database, login: str) -> list[Token]:
+    """The API tokens of a user, newest first (live and revoked)."""
+    user = get_user_by_login(db, login)
+    if not user:
+        raise UnknownUser(f"Utilisateur inconnu : {login}.")
+    return [
+        Token(r["id"], user.login, r["name"], r["created_at"], r["last_used_at"], r["revoked_at"])
+        for r in rows(db, "SELECT * FROM api_tokens WHERE user_id = ? ORDER BY id DESC", [user.id])
+    ]
+
+
 def revoke_token(
     db: sqlite_utils.Database, now: datetime, token_id: int, actor: str | None
-) -> None:
-    """Revoke an API token."""
+) -> bool:
+    """Revoke an API token; False when it was already revoked (nothing written)."""
     with transaction(db):
-        db.execute(
-            "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-            [iso(now), token_id],
-        )
+        t = row(db, "SELECT id, revoked_at FROM api_tokens WHERE id = ?", [token_id])
+        if t is None:
+            raise UnknownToken(f"Jeton d'API inconnu : n° {token_id}.")
+        if t["revoked_at"]:
+            return False
+        db.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", [iso(now), token_id])
         audit.append(
             db, now, "token.revoked", actor=actor, object_type="api_token", object_id=token_id
         )
+    return True
 
 
 def token_user(db: sqlite_utils.Database, now: datetime, token: str) -> User | None:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from . import access, audit, fr, idempotency
+from . import access, audit, fr, idempotency, numbers
 from .clock import PARIS, iso, local, parse_iso
 from .db import dumps, row, rows, scalar, transaction
 from .errors import DomainError
@@ -202,7 +202,11 @@ def check_point(point: Any) -> tuple[float, float]:
         or any(isinstance(v, bool) or not isinstance(v, int | float) for v in point)
     ):
         raise EventError("Le point doit être [longitude, latitude] en degrés décimaux.", "point")
-    lon, lat = float(point[0]), float(point[1])
+    try:
+        lon = float(numbers.number(point[0], "Longitude", field="point"))
+        lat = float(numbers.number(point[1], "Latitude", field="point"))
+    except numbers.NumberError as exc:
+        raise EventError(exc.message, "point") from None
     lon_min, lat_min, lon_max, lat_max = TERRITORY_BBOX
     if not (lon_min <= lon <= lon_max and lat_min <= lat <= lat_max):
         raise EventError(
@@ -844,8 +848,8 @@ def add_log(
     corrects: int | None = None
     if corrects_id not in (None, ""):
         try:
-            corrects = int(corrects_id)
-        except (TypeError, ValueError):
+            corrects = numbers.number(corrects_id, "Entrée corrigée", integer=True, minimum=1)
+        except numbers.NumberError:
             raise EventError("Entrée corrigée : numéro invalide.", "corrects_id") from None
     with transaction(db):
         replayed = _replayed(db, actor, idempotency_key, digest, "log_entry")

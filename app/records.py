@@ -445,6 +445,7 @@ class Grant:
     clamped: bool = False
     clamp_reason: str = ""
     fields: tuple[str, ...] = field(default_factory=tuple)
+    max_duration_min: int | None = None  # the agreement's maximum (the clamp)
 
     def valid_at(self, now: datetime) -> bool:
         """The one validity test used at every read."""
@@ -457,7 +458,8 @@ class Grant:
         )
 
     def effective_status(self, now: datetime) -> str:
-        """The status as it is right now, even if no sweep has run yet."""
+        """The status as it is right now, even if no sweep has run yet: what every page and API
+        answer shows (an active grant reads ``expired`` the moment it expires)."""
         if self.status == "active" and not self.valid_at(now):
             if self.event_status != "open" or self.agreement_withdrawn:
                 return "revoked"
@@ -518,6 +520,7 @@ GRANT_SQL = (
     " u.login AS user_login, u.name AS user_name, d.slug AS dataset_slug,"
     " d.title AS dataset_title, d.sensitivity, d.owner_org_id, a.agreement_key,"
     " a.version AS agreement_version, a.fields AS agreement_fields,"
+    " a.max_duration_min AS agreement_max_min,"
     " EXISTS (SELECT 1 FROM agreements w WHERE w.agreement_key = a.agreement_key"
     "   AND w.status = 'withdrawn') AS agreement_withdrawn,"
     " dec.name AS decided_by_name, endu.name AS ended_by_name"
@@ -564,4 +567,5 @@ def grant_from_row(r: dict[str, Any], clamped: bool = False, clamp_reason: str =
         clamped=clamped,
         clamp_reason=clamp_reason,
         fields=tuple(json.loads(r["agreement_fields"] or "[]")),
+        max_duration_min=r.get("agreement_max_min"),
     )

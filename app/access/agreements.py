@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .. import audit, auth
+from .. import audit, auth, numbers
 from ..clock import iso, parse_iso
 from ..db import dumps, row, rows, scalar, transaction
 from ..records import (
@@ -105,21 +105,20 @@ def _clean_terms(
     if any(not re.fullmatch(r"[a-z0-9][a-z0-9_-]*|\*", k) for k in kinds):
         raise AccessError("Types d'événement invalides : identifiants de fiches réflexes attendus.")
     try:
-        max_min = int(max_duration_min)
-    except (TypeError, ValueError) as exc:
-        raise AccessError("Durée maximale invalide.") from exc
-    if not 5 <= max_min <= DURATION_MAX_MIN:
-        raise AccessError(f"Durée maximale entre 5 et {DURATION_MAX_MIN} minutes.")
+        max_min = numbers.number(
+            max_duration_min, "Durée maximale (minutes)", integer=True, minimum=5,
+            maximum=DURATION_MAX_MIN,
+        )  # fmt: skip
+        margin = numbers.number(
+            margin_m if margin_m not in (None, "") else 0, "Marge (m)", minimum=0,
+            maximum=MARGIN_MAX_M,
+        )  # fmt: skip
+    except numbers.NumberError as exc:
+        raise AccessError(exc.message) from None
     if approval not in APPROVALS:
         raise AccessError("Règle d'approbation invalide.")
     if scope not in SCOPES:
         raise AccessError("Périmètre invalide.")
-    try:
-        margin = float(margin_m or 0)
-    except (TypeError, ValueError) as exc:
-        raise AccessError("Marge invalide.") from exc
-    if not 0 <= margin <= MARGIN_MAX_M:
-        raise AccessError(f"Marge entre 0 et {int(MARGIN_MAX_M)} m.")
     if d.sensitivity == "personal" and (approval != "second_person" or scope != "zone"):
         raise AccessError(
             "Données personnelles : la convention exige l'approbation d'un second directeur"

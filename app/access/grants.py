@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .. import audit, auth
+from .. import audit, auth, numbers
 from ..clock import iso, local, parse_iso
 from ..db import row, rows, scalar, transaction
 from ..records import (
@@ -120,10 +120,13 @@ def request_grant(
     *,
     reason_code: str,
     justification: str,
-    duration_min: int,
+    duration_min: Any = None,
     totp: str | None = None,
 ) -> Grant:
     """Break glass: ask for a dataset on an open event. Active at once or pending approval.
+
+    ``duration_min`` is optional (None or ""): the agreement's maximum then, and the returned
+    grant says so (``clamp_reason``). Given, it must be a whole number of minutes in range.
 
     Raises AccessDenied (no agreement allows it), StepUpRequired (TOTP needed or enrolment
     needed), AccessError (bad input) or NotFound. Refusals of policy are recorded in the audit.
@@ -135,12 +138,19 @@ def request_grant(
     if reason_code not in REASON_CODES:
         raise AccessError("Motif invalide : choisissez un motif dans la liste.")
     text = check_justification(justification)
-    try:
-        minutes = int(duration_min)
-    except (TypeError, ValueError) as exc:
-        raise AccessError("Durée demandée invalide.") from exc
-    if not 1 <= minutes <= DURATION_MAX_MIN:
-        raise AccessError(f"Durée demandée entre 1 et {DURATION_MAX_MIN} minutes.")
+    asked: int | None = None
+    if duration_min is not None and duration_min != "":
+        try:
+            asked = numbers.number(
+                duration_min,
+                "Durée demandée (minutes)",
+                field="duration_min",
+                integer=True,
+                minimum=1,
+                maximum=DURATION_MAX_MIN,
+            )
+        except numbers.NumberError as exc:
+            raise AccessError(exc.message) from None
 
     def refuse(exc: AccessError, why: str) -> AccessError:
         with transaction(db):
@@ -223,7 +233,10 @@ def request_grant(
 
     flagged = a.approval == "none"
     active = a.approval == "none"
+    minutes = a.max_duration_min if asked is None else asked
     expires, clamped, clamp_reason = _expiry(now, minutes, a)
+    if asked is None and not clamped:
+        clamp_reason = f"durée non précisée : maximum de la convention ({minutes} min)"
     with transaction(db):
         cur = db.execute(
             "INSERT INTO grants (event_id, user_id, dataset_id, agreement_id, reason_code,"
@@ -254,6 +267,7 @@ def request_grant(
             "reason_code": reason_code,
             "justification": text,
             "duration_min": minutes,
+            "duration_asked": asked,
             "approval": a.approval,
             "totp": bool(user.totp_enrolled or d.sensitivity == "personal"),
         }

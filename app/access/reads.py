@@ -93,12 +93,14 @@ def _in_scope(
     if scope is None and bbox is None:
         return candidates
     out = []
-    bbox_l93 = proj.to_l93(box(*bbox)) if bbox is not None else None
+    # The bbox is in degrees: compared in WGS84 (projecting the whole world's box to Lambert-93
+    # gives nothing usable, and a lon/lat box is not a rectangle in metres anyway).
+    window = box(*(float(v) for v in bbox)) if bbox is not None else None
     for f in candidates:
-        geom = proj.to_l93(shape(json.loads(f["geometry"])))
-        if scope is not None and not scope.intersects(geom):
+        wgs84 = shape(json.loads(f["geometry"]))
+        if window is not None and not window.intersects(wgs84):
             continue
-        if bbox_l93 is not None and not bbox_l93.intersects(geom):
+        if scope is not None and not scope.intersects(proj.to_l93(wgs84)):
             continue
         out.append(f)
     return out

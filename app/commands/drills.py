@@ -60,7 +60,7 @@ def rehearse(
                 clock.advance(minutes=STEP_MIN)
                 drills.sweep(db, clock.now(), scenarios, playbooks)
             drills.end(db, clock.now(), drill.event_id, director)
-            report = drills.after_action(db, drill.event_id, scenario)
+            report = drills.after_action(db, drill.event_id, scenario, clock.now())
             out.write_bytes(drills.after_action_pdf(report, clock.now()))
         finally:
             db.conn.close()

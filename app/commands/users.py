@@ -1,4 +1,4 @@
-"""`crisis-console user add|passwd|disable|end-sessions` and `token create`."""
+"""`crisis-console user add|passwd|disable|end-sessions` and `token create|list|revoke`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 import click
 
 from .. import auth, fr, schema
+from ..clock import local
 from .context import Console, pass_console
 
 
@@ -79,10 +80,13 @@ def user_disable(console: Console, login: str, enable: bool) -> None:
 @click.argument("login", required=False)
 @pass_console
 def user_end_sessions(console: Console, login: str | None) -> None:
-    """End every session of LOGIN, or of every user (after a compromise or a key rotation)."""
+    """End every session and API token of LOGIN, or of every user (after a compromise or a key
+    rotation)."""
     ended = auth.end_all_sessions(console.db, console.now(), login, actor="cli")
     who = login or "tous les utilisateurs"
-    click.echo(f"{fr.count(ended, 'session fermée', 'sessions fermées')} ({who}).")
+    sessions = fr.count(ended.sessions, "session fermée", "sessions fermées")
+    tokens = fr.count(ended.tokens, "jeton d'API révoqué", "jetons d'API révoqués")
+    click.echo(f"{sessions}, {tokens} ({who}).")
 
 
 @click.group()
@@ -97,6 +101,33 @@ def token() -> None:
 def token_create(console: Console, login: str, name: str) -> None:
     """Issue a Bearer token for /api/v1/ (printed once)."""
     click.echo(auth.create_token(console.db, console.now(), login, name, actor="cli"))
+
+
+@token.command("list")
+@click.argument("login")
+@pass_console
+def token_list(console: Console, login: str) -> None:
+    """List the API tokens of LOGIN (number, name, dates, state); never their secret."""
+    found = auth.list_tokens(console.db, login)
+    if not found:
+        click.echo(f"Aucun jeton d'API pour {login}.")
+        return
+    click.echo(f"{'n°':>5}  {'nom':<16} {'créé le':<17} {'dernier usage':<17} état")
+    for t in found:
+        state = "actif" if t.live else f"révoqué le {local(t.revoked_at)}"
+        used = local(t.last_used_at) if t.last_used_at else "—"
+        click.echo(f"{t.id:>5}  {t.name[:16]:<16} {local(t.created_at):<17} {used:<17} {state}")
+
+
+@token.command("revoke")
+@click.argument("token_id", type=click.IntRange(min=1), metavar="ID")
+@pass_console
+def token_revoke(console: Console, token_id: int) -> None:
+    """Revoke the API token number ID (see `token list`): refused from the next request on."""
+    if auth.revoke_token(console.db, console.now(), token_id, actor="cli"):
+        click.echo(f"Jeton d'API n° {token_id} révoqué.")
+    else:
+        click.echo(f"Jeton d'API n° {token_id} déjà révoqué : rien à faire.")
 
 
 COMMANDS: tuple[click.Command, ...] = (user, token)

@@ -4,14 +4,17 @@ checklist against due times, the timeline; read from the log, never guessed."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 
 from .. import events
+from ..access import list_grants
 from ..clock import parse_iso
 from ..db import rows
 from ..playbooks import Scenario
+from ..records import STATUS_LABELS
 from .play import Drill, _drill_event, inject_rows, latest_casualties
 
 
@@ -100,8 +103,14 @@ class AfterAction:
         return next((d for d in self.delays if d.label.startswith(label_start)), None)
 
 
-def _grants(db: sqlite_utils.Database, event_id: int) -> list[dict[str, Any]]:
-    return rows(
+def _grants(db: sqlite_utils.Database, event_id: int, now: datetime | None) -> list[dict[str, Any]]:
+    """The drill's grants; ``state`` is the French status as it stands at ``now`` (from the
+    clock, not from the last sweep)."""
+    found = {
+        g.id: g.effective_status(now) if now is not None else g.status
+        for g in list_grants(db, event_id=event_id)
+    }
+    out = rows(
         db,
         "SELECT g.id, g.status, g.requested_at, g.activated_at, g.expires_at, g.ended_at,"
         " g.reason_code, g.justification, g.duration_min, u.name AS user_name,"
@@ -112,15 +121,22 @@ def _grants(db: sqlite_utils.Database, event_id: int) -> list[dict[str, Any]]:
         " ORDER BY g.requested_at, g.id",
         [event_id],
     )
+    for g in out:
+        g["status"] = found.get(g["id"], g["status"])
+        g["state"] = STATUS_LABELS.get(g["status"], g["status"])
+    return out
 
 
 def after_action(
-    db: sqlite_utils.Database, event_id: int, scenario: Scenario | None
+    db: sqlite_utils.Database,
+    event_id: int,
+    scenario: Scenario | None,
+    now: datetime | None = None,
 ) -> AfterAction:
     """The after-action report of a drill: timeline, delays, checklist, injects, grants.
 
     ``scenario`` is the drill's scenario from the library (None when it is gone: the report
-    then says so and does not detail the injects)."""
+    then says so and does not detail the injects); grant states are as at ``now``."""
     event, drill = _drill_event(db, event_id)
     notes: list[str] = []
     if scenario is None:
@@ -128,7 +144,7 @@ def after_action(
     declared = event.declared_at
     end_at = drill.ended_at or event.closed_at
 
-    grants = _grants(db, event_id)
+    grants = _grants(db, event_id, now)
     activated = sorted(g["activated_at"] for g in grants if g["activated_at"])
     first_grant = activated[0] if activated else None
     reports = rows(

@@ -135,7 +135,7 @@ def after_action_pdf(report: AfterAction, now: datetime) -> bytes:
                         + (" (exercices autorisés)" if g["drills_allowed"] else ""),
                         hm(g["requested_at"]),
                         hm(g["activated_at"]),
-                        g["status"],
+                        g["state"],
                         g["justification"],
                     ]
                     for g in report.grants

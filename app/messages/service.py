@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from .. import audit, events, fr, reports
+from .. import audit, events, fr, numbers, reports
 from ..clock import iso, local
 from ..db import dumps, row, rows, transaction
 from ..playbooks import Playbook
@@ -431,8 +431,8 @@ def _recipient_ids(
     ids: list[int] = []
     for value in chosen:
         try:
-            pid = int(value)
-        except (TypeError, ValueError):
+            pid = numbers.number(value, "Destinataire", integer=True, minimum=1)
+        except numbers.NumberError:
             raise MessageError(
                 f"Destinataire invalide : « {value} ».", field="recipients"
             ) from None

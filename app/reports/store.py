@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .. import audit, events
+from .. import audit, events, numbers
 from ..clock import iso
 from ..db import row, rows, scalar, transaction
 from ..errors import DomainError
@@ -314,8 +314,8 @@ def set_cadence(
     ``declared_at + k × cadence`` after the last scheduled one.
     """
     try:
-        value = int(minutes)
-    except (TypeError, ValueError):
+        value = numbers.number(minutes, "Cadence (minutes)", integer=True)
+    except numbers.NumberError:
         raise ReportError("La cadence doit être un nombre entier de minutes.") from None
     if not 5 <= value <= 24 * 60:
         raise ReportError("La cadence doit être comprise entre 5 et 1440 minutes.")

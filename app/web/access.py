@@ -20,6 +20,7 @@ from .errors import fail
 from .htmx import render
 from .notices import done, refused
 from .owner import review_page
+from .params import bbox_arg, int_arg
 from .security import allow, lockout_policy
 
 bp = Blueprint("access", __name__)
@@ -84,7 +85,7 @@ def index() -> Response:
     owned = access.list_grants(db, org_id=user.org_id) if user.has("steward") else []
     live_owned = [g for g in owned if g.effective_status(t) in access.LIVE]
     highlight = None
-    gid = request.args.get("grant", type=int)
+    gid = int_arg("grant", "Accès")
     if gid:
         highlight = next((g for g in mine if g.id == gid), None)
     return render(
@@ -293,7 +294,7 @@ def new_grant(event_id: int) -> Response:
     return _grant_form(
         event_id,
         request.args.get("dataset", ""),
-        {"reason_code": "", "justification": "", "duration_min": 60},
+        {"reason_code": "", "justification": "", "duration_min": ""},
     )
 
 
@@ -502,7 +503,7 @@ def _review() -> access.Review:
     user = require_user()
     db = get_db()
     org = access.reviewable_org(db, user, request.args.get("org") or user.org_slug)
-    event_id = request.args.get("event", type=int)
+    event_id = int_arg("event", "Événement", minimum=1)
     if event_id is None:
         fail(422, "Choisissez un événement.")
     return access.owner_review(db, now(), org["id"], event_id)
@@ -545,10 +546,12 @@ def review_pdf() -> Response:
 
 
 def grant_json(g: access.Grant) -> dict[str, Any]:
-    """The API shape of a grant."""
+    """The API shape of a grant; its status is computed from the clock at answer time (an active
+    grant reads ``expired`` the moment it expires, whatever the sweep did)."""
+    status = g.effective_status(now())
     return {
         "id": g.id,
-        "status": g.status,
+        "status": status,
         "event": g.event_id,
         "dataset": g.dataset_slug,
         "user": g.user_login,
@@ -558,9 +561,10 @@ def grant_json(g: access.Grant) -> dict[str, Any]:
         "pending_until": g.pending_until,
         "activated_at": g.activated_at,
         "expires_at": g.expires_at,
+        "max_duration_min": g.max_duration_min,
         "clamped": g.clamped,
         "clamp_reason": g.clamp_reason,
-        "approval_required": g.status == "pending",
+        "approval_required": status == "pending",
         "decided_by": g.decided_by_name,
         "end_reason": g.end_reason,
     }
@@ -631,15 +635,7 @@ def features_response(event_id: int, slug: str, purpose: str = "api") -> Any:
     The catalogue's ``/api/v1/datasets/<slug>/features?event=<id>`` delegates here for
     restricted and personal datasets.
     """
-    bbox = None
-    raw = request.args.get("bbox")
-    if raw:
-        try:
-            bbox = [float(x) for x in raw.split(",")]
-        except ValueError:
-            fail(400, "bbox invalide : minx,miny,maxx,maxy attendus.")
-        if len(bbox) != 4:
-            fail(400, "bbox invalide : minx,miny,maxx,maxy attendus.")
+    bbox = bbox_arg()
     features, g = access.read_features(
         get_db(), now(), require_user(), event_id, slug, purpose, request_id(), bbox
     )

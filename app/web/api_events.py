@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 
 from .. import events, idempotency
 from .context import event_or_404, get_db, library, now, require_user
+from .params import int_arg
 from .security import allow
 
 bp = Blueprint("api_events", __name__, url_prefix="/api/v1/events")
@@ -98,7 +99,7 @@ def get_event(event_id: int) -> Response:
 @allow(*events.READ_ROLES)
 def get_log(event_id: int) -> Response:
     event = event_or_404(event_id)
-    since = request.args.get("since", default=0, type=int)
+    since = int_arg("since", "since", 0)
     category = request.args.get("category") or None
     if category is not None and category not in events.CATEGORIES:
         raise events.EventError(f"Catégorie inconnue « {category} ».", "category", status=400)

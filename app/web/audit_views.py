@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, redirect, request, url_for
+from flask import Blueprint, jsonify, redirect, url_for
 from werkzeug.wrappers import Response
 
 from .. import audit
 from .context import get_db, now, require_user, signer
 from .htmx import render
+from .params import int_arg
 from .security import allow
 
 bp = Blueprint("audit", __name__)
@@ -32,9 +33,7 @@ def _page(result: audit.Verification | None = None, checkpoint_file: str | None 
     return render(
         "audit/index.html",
         "audit/_verify.html" if result is not None else None,
-        records=audit.visible_records(
-            db, require_user(), PAGE, before=request.args.get("before", type=int)
-        ),
+        records=audit.visible_records(db, require_user(), PAGE, before=int_arg("before", "before")),
         head_seq=seq,
         head_hash=digest,
         checkpoint=audit.last_checkpoint(db),

@@ -24,6 +24,7 @@ from . import import_progress
 from .context import get_db, now, require_user
 from .errors import fail
 from .htmx import htmx, render
+from .params import bbox_arg, int_arg
 from .security import allow
 
 bp = Blueprint("catalogue", __name__)
@@ -303,19 +304,6 @@ def api_datasets() -> Response:
     return jsonify(datasets=[d.as_json() for d in datasets])
 
 
-def _bbox_arg() -> tuple[float, float, float, float] | None:
-    text = request.args.get("bbox", "").strip()
-    if not text:
-        return None
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        values = []
-    if len(values) != 4 or values[0] > values[2] or values[1] > values[3]:
-        fail(400, "bbox attendu : minlon,minlat,maxlon,maxlat")
-    return values[0], values[1], values[2], values[3]
-
-
 @bp.get("/api/v1/datasets/<slug>/features")
 @allow()
 def api_features(slug: str) -> Response:
@@ -323,6 +311,6 @@ def api_features(slug: str) -> Response:
     if dataset.sensitivity != "public" and request.args.get("event"):
         from .access import features_response  # restricted reads: grant checked and recorded
 
-        return features_response(request.args.get("event", type=int) or 0, slug)
+        return features_response(int_arg("event", "Événement", 0), slug)
     _check_public(slug)
-    return Response(_stream(slug, "geojson", _bbox_arg()), mimetype="application/geo+json")
+    return Response(_stream(slug, "geojson", bbox_arg()), mimetype="application/geo+json")

@@ -242,7 +242,7 @@ def stop_drill(event_id: int) -> Response:
 @allow(*drills.REPORT_ROLES)
 def show_after_action(event_id: int, error: str | None = None, status: int = 200) -> Response:
     drill = _drill(event_id)
-    report = drills.after_action(get_db(), event_id, library().scenario(drill.scenario_id))
+    report = drills.after_action(get_db(), event_id, library().scenario(drill.scenario_id), now())
     return render(
         "drills/after_action.html",
         "drills/_debrief_form.html",
@@ -279,7 +279,7 @@ def save_debrief(event_id: int) -> Response:
 @allow(*drills.REPORT_ROLES)
 def after_action_pdf(event_id: int) -> Response:
     drill = _drill(event_id)
-    report = drills.after_action(get_db(), event_id, library().scenario(drill.scenario_id))
+    report = drills.after_action(get_db(), event_id, library().scenario(drill.scenario_id), now())
     response = make_response(drills.after_action_pdf(report, now()))
     response.headers["Content-Type"] = "application/pdf"
     response.headers["Content-Disposition"] = (

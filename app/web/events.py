@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, make_response, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from .. import access, catalogue, events, reports
+from .. import access, catalogue, events, numbers, reports
 from ..playbooks import EVENT_LEVEL_MAX, EVENT_LEVEL_MIN, Playbook
 from . import access as access_web
 from . import offline as offline_web
@@ -20,6 +20,7 @@ from .context import event_or_404, get_db, library, now, require_user, signer
 from .errors import fail
 from .htmx import htmx, render, trigger
 from .impact import basemap_urls
+from .params import int_arg
 from .security import allow
 
 bp = Blueprint("events", __name__, url_prefix="/events")
@@ -95,10 +96,11 @@ def _log_form_context(
     corrected = None
     if corrects:
         try:
-            found = events.log_entries(get_db(), event.id, since=int(corrects) - 1, limit=1)
-        except ValueError:
-            found = []
-        if found and found[0].id == int(corrects):
+            number = numbers.number(corrects, "Entrée corrigée", integer=True, minimum=1)
+        except numbers.NumberError:
+            number = 0
+        found = events.log_entries(get_db(), event.id, since=number - 1, limit=1) if number else []
+        if found and found[0].id == number:
             corrected = found[0]
             form.setdefault("category", corrected.category)
             form.setdefault("text", corrected.text)
@@ -178,7 +180,11 @@ def _access_context(event: events.Event, playbook: Playbook | None) -> dict[str,
     restricted.sort(key=lambda d: wanted.index(d.slug))
     return {
         "access_holders": access.holders(db, now(), event.id),
-        "access_pending": access.list_grants(db, event_id=event.id, statuses=("pending",)),
+        "access_pending": [
+            g
+            for g in access.list_grants(db, event_id=event.id, statuses=("pending",))
+            if g.effective_status(now()) == "pending"
+        ],
         "access_datasets": restricted,
         "access_can_request": _can(*access_web.HOLDERS),
     }
@@ -247,9 +253,9 @@ def new_event() -> Response:
 
 def _number(text: str, field: str, label: str) -> float:
     try:
-        return float(text.replace(",", ".").strip())
-    except ValueError:
-        raise events.EventError(f"{label} : « {text} » n'est pas un nombre.", field) from None
+        return float(numbers.number(text, label, field=field))
+    except numbers.NumberError as exc:
+        raise events.EventError(exc.message, field) from None
 
 
 @bp.post("/")
@@ -366,10 +372,10 @@ def show_log(event_id: int) -> Response:
     event = event_or_404(event_id)
     category, author = _log_filters()
     compact = request.args.get("compact") == "1"
-    since = request.args.get("since", type=int)
+    since = int_arg("since", "since")
     if since is not None:
         return _new_entries(event, since, category, author, compact)
-    before = request.args.get("before", type=int)
+    before = int_arg("before", "before")
     ctx = _log_context(event, compact=compact, category=category, author=author, before=before)
     return render("events/log.html", "events/_log.html", drill_banner=event.is_drill, **ctx)
 

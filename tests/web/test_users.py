@@ -211,3 +211,32 @@ def test_the_operators_cli_gives_grant_roles_at_once_and_is_audited(app, runner)
         assert rows(db, "SELECT * FROM account_requests") == []
     finally:
         db.conn.close()
+
+
+def test_end_sessions_also_ends_api_tokens_and_tokens_are_listed_and_revoked(app, runner):
+    """Guards item 10: `user end-sessions LOGIN`, documented for a compromise, left the user's
+    API tokens valid on the main of before; `token list` and `token revoke` did not exist."""
+    api = app.test_client()
+    first = runner("token", "create", "cell", "--name", "tableur").output.strip()
+    other = runner("token", "create", "liaison").output.strip()
+    bearer = {"Authorization": f"Bearer {first}"}
+    assert api.get("/api/v1/whoami", headers=bearer).status_code == 200
+    result = runner("user", "end-sessions", "cell")
+    assert result.exit_code == 0 and "1 jeton d'API révoqué" in result.output
+    assert api.get("/api/v1/whoami", headers=bearer).status_code == 401  # right after
+    assert (
+        api.get("/api/v1/whoami", headers={"Authorization": f"Bearer {other}"}).status_code == 200
+    )
+
+    listed = runner("token", "list", "cell")
+    assert listed.exit_code == 0 and "tableur" in listed.output and "révoqué le" in listed.output
+    assert first not in listed.output  # never the secret
+    second = runner("token", "create", "cell").output.strip()
+    (line,) = [ln for ln in runner("token", "list", "cell").output.splitlines() if "actif" in ln]
+    token_id = line.split()[0]
+    assert runner("token", "revoke", token_id).exit_code == 0
+    headers = {"Authorization": f"Bearer {second}"}
+    assert api.get("/api/v1/whoami", headers=headers).status_code == 401
+    assert "déjà révoqué" in runner("token", "revoke", token_id).output
+    assert runner("token", "revoke", "9999").exit_code == 2
+    assert runner("token", "list", "nobody").exit_code == 2
