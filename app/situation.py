@@ -433,6 +433,7 @@ def event_map_spec(
         source_label=source_label,
         wind_from_deg=wind_from_deg,
         wind_speed_ms=wind_speed_ms,
+        grid_convergence_deg=proj.grid_factors(float(source.x), float(source.y))[0],
         closure_points=closure,
         time_label=time_label,
         is_drill=event.is_drill,

@@ -609,8 +609,9 @@ def closure_points(
         near.append((x, y))
         lon, lat = proj.l93_to_lonlat(x, y)
         bearing = None
-        if sx is not None and sy is not None:
-            bearing = round(math.degrees(math.atan2(x - sx, y - sy)) % 360.0, 1)
+        if sx is not None and sy is not None:  # a true bearing, as a compass reads it
+            grid = math.degrees(math.atan2(x - sx, y - sy)) % 360.0
+            bearing = round(proj.true_bearing(sx, sy, grid), 1)
         kept.append(
             {
                 "road_id": str(ids[r]),

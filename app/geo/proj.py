@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import shapely
-from pyproj import Transformer
+from pyproj import Proj, Transformer
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
@@ -73,6 +73,42 @@ def lonlat_to_l93(lon: Any, lat: Any) -> tuple[Any, Any]:
 def l93_to_lonlat(x: Any, y: Any) -> tuple[Any, Any]:
     """Project Lambert-93 x/y (scalars or arrays) to lon/lat."""
     return transformer(LAMBERT93, WGS84).transform(x, y)  # type: ignore[no-any-return]
+
+
+_l93: Proj | None = None
+
+
+def _lambert93() -> Proj:
+    global _l93
+    if _l93 is None:
+        with _lock:
+            if _l93 is None:
+                _l93 = Proj(LAMBERT93)
+    return _l93
+
+
+def grid_factors(x: float, y: float) -> tuple[float, float]:
+    """At a Lambert-93 point: (meridian convergence in degrees, point scale factor).
+
+    The convergence γ is PROJ's: a true (geographic) bearing β is the grid bearing β − γ
+    (γ ≈ −1.8° at Port-Jérôme, west of the projection's central meridian 3° E). The scale
+    factor k turns ground metres into grid metres (k ≈ 1.0004 on the Seine estuary).
+    """
+    lon, lat = l93_to_lonlat(x, y)
+    factors = _lambert93().get_factors(float(lon), float(lat))
+    return float(factors.meridian_convergence), float(factors.meridional_scale)
+
+
+def grid_bearing(x: float, y: float, true_deg: float) -> float:
+    """The grid bearing (clockwise from Lambert-93 north) of a true bearing at (x, y)."""
+    gamma, _ = grid_factors(x, y)
+    return (true_deg - gamma) % 360.0
+
+
+def true_bearing(x: float, y: float, grid_deg: float) -> float:
+    """The true bearing (clockwise from geographic north) of a grid bearing at (x, y)."""
+    gamma, _ = grid_factors(x, y)
+    return (grid_deg + gamma) % 360.0
 
 
 def geojson_to_shape(obj: dict[str, Any]) -> BaseGeometry:

@@ -8,7 +8,8 @@ pass only that, flagging restricted layers so the page carries DIFFUSION RESTREI
 Drawing order: polygon layers (basemap first), zones (worst last, translucent), line and point
 layers (in their order), closure points, the source, labels, then the furniture (legend, scale
 bar, north and wind arrows, title bar, markings, attribution). North is Lambert-93 grid north
-(about 2° off true north in the Seine estuary, below what a printed extract can show).
+(about 2° off true north in the Seine estuary); the wind arrow is drawn on the grid bearing of
+the true wind (``grid_convergence_deg``), so that it lines up with the plume drawn on the map.
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ class MapSpec:
     source_label: str = ""
     wind_from_deg: float | None = None
     wind_speed_ms: float | None = None
+    grid_convergence_deg: float = 0.0  # true bearing − grid bearing at the source (PROJ's γ)
     closure_points: Sequence[tuple[Point, str]] = ()
     time_label: str = ""
     is_drill: bool = False
@@ -919,7 +921,8 @@ def _draw_compass(d: Group, spec: MapSpec, vp: Viewport, k: float) -> Box:
                 strokeDashArray=[1.5, 1.5],
             )
         )
-        tail, head = wind_arrow_points(spec.wind_from_deg, wcx, wcy, cell * 0.75)
+        grid_from = spec.wind_from_deg - spec.grid_convergence_deg  # the page is the grid
+        tail, head = wind_arrow_points(grid_from, wcx, wcy, cell * 0.75)
         d.add(_arrow(tail, head, WIND_BLUE, 1.6 * k))
         d.add(
             _text(

@@ -1,7 +1,12 @@
 """Zone geometry: circles, downwind plumes, pipeline corridors, selected areas.
 
 Everything here is pure shapely in Lambert-93 metres (x = east, y = north). Bearings are in
-degrees clockwise from north; a wind *from* 240° blows *towards* 60°.
+degrees clockwise from north; a wind *from* 240° blows *towards* 60°. The shape functions
+(:func:`circle`, :func:`plume`, :func:`corridor`) work in the grid: grid bearings, grid metres.
+:func:`compute_zones` turns the ground into the grid at the source: a meteorological wind
+direction is a *true* bearing, turned by the meridian convergence (≈ 1.8° at Port-Jérôme, about
+120 m sideways at 3.8 km), and effect distances are ground metres, times the point scale factor
+(≈ 1.0004 there): zones lie where the wind blows on the ground, at the stated distance.
 
 Choices (also recorded in docs/decisions.md by whoever owns it):
 
@@ -258,10 +263,27 @@ def compute_zones(
     corridor and area zones.
     """
     zones: list[Zone] = []
+    ground = _Ground(*proj.grid_factors(float(source_l93.x), float(source_l93.y)))
     for spec in specs:
-        zones.append(_compute_one(spec, source_l93, params, effects, lines_for, polygons_for))
+        zones.append(
+            _compute_one(spec, source_l93, params, effects, lines_for, polygons_for, ground)
+        )
     zones = _nest(zones)
     return sorted(zones, key=lambda z: z.severity)  # stable: playbook order within a level
+
+
+@dataclass(frozen=True)
+class _Ground:
+    """The ground at the source, in the grid: meridian convergence (degrees), scale factor."""
+
+    convergence_deg: float = 0.0
+    scale: float = 1.0
+
+    def bearing(self, true_deg: float) -> float:
+        return (true_deg - self.convergence_deg) % 360.0
+
+    def metres(self, ground_m: float) -> float:
+        return ground_m * self.scale
 
 
 def _compute_one(
@@ -271,7 +293,9 @@ def _compute_one(
     effects: dict[str, Any] | None,
     lines_for: LinesFor | None,
     polygons_for: PolygonsFor | None,
+    ground: _Ground | None = None,
 ) -> Zone:
+    ground = ground or _Ground()
     site = effect_distance(effects, getattr(spec, "effect", None))
     default = getattr(spec, "default_m", None)
     distance: float | None
@@ -284,7 +308,7 @@ def _compute_one(
     used: dict[str, Any] = {}
     geom: BaseGeometry
     if shape == "circle":
-        geom = circle(source, _need(distance, spec))
+        geom = circle(source, ground.metres(_need(distance, spec)))
     elif shape == "plume":
         calm = getattr(spec, "calm_below_ms", None)
         calm = DEFAULT_CALM_BELOW_MS if calm is None else float(calm)
@@ -293,7 +317,15 @@ def _compute_one(
         wind_from = float(params.get("wind_from_deg", 0.0))
         wind_speed = float(params.get("wind_speed_ms", 0.0))
         used = {"wind_from_deg": wind_from, "wind_speed_ms": wind_speed}
-        geom = plume(source, wind_from, wind_speed, _need(distance, spec), half_t, calm)
+        geom = plume(
+            source,
+            ground.bearing(wind_from),  # true (meteorological) -> grid
+            wind_speed,
+            ground.metres(_need(distance, spec)),
+            half_t,
+            calm,
+        )
+        used["grid_convergence_deg"] = round(ground.convergence_deg, 4)
         used["calm"] = wind_speed < calm
         used["half_angle_deg"] = (
             180.0 if wind_speed < calm else plume_half_angle(wind_speed, half_t, calm)
@@ -303,7 +335,12 @@ def _compute_one(
             raise ValueError(f"zone {spec.id}: corridor needs a dataset and lines_for")
         section = float(getattr(spec, "section_m", None) or 0.0)
         used = {"section_m": section}
-        geom = corridor(lines_for(spec.dataset), source, section, _need(distance, spec))
+        geom = corridor(
+            lines_for(spec.dataset),
+            source,
+            ground.metres(section),
+            ground.metres(_need(distance, spec)),
+        )
     elif shape == "area":
         if polygons_for is None or not getattr(spec, "dataset", None):
             raise ValueError(f"zone {spec.id}: area needs a dataset and polygons_for")
