@@ -52,6 +52,17 @@ class NotPublic(CatalogueError):
     status = 403
 
 
+TERRITORY = "territory"
+
+
+def _coverage_digest(stored: str) -> str:
+    if stored == TERRITORY:
+        return TERRITORY
+    import hashlib
+
+    return "polygone sha256:" + hashlib.sha256(stored.encode()).hexdigest()[:16]
+
+
 def parse_fields(raw: Iterable[dict[str, Any]], where: str = "fields") -> tuple[Field, ...]:
     """Validate a property schema given as a list of dicts (catalogue.yaml's shape)."""
     out: list[Field] = []
@@ -157,14 +168,16 @@ def ensure_dataset(
         "fields": dumps([f.as_dict() for f in fields]),
         "source": spec.source,
         "mapping": dumps([m.model_dump(exclude_none=True) for m in spec.mapping]),
+        "coverage": TERRITORY if spec.coverage == TERRITORY else dumps(spec.coverage),
     }
     with transaction(db):
         existing = row(db, "SELECT * FROM datasets WHERE slug = ?", [slug])
         if existing is None:
             db.execute(
                 "INSERT INTO datasets (slug, title, description, owner_org_id, theme,"
-                " geometry_type, sensitivity, id_field, fields, source, mapping, created_at,"
-                " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " geometry_type, sensitivity, id_field, fields, source, mapping, coverage,"
+                " created_at,"
+                " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [slug, *values.values(), iso(now), iso(now)],
             )
             audit.append(
@@ -174,8 +187,10 @@ def ensure_dataset(
                 actor=actor,
                 object_type="dataset",
                 object_id=slug,
-                details={k: v for k, v in values.items() if k not in ("fields", "mapping")}
-                | {"owner": spec.owner},
+                details={
+                    k: v for k, v in values.items() if k not in ("fields", "mapping", "coverage")
+                }
+                | {"coverage": _coverage_digest(values["coverage"]), "owner": spec.owner},
             )
         else:
             changed = {k: v for k, v in values.items() if existing[k] != v}

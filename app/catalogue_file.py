@@ -69,6 +69,26 @@ def _unit(value: str | None) -> str | None:
     return value
 
 
+def check_coverage(value: Any) -> Any:
+    """``territory``, or a valid, non-empty GeoJSON Polygon/MultiPolygon in WGS84 degrees."""
+    if value == "territory":
+        return value
+    if not isinstance(value, dict) or value.get("type") not in ("Polygon", "MultiPolygon"):
+        raise ValueError("« territory » ou une géométrie GeoJSON Polygon/MultiPolygon attendue")
+    from shapely.geometry import shape
+
+    try:
+        geom = shape(value)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise ValueError(f"géométrie illisible ({exc})") from None
+    if geom.is_empty or not geom.is_valid:
+        raise ValueError("polygone vide ou invalide")
+    x0, y0, x1, y1 = geom.bounds
+    if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+        raise ValueError("coordonnées hors des degrés WGS84 (longitude, latitude)")
+    return value
+
+
 class _Closed(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -123,6 +143,14 @@ class DatasetSpec(_Closed):
     mapping: tuple[FieldMap, ...] = ()
     # Kept by its owner (OGC API / WFS): the block is validated by app.remote.spec.parse_remote.
     remote: dict[str, Any] | None = None
+    # Where the dataset is complete: the territory's outline, or a GeoJSON (Multi)Polygon in
+    # WGS84 degrees; a zone reaching beyond says so with its figures (app.geo.impact).
+    coverage: Literal["territory"] | dict[str, Any] = "territory"
+
+    @field_validator("coverage")
+    @classmethod
+    def _coverage(cls, value: Any) -> Any:
+        return check_coverage(value)
 
     @model_validator(mode="after")
     def _coherent(self) -> DatasetSpec:

@@ -257,6 +257,8 @@ class Dataset:
     extra: dict[str, Any] = field(default_factory=dict)
     # The owner's fields mapped onto ours (catalogue.yaml `mapping:`), applied at every import.
     mapping: tuple[FieldMap, ...] = ()
+    # Where the dataset is complete: "territory" or a GeoJSON (Multi)Polygon in WGS84.
+    coverage: str | dict[str, Any] = "territory"
 
     @property
     def is_public(self) -> bool:
@@ -294,6 +296,7 @@ class Dataset:
             "revision": self.revision,
             "feature_count": self.feature_count,
             "bbox": list(self.bbox) if self.bbox else None,
+            "coverage": self.coverage,
             "updated_at": self.updated_at,
         }
 
@@ -347,7 +350,18 @@ def dataset_from_row(r: dict[str, Any]) -> Dataset:
         created_at=r["created_at"],
         updated_at=r["updated_at"],
         mapping=tuple(FieldMap.model_validate(m) for m in json.loads(r.get("mapping") or "[]")),
+        coverage=_coverage(r.get("coverage")),
     )
+
+
+def _coverage(value: Any) -> str | dict[str, Any]:
+    if not value or value == "territory":
+        return "territory"
+    try:
+        found = json.loads(value)
+    except ValueError:
+        return "territory"
+    return found if isinstance(found, dict) else "territory"
 
 
 def get_dataset(db: sqlite_utils.Database, slug: str) -> Dataset | None:

@@ -852,6 +852,11 @@ CREATE TABLE report_annexes (
         + _append_only("review_answers")
         + _append_only("report_annexes"),
     )
+@migrations(name="0013_dataset_coverage")
+def m0013_dataset_coverage(db: sqlite_utils.Database) -> None:
+    # Where a dataset is complete (catalogue ``coverage:``): 'territory' (the agglomeration's
+    # outline) or a GeoJSON (Multi)Polygon in WGS84. Beyond it a zone's figures miss that layer.
+    _script(db, "ALTER TABLE datasets ADD COLUMN coverage TEXT NOT NULL DEFAULT 'territory'")
 
 
 def migrate(db: sqlite_utils.Database) -> list[str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from shapely.geometry.base import BaseGeometry
 
 from . import catalogue, fr
 from .geo import proj
-from .geo.impact import Impact, LayerSpec, analyse
+from .geo.impact import Impact, LayerSpec, analyse, zone_caveats
 from .geo.index import Layer, SpatialIndex
 from .geo.render import MapLayer, MapSpec, MapZone, format_distance
 from .geo.zones import Zone, outer_zone, zones_from_geojson
@@ -41,6 +41,7 @@ __all__ = [
     "event_zones",
     "layer_role",
     "layer_specs",
+    "with_coverage",
     "zones_collection",
 ]
 
@@ -195,8 +196,37 @@ def event_impact(
     ``open_datasets``: restricted or personal datasets the caller holds a valid grant for
     (listed in full); every other non-public dataset appears as counts only.
     """
-    specs = layer_specs(db)
+    specs = with_coverage(db, index, layer_specs(db))
     return analyse(event_zones(zones), index, specs, _source_l93(event), frozenset(open_datasets))
+
+
+TERRITORY_SLUG = "territory"
+
+
+def with_coverage(
+    db: sqlite_utils.Database, index: SpatialIndex, specs: Sequence[LayerSpec]
+) -> list[LayerSpec]:
+    """The specs with their coverage in Lambert-93 (the catalogue's ``coverage``): the
+    territory's outline, or the dataset's own polygon. Without a loaded territory, a layer
+    covering "the territory" is taken as complete everywhere (nothing to compare with)."""
+    datasets = {d.slug: d for d in catalogue.list_datasets(db)}
+    territory: BaseGeometry | None = None
+    loaded = datasets.get(TERRITORY_SLUG)
+    if loaded is not None and loaded.feature_count > 0:
+        layer = index.layer(TERRITORY_SLUG)
+        if layer.geoms is not None and len(layer.geoms):
+            territory = shapely.union_all(layer.geoms)
+    out = []
+    for spec in specs:
+        d = datasets.get(spec.slug)
+        coverage = d.coverage if d is not None else "territory"
+        if not isinstance(coverage, dict):  # "territory"
+            out.append(replace(spec, coverage=territory))
+        else:
+            polygon = proj.to_l93(proj.geojson_to_shape(coverage))
+            label = f"de la couverture de « {spec.title} »"
+            out.append(replace(spec, coverage=polygon, coverage_label=label))
+    return out
 
 
 # -- map -------------------------------------------------------------------------------------
@@ -434,6 +464,7 @@ def event_map_spec(
         wind_from_deg=wind_from_deg,
         wind_speed_ms=wind_speed_ms,
         grid_convergence_deg=proj.grid_factors(float(source.x), float(source.y))[0],
+        notes=map_notes(impact),
         closure_points=closure,
         time_label=time_label,
         is_drill=event.is_drill,
@@ -464,8 +495,26 @@ def _one_label_per_name(
 
 def _zone_map_label(zone: Zone) -> str:
     if zone.distance_m:
-        return f"{zone.threshold} — {format_distance(zone.distance_m)}"
+        generic = " (distance générique)" if zone.distance_source == "playbook" else ""
+        return f"{zone.threshold} — {format_distance(zone.distance_m)}{generic}"
     return str(zone.threshold)
+
+
+def map_notes(impact: Impact | None) -> list[str]:
+    """The map's notes: the zones' caveats (``zone_caveats``), each said once with the zones
+    it applies to ("Toutes les zones : distance générique du guide…")."""
+    if impact is None:
+        return []
+    data = impact.to_json()
+    by_note: dict[str, list[str]] = {}
+    for z in data["zones"]:
+        for note in zone_caveats(z):
+            by_note.setdefault(note, []).append(z["label"])
+    out = []
+    for note, names in by_note.items():
+        who = "Toutes les zones" if len(names) == len(data["zones"]) > 1 else ", ".join(names)
+        out.append(f"{who} : {note}")
+    return out
 
 
 def event_map_features(

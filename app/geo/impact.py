@@ -13,12 +13,19 @@ same figures for the outer zone (the union of all zones). Fast paths, all in Lam
 Access: public layers and layers whose slug is in ``open_datasets`` are listed in full;
 restricted and personal layers that are not open give counts only (count, and length for
 lines) — never ids, names, properties or geometry.
+
+Coverage: a layer is complete only within its ``coverage`` (the territory, or the polygon its
+catalogue entry declares). Each zone says which share of its area lies outside the coverage of
+the layers it counts (``uncovered_share``, 0 to 1) and which layers stop at the edge, in French
+(``coverage.note``: "34 % de la zone hors du territoire couvert : population et établissements
+non comptés au-delà"). Each zone also carries where its distance comes from
+(``distance_source``; ``generic_distance`` when it is the playbook's default).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,7 +38,7 @@ from app.geo import proj
 from app.geo.index import Layer, SpatialIndex
 from app.geo.zones import Zone, outer_zone
 
-__all__ = ["Impact", "LayerSpec", "ZoneImpact", "analyse", "ROLES"]
+__all__ = ["Impact", "LayerSpec", "ZoneImpact", "analyse", "coverage_note", "zone_caveats", "ROLES"]
 
 ROLES = (
     "population_grid",
@@ -60,6 +67,9 @@ class LayerSpec:
     role: str
     source: str = ""  # e.g. "INSEE, Filosofi 2019" — shown next to population figures
     year: int | None = None
+    # Where the layer is complete (Lambert-93), None: everywhere; and how to name that area.
+    coverage: BaseGeometry | None = field(default=None, compare=False)
+    coverage_label: str = "du territoire couvert"
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -104,6 +114,9 @@ class ZoneImpact:
     threshold: str
     shape: str
     distance_m: float | None
+    distance_source: str = ""  # site | playbook | data
+    uncovered_share: float = 0.0
+    uncovered: list[dict[str, Any]] = field(default_factory=list)
     population: dict[str, Any] | None = None
     establishments_by_type: dict[str, dict[str, float]] = field(default_factory=dict)
     establishments: list[tuple[str, _Items]] = field(default_factory=list)
@@ -141,6 +154,14 @@ class ZoneImpact:
             "family": self.family,
             "shape": self.shape,
             "distance_m": self.distance_m,
+            "distance_source": self.distance_source,
+            "generic_distance": self.distance_source == "playbook",
+            "uncovered_share": round(self.uncovered_share, 4),
+            "coverage": {
+                "uncovered_share": round(self.uncovered_share, 4),
+                "note": coverage_note(self.uncovered),
+                "groups": [dict(g) for g in self.uncovered],
+            },
             "population": dict(self.population) if self.population else None,
             "establishments": {
                 "by_type": {k: dict(v) for k, v in sorted(self.establishments_by_type.items())},
@@ -306,6 +327,7 @@ def analyse(
         threshold="",
         shape="union",
         distance_m=max((z.distance_m or 0.0 for z in ordered), default=None),
+        distance_source=_outer_source(ordered),
     )
     zone_impacts = [
         ZoneImpact(
@@ -316,6 +338,7 @@ def analyse(
             threshold=z.threshold,
             shape=z.shape,
             distance_m=z.distance_m,
+            distance_source=z.distance_source,
         )
         for z in ordered
     ]
@@ -360,6 +383,8 @@ def analyse(
         else:
             closure_restricted.append(_restricted_entry(spec, len(points), None))
     closure.sort(key=lambda p: (p["bearing_deg"], p["dataset"], p["road_id"]))
+    for zi, geom, _ in targets:
+        _coverage(zi, geom, specs)
 
     if same_as_outer is not None:
         # The outer zone is one of the zones (a single zone, or nested zones): same figures.
@@ -372,6 +397,7 @@ def analyse(
             threshold=outer_impact.threshold,
             shape=outer_impact.shape,
             distance_m=outer_impact.distance_m,
+            distance_source=outer_impact.distance_source,
         )
     lon, lat = proj.l93_to_lonlat(sx, sy)
     return Impact(
@@ -382,6 +408,115 @@ def analyse(
         source={"x": sx, "y": sy, "lon": round(float(lon), 7), "lat": round(float(lat), 7)},
         open_datasets=opened,
     )
+
+
+def _outer_source(zones: Sequence[Zone]) -> str:
+    """The outer zone's distances are generic as soon as one of its zones' are."""
+    sources = {z.distance_source for z in zones}
+    if "playbook" in sources:
+        return "playbook"
+    return sources.pop() if len(sources) == 1 else ""
+
+
+# -- coverage --------------------------------------------------------------------------------
+
+ROLE_NAMES = {
+    "population_grid": "population",
+    "communes": "population",
+    "establishments": "établissements",
+    "network_lines": "réseaux",
+    "network_assets": "réseaux",
+    "roads": "points de bouclage",
+}
+UNCOVERED_MIN = 0.001  # below a thousandth of the zone's area, the edge is a drawing detail
+
+
+def _coverage(zi: ZoneImpact, geom: BaseGeometry, specs: Sequence[LayerSpec]) -> None:
+    """The share of the zone outside its layers' coverage, grouped by coverage (in place)."""
+    area = float(geom.area)
+    if area <= 0:
+        return
+    groups: dict[str, tuple[BaseGeometry, list[LayerSpec]]] = {}
+    for spec in specs:
+        if spec.coverage is None:
+            continue
+        key = spec.coverage_label
+        groups.setdefault(key, (spec.coverage, []))[1].append(spec)
+    covered: BaseGeometry | None = None
+    out = []
+    for label, (cover, members) in groups.items():
+        outside = float(shapely.difference(geom, cover).area) / area
+        covered = cover if covered is None else shapely.intersection(covered, cover)
+        if outside < UNCOVERED_MIN:
+            continue
+        names = [n for n in dict.fromkeys(ROLE_NAMES.values()) if any(
+            ROLE_NAMES.get(s.role) == n for s in members
+        )]  # fmt: skip
+        others = [s for s in members if s.role not in ROLE_NAMES]
+        if len(others) == 1:
+            names.append(f"« {others[0].title} »")
+        elif others:
+            names.append(f"{len(others)} autres couches")
+        out.append(
+            {
+                "coverage": label,
+                "share": round(outside, 4),
+                "datasets": [s.slug for s in members],
+                "layers": names,
+            }
+        )
+    if covered is not None:
+        share = float(shapely.difference(geom, covered).area) / area
+        zi.uncovered_share = share if share >= UNCOVERED_MIN else 0.0
+    zi.uncovered = sorted(out, key=lambda g: -g["share"])
+
+
+def _percent(share: float) -> str:
+    if share < 0.01:
+        return "moins de 1\u202f%"
+    return f"{round(share * 100):d}\u202f%"
+
+
+def _join(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " et " + names[-1]
+
+
+def coverage_note(groups: Sequence[dict[str, Any]]) -> str:
+    """French: "34 % de la zone hors du territoire couvert : population et établissements non
+    comptés au-delà" (one clause per coverage), or "" when the zone is covered."""
+    clauses = []
+    for g in groups:
+        layers = list(g["layers"])
+        if layers == ["population"]:
+            counted = "non comptée"
+        elif len(layers) == 1 and layers[0].startswith("«"):
+            counted = "non compté"
+        else:
+            counted = "non comptés"
+        clauses.append(
+            f"{_percent(g['share'])} de la zone hors {g['coverage']} : {_join(layers)}"
+            f" {counted} au-delà"
+        )
+    return " ; ".join(clauses)
+
+
+GENERIC_DISTANCE = (
+    "distance générique du guide, pas celle d'une étude de dangers"
+    " (aucune distance d'effets publiée pour ce lieu)"
+)
+
+
+def zone_caveats(zone: Mapping[str, Any]) -> list[str]:
+    """What a zone's figures (``ZoneImpact.to_json()``) do not say, in French: a distance that
+    is the playbook's generic default, a zone leaving the data's coverage. Shown with the
+    figures everywhere (screen, tablet, reports, map extracts, CAP)."""
+    out = []
+    if zone.get("generic_distance"):
+        out.append(GENERIC_DISTANCE[0].upper() + GENERIC_DISTANCE[1:] + ".")
+    note = (zone.get("coverage") or {}).get("note")
+    if note:
+        out.append(note[0].upper() + note[1:] + ".")
+    return out
 
 
 def _is_synthetic(layer: Layer, idx: np.ndarray) -> bool:

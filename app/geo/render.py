@@ -143,6 +143,9 @@ class MapSpec:
     wind_from_deg: float | None = None
     wind_speed_ms: float | None = None
     grid_convergence_deg: float = 0.0  # true bearing − grid bearing at the source (PROJ's γ)
+    # What the map's zones do not say (a generic distance, a zone leaving the data), in French:
+    # printed in a box on the map, so an extract forwarded alone still says it.
+    notes: Sequence[str] = ()
     closure_points: Sequence[tuple[Point, str]] = ()
     time_label: str = ""
     is_drill: bool = False
@@ -861,6 +864,41 @@ def _draw_scale_bar(d: Group, vp: Viewport, k: float) -> Box:
     return box
 
 
+NOTE_INK = "#6b3800"
+
+
+def _draw_notes(d: Group, notes: Sequence[str], vp: Viewport, below: Box, k: float) -> Box:
+    """The notes in a box at the bottom left, above the scale bar (amber, like the screen)."""
+    from reportlab.lib.utils import simpleSplit
+
+    fx0, fy0, fx1, fy1 = vp.frame
+    size = 6.3 * k
+    width = min(0.46 * (fx1 - fx0), 330 * k)
+    lines: list[str] = []
+    for note in notes:
+        lines += simpleSplit(note, FONT, size, width - 10 * k)
+    lines = lines[: max(1, int(0.4 * (fy1 - fy0) / (size * 1.25)))]
+    height = len(lines) * size * 1.25 + 7 * k
+    x0, y0 = fx0 + 3 * k, below[3] + 4 * k
+    box = (x0, y0, x0 + width, y0 + height)
+    d.add(
+        Rect(
+            x0,
+            y0,
+            width,
+            height,
+            fillColor=_alpha("#fff4e0", 0.92),
+            strokeColor=_color("#c77700"),
+            strokeWidth=0.7 * k,
+        )
+    )
+    y = y0 + height - 4 * k - size
+    for line in lines:
+        d.add(_text(x0 + 5 * k, y, line, size, _color(NOTE_INK)))
+        y -= size * 1.25
+    return box
+
+
 def _draw_compass(d: Group, spec: MapSpec, vp: Viewport, k: float) -> Box:
     _, _, fx1, fy1 = vp.frame
     has_wind = spec.wind_from_deg is not None
@@ -1181,8 +1219,11 @@ def _compose(
         lbox = _legend_box(spec, vp, lw, lh, k)
         _draw_legend(furniture, entries, lbox, shown, k)
         obstacles.append(lbox)
-    obstacles.append(_draw_scale_bar(furniture, vp, k))
+    scale_box = _draw_scale_bar(furniture, vp, k)
+    obstacles.append(scale_box)
     obstacles.append(_draw_compass(furniture, spec, vp, k))
+    if spec.notes:
+        obstacles.append(_draw_notes(furniture, spec.notes, vp, scale_box, k))
 
     inner = (fx0 + 1, fy0 + 1, fx1 - 1, fy1 - 1)
     for lab in place_labels(labels, obstacles, inner):

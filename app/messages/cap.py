@@ -29,6 +29,8 @@ SENDER = "crisis-console@caux-seine.example"
 TAG_AUTHORITY = "caux-seine.example"
 IDENTIFIER_PREFIX = "caux-seine-crise"
 CBS_PARAMETER = "FR-Alert:texte"
+# Where the zones' distances come from ("génériques du guide" when a site published none).
+DISTANCES_PARAMETER = "caux-seine:distances"
 MAX_VERTICES = 100
 DRILL_NOTE = "EXERCICE — message d'exercice, aucune action réelle"
 DRILL_RESTRICTION = "EXERCICE — diffusion limitée aux participants de l'exercice"

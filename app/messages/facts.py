@@ -45,6 +45,18 @@ class ZoneFacts:
     geometry: dict[str, Any]
     communes: tuple[Commune, ...] = ()
     population: int | None = None
+    distance_source: str = ""  # site | playbook (generic) | data
+
+
+DISTANCE_SOURCES = {
+    "site": "étude de dangers du site",
+    "playbook": "génériques du guide",
+    "data": "emprises cartographiées",
+}
+GENERIC_DISTANCES = (
+    "Zones tracées avec les distances génériques du guide : aucune distance d'effets publiée"
+    " pour ce lieu."
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,19 @@ class EventFacts:
             for c in z.communes:
                 seen.setdefault(c.insee, c)
         return tuple(sorted(seen.values(), key=lambda c: c.name))
+
+    @property
+    def generic_distances(self) -> bool:
+        """Whether a zone is drawn with the playbook's default distances."""
+        return any(z.distance_source == "playbook" for z in self.zones)
+
+    @property
+    def distances(self) -> str:
+        """Where the zones' distances come from, in French (for a CAP parameter)."""
+        found = [DISTANCE_SOURCES[s] for s in DISTANCE_SOURCES if any(
+            z.distance_source == s for z in self.zones
+        )]  # fmt: skip
+        return ", ".join(found)
 
     @property
     def previous_level(self) -> int:
@@ -194,6 +219,7 @@ def _zones(
                 geometry=feature["geometry"],
                 communes=communes,
                 population=population,
+                distance_source=str(p.get("distance_source") or "playbook"),
             )
         )
     return tuple(out), latest["version"], latest["computed_at"]

@@ -36,7 +36,7 @@ from ..playbooks import Playbook
 from ..records import Event, get_event, latest_zones
 from . import cap as cap_module
 from . import cbs, emsi, mail, templates
-from .facts import SENDER_NAME, EventFacts, load_facts, paris_offset_time
+from .facts import GENERIC_DISTANCES, SENDER_NAME, EventFacts, load_facts, paris_offset_time
 from .partners import get_partner, recipients_for
 from .records import (
     CANCELLED,
@@ -204,6 +204,13 @@ def _cap_alert(
             )
         )
     cancel = msg_type == "Cancel"
+    description = str(fields.get("description", ""))
+    parameters = [(cap_module.CBS_PARAMETER, str(fields.get("cbs", "")))]
+    if facts.zones and not cancel:
+        # Where the zones' distances come from; generic ones are said in the text as well.
+        parameters.append((cap_module.DISTANCES_PARAMETER, facts.distances))
+        if facts.generic_distances and GENERIC_DISTANCES not in description:
+            description = f"{description.rstrip()}\n{GENERIC_DISTANCES}".strip()
     return cap_module.Alert(
         identifier=identifier,
         sender=cap_module.SENDER,
@@ -226,9 +233,9 @@ def _cap_alert(
         expires=None if cancel else paris_offset_time(sent + CAP_EXPIRES),
         sender_name=SENDER_NAME,
         headline=str(fields.get("headline", ""))[:160],
-        description=str(fields.get("description", "")),
+        description=description,
         instruction=str(fields.get("instruction", "")),
-        parameters=((cap_module.CBS_PARAMETER, str(fields.get("cbs", ""))),),
+        parameters=tuple(parameters),
         areas=tuple(areas),
     )
 

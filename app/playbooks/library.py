@@ -18,8 +18,8 @@ from typing import Any
 
 import sqlite_utils
 
-from ..catalogue_file import load_catalogue
 from .. import schema
+from ..catalogue_file import load_catalogue
 from ..db import connect
 from .files import PlaybookError, load_playbooks, load_scenarios
 from .model import Playbook, Scenario

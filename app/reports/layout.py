@@ -24,6 +24,7 @@ from reportlab.platypus.flowables import Flowable
 from .. import events, fr
 from ..auth import ROLES
 from ..clock import local, parse_iso
+from ..geo.impact import zone_caveats
 from ..geo.render import scaled_drawing
 from ..pcs import callouts, calls
 from ..pdf import (
@@ -270,6 +271,8 @@ def _summary(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable
     zone_text = "; ".join(
         f"{z['label']} ({LEVEL_NAMES.get(z['level'], z['level'])}"
         + (f", {fr.integer(z['distance_m'])} m" if z.get("distance_m") else "")
+        + (", distance générique du guide" if z.get("generic_distance") else "")
+        + (f", {_share(z['uncovered_share'])} hors des données" if z.get("uncovered_share") else "")
         + ")"
         for z in zones
     )
@@ -330,6 +333,32 @@ def _summary(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable
     return [CondPageBreak(160), Paragraph("Situation détaillée", st["h1"]), t]
 
 
+def _share(share: float) -> str:
+    return "moins de 1\u202f%" if share < 0.01 else f"{round(share * 100):d}\u202f%"
+
+
+def _caveats(columns: list[dict[str, Any]], st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """The limits of the figures (generic distance, zone leaving the data), zone by zone."""
+    seen: set[tuple[str, ...]] = set()
+    lines = []
+    for z in columns:
+        notes = zone_caveats(z)
+        if not notes or (z.get("id") == "outer" and tuple(notes) in seen):
+            continue
+        seen.add(tuple(notes))
+        name = "Zone enveloppe" if z.get("id") == "outer" else z["label"]
+        colour = LEVEL_COLOURS.get(z["level"], "#1a1a1a")
+        lines.append(
+            Paragraph(
+                f"<font color='{colour}'>■</font> <b>{esc(name)}</b> : {esc(' '.join(notes))}",
+                st["cell"],
+            )
+        )
+    if not lines:
+        return []
+    return [Paragraph("Limites des chiffres", st["h2"]), *lines]
+
+
 def _short(text: str, limit: int = TEXT_SHOWN) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
@@ -371,6 +400,7 @@ def _zone_figures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flo
         "Distance / seuil",
         [
             (f"{fr.integer(z['distance_m'])} m" if z.get("distance_m") else "—")
+            + (" (générique)" if z.get("generic_distance") else "")
             + (f" — {z['threshold']}" if z.get("threshold") else "")
             for z in columns
         ],
@@ -391,6 +421,7 @@ def _zone_figures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flo
     n = len(columns)
     width = (A4[0] - 2 * MARGIN - 150) / n
     out.append(table(data, [150] + [width] * n, long=False, align_right=range(1, n + 1)))
+    out += _caveats(columns, st)
     pop = (outer or {}).get("population") or {}
     if pop:
         out.append(

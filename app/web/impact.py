@@ -16,7 +16,7 @@ from flask import Blueprint, Response, jsonify, make_response, request, url_for
 from .. import access, events, situation
 from ..clock import local
 from ..geo import render
-from ..geo.impact import Impact
+from ..geo.impact import Impact, zone_caveats
 from ..pcs import centres
 from ..records import Zones
 from .access import request_id
@@ -135,6 +135,17 @@ def _map_spec(event: events.Event, purpose: str) -> render.MapSpec:
     )
 
 
+def caveats(data: dict[str, Any]) -> list[tuple[dict[str, Any], list[str]]]:
+    """(zone, French caveats) of each zone whose figures have limits (``zone_caveats``): a
+    generic distance, a part outside the data's coverage; the outer zone when it adds one."""
+    out = [(z, zone_caveats(z)) for z in data["zones"]]
+    seen = {tuple(c) for _, c in out}
+    outer = zone_caveats(data["outer"])
+    if len(data["zones"]) > 1 and outer and tuple(outer) not in seen:
+        out.append((data["outer"], outer))
+    return [(z, c) for z, c in out if c]
+
+
 def _figures_context(
     event: events.Event, latest: Zones | None, zone: str | None, sort: str | None
 ) -> dict[str, Any]:
@@ -151,6 +162,7 @@ def _figures_context(
     elif sort == "capacity":
         items.sort(key=lambda r: (-(r.get("capacity") or 0), r["distance_m"]))
     return {
+        "impact_caveats": caveats(data),
         "impact": data,
         "impact_zone": selected,
         "impact_detail": detail,

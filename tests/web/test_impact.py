@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import shapely
 from flask import Flask
+from pyproj import Geod
 from shapely.geometry import Point, shape
 
 from app import auth, catalogue, events
@@ -110,8 +111,9 @@ def test_toxic_release_wind_from_240_puts_the_zones_north_east(territory_app, to
         assert not g.contains(at(src, 240, 0.5 * d))
         assert not g.contains(at(src, 60, 1.02 * d))
         assert not g.contains(at(src, 150, 0.5 * d))  # abeam, outside the sector
-        c = g.centroid
-        bearing = math.degrees(math.atan2(c.x - src.x, c.y - src.y)) % 360
+        c = g.centroid  # its true (geodesic) bearing from the source: the wind's, downwind
+        (lon0, lon1), (lat0, lat1) = proj.l93_to_lonlat([src.x, c.x], [src.y, c.y])
+        bearing = Geod(ellps="GRS80").inv(lon0, lat0, lon1, lat1)[0] % 360
         assert bearing == pytest.approx(60, abs=1.0)
 
 
