@@ -49,6 +49,11 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
     DemoAccount("director2", "Anne Lemaire (démo)", "prefecture-76", ("director",)),
     DemoAccount("steward-ccas", "Nadia Benali (démo)", "ccas-lillebonne", ("steward",)),
     DemoAccount("steward-chimie", "Paul Girard (démo)", "fictif-chimie", ("steward",)),
+    # Stewards of the other restricted layers the playbooks open (demo agreements on synthetic
+    # copies; no real operator signed anything).
+    DemoAccount("steward-grtgaz", "Luc Moreau (démo)", "grtgaz", ("steward",)),
+    DemoAccount("steward-enedis", "Julie Fontaine (démo)", "enedis", ("steward",)),
+    DemoAccount("steward-eau", "Karim Haddad (démo)", "caux-seine", ("steward",)),
 )
 
 

@@ -31,6 +31,7 @@ from .agreements import (
     list_agreements,
     matching_agreements,
     request_options,
+    unopened_datasets,
     sign_agreement,
     withdraw_agreement,
 )
@@ -202,6 +203,7 @@ __all__ = [
     "mark_personal_read",
     "mark_read",
     "matching_agreements",
+    "unopened_datasets",
     "notifications_for",
     "notify_org",
     "notify_users",

@@ -375,6 +375,34 @@ def withdraw_agreement(
     return len(live)
 
 
+def unopened_datasets(
+    db: sqlite_utils.Database, now: datetime, wanted: Iterable[tuple[str, Iterable[str]]]
+) -> list[tuple[str, str]]:
+    """(event kind, dataset) pairs where a playbook names a restricted or personal dataset that
+    no agreement in force opens for that event kind (for any role, drills or not).
+
+    ``wanted`` gives each event kind (a playbook id) with the datasets it lists to open; public
+    datasets and datasets the database does not know are not this check's business.
+    """
+    guarded = {
+        r["slug"]: r["id"]
+        for r in rows(db, "SELECT id, slug FROM datasets WHERE sensitivity != 'public'")
+    }
+    in_force: dict[int, list[Agreement]] = {}
+    for r in rows(db, AGREEMENT_SQL + " WHERE a.status = 'active'"):
+        a = agreement_from_row(r)
+        if a.in_force(now):
+            in_force.setdefault(a.dataset_id, []).append(a)
+    out = []
+    for kind, slugs in wanted:
+        for slug in slugs:
+            if slug not in guarded:
+                continue
+            if not any(a.covers_kind(kind) for a in in_force.get(guarded[slug], [])):
+                out.append((kind, slug))
+    return out
+
+
 def matching_agreements(
     db: sqlite_utils.Database,
     now: datetime,
