@@ -659,12 +659,19 @@ def remove_role(
 
 @dataclass(frozen=True)
 class LockoutPolicy:
-    """Failed sign-ins allowed in a window, per account and per client address."""
+    """Failed sign-ins allowed in a window.
 
-    account_failures: int = 5
-    client_failures: int = 20
+    Counted per account *and* address (``pair_failures``: someone mistyping locks only their own
+    account on their own address, never a whole shift signing in behind one NAT), per account
+    from any address (``account_failures``: guessing spread over many addresses) and per address
+    whatever the account (``client_failures``: a high ceiling against password spraying).
+    """
+
+    account_failures: int = 20
+    client_failures: int = 200
     window: timedelta = timedelta(minutes=15)
     lock: timedelta = timedelta(minutes=15)
+    pair_failures: int = 5
 
 
 class LockedOut(AuthError):
@@ -685,8 +692,23 @@ def authenticate(
     client: str,
     policy: LockoutPolicy = LockoutPolicy(),
 ) -> User:
-    """Check a password with lock-outs per account and per client; raise AuthError or LockedOut."""
+    """Check a password with lock-outs per account and address, per account, and per address
+    (:class:`LockoutPolicy`); raise AuthError or LockedOut."""
     since = iso(now - policy.window)
+    key = login.strip().lower()[:64]
+    pair = db.execute(
+        "SELECT count(*), max(at) FROM login_failures WHERE login = ? AND client = ? AND at > ?",
+        [key, client, since],
+    ).fetchone()
+    if pair[0] >= policy.pair_failures:
+        until = parse_iso(pair[1]) + policy.lock
+        if until > now:
+            raise LockedOut(
+                "Trop d'échecs pour ce compte depuis ce poste : réessayez après "
+                + _hhmm(until)
+                + ".",
+                until,
+            )
     client_failures = scalar(
         db, "SELECT count(*) FROM login_failures WHERE client = ? AND at > ?", [client, since]
     )
@@ -723,8 +745,17 @@ def authenticate(
         with transaction(db):
             db.execute(
                 "INSERT INTO login_failures (login, client, at) VALUES (?,?,?)",
-                [login.strip().lower()[:64], client, iso(now)],
+                [key, client, iso(now)],
             )
+            if r is not None and pair[0] + 1 == policy.pair_failures:
+                audit.append(
+                    db,
+                    now,
+                    "user.locked",
+                    object_type="user",
+                    object_id=r["login"],
+                    details={"client": client, "scope": "address"},
+                )
             if r is not None:
                 failures = r["failed_logins"] + 1
                 locked = None

@@ -38,8 +38,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CHECKPOINT_DIR", "instance/checkpoints", "Where signed checkpoints are written."),
     Setting("IDLE_TIMEOUT_MIN", 120, "Minutes without activity before a session ends."),
     Setting("ABSOLUTE_TIMEOUT_H", 12, "Hours after sign-in when a session ends (one shift)."),
-    Setting("LOGIN_MAX_FAILURES", 5, "Failed sign-ins of one account before a temporary lock."),
-    Setting("LOGIN_CLIENT_MAX_FAILURES", 20, "Failed sign-ins from one address before a lock."),
+    Setting(
+        "LOGIN_MAX_FAILURES",
+        5,
+        "Failed sign-ins of one account from one address before it is locked there.",
+    ),
+    Setting(
+        "LOGIN_ACCOUNT_MAX_FAILURES",
+        20,
+        "Failed sign-ins of one account from any address before it is locked everywhere.",
+    ),
+    Setting(
+        "LOGIN_CLIENT_MAX_FAILURES",
+        200,
+        "Failed sign-ins from one address, whatever the account, before the address is locked"
+        " (high: a whole shift may sign in behind one NAT).",
+    ),
     Setting("LOCKOUT_MIN", 15, "Minutes an account or address stays locked."),
     Setting("RATELIMIT_STORAGE", "memory://", "Flask-Limiter storage URI (shared in production)."),
     Setting("PROXIES", 0, "Number of trusted reverse proxies in front (ProxyFix)."),

@@ -1,7 +1,7 @@
 """Draw the console's app icons (web manifest) with Pillow: the brand mark of app.css on navy.
 
-Run from the repository root: ``.venv/bin/python scripts/make_icons.py``; the PNG files are
-committed under ``app/static/icons/``. The mark is the top bar's: a white centre in a red disc,
+Run from the repository root: ``.venv/bin/python scripts/make_icons.py``; the PNG files and
+``favicon.ico`` are committed under ``app/static/icons/``. The mark is the top bar's: a white centre in a red disc,
 a white ring, a red rim (``.brand-mark``). The maskable icon keeps the mark inside the central
 80 % safe zone that launchers may crop to a circle.
 """
@@ -45,6 +45,8 @@ def main() -> None:
     for size in (192, 512):
         icon(size, 0.72, rounded=True).save(OUT / f"icon-{size}.png", optimize=True)
     icon(512, 0.56, rounded=False).save(OUT / "icon-maskable-512.png", optimize=True)
+    # The browser tab's icon (/favicon.ico): 16, 32 and 48 px in one ICO file.
+    icon(64, 0.86, rounded=True).save(OUT / "favicon.ico", sizes=[(16, 16), (32, 32), (48, 48)])
     print(f"icons written to {OUT}")
 
 

@@ -31,8 +31,8 @@ from .agreements import (
     list_agreements,
     matching_agreements,
     request_options,
-    unopened_datasets,
     sign_agreement,
+    unopened_datasets,
     withdraw_agreement,
 )
 from .dashboard import REVIEW_STATES, EventReview, OwnerDashboard, owner_dashboard

@@ -18,7 +18,7 @@ import click
 from .. import auth, demo, drills, fr, schema
 from ..clock import FixedClock, parse_iso
 from ..db import connect
-from ..playbooks import Library, Scenario
+from ..playbooks import Library, PlaybookError, Scenario, load_scenario
 from .context import Console, bad_input, pass_console
 
 STEP_MIN = 1  # the rehearsal clock moves a minute at a time, like a sweep every minute
@@ -67,17 +67,36 @@ def rehearse(
     return report
 
 
+def _scenario(library: Library, given: str) -> Scenario:
+    """The scenario ``given``: an installed scenario's id, or the path of a scenario file (a
+    draft, checked against the installed playbooks exactly as an installed one)."""
+    path = Path(given)
+    if given.endswith((".yaml", ".yml")) or path.is_file() or "/" in given:
+        if not path.is_file():
+            bad_input(f"fichier de scénario introuvable : {path}")
+        try:
+            return load_scenario(path, library.playbooks)
+        except PlaybookError as exc:
+            bad_input(str(exc))
+    scenario = library.scenario(given)
+    if scenario is None:
+        known = ", ".join(sorted(library.scenarios)) or "aucun"
+        bad_input(
+            f"scénario inconnu « {given} » (scénarios valides : {known} ; ou le chemin d'un"
+            " fichier de scénario)."
+        )
+    return scenario
+
+
 @drill_group.command("rehearse")
-@click.argument("scenario_id")
+@click.argument("scenario_id", metavar="SCENARIO")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @pass_console
 def drill_rehearse(console: Console, scenario_id: str, out: Path) -> None:
-    """Play SCENARIO end to end on a simulated clock, nobody answering; write the RETEX PDF."""
+    """Play SCENARIO (an installed scenario's id, or a scenario file being drafted) end to end
+    on a simulated clock, nobody answering; write the RETEX PDF."""
     library = console.library
-    scenario = library.scenario(scenario_id)
-    if scenario is None:
-        known = ", ".join(sorted(library.scenarios)) or "aucun"
-        bad_input(f"scénario inconnu « {scenario_id} » (scénarios valides : {known}).")
+    scenario = _scenario(library, scenario_id)
     if out.parent and not out.parent.exists():
         bad_input(f"dossier inexistant : {out.parent}")
     report = rehearse(scenario, out, Path(console.settings["DATA"]), library, echo=click.echo)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, request, session, url_for
+from flask_limiter.util import get_remote_address
 from werkzeug.wrappers import Response
 
 from .. import auth
@@ -26,9 +27,17 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+def _address_and_login() -> str:
+    """The rate limit's key for one account from one address (a shift behind one NAT signs in
+    at the same minute: each person has their own allowance)."""
+    login = request.form.get("login", "").strip().lower()[:64]
+    return f"{get_remote_address()}|{login}"
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @allow(public=True)
-@limiter.limit("20 per minute", methods=["POST"])
+@limiter.limit("30 per minute", methods=["POST"], key_func=_address_and_login)
+@limiter.limit("600 per minute", methods=["POST"])  # the address's high ceiling
 def login() -> Response | str:
     next_url = _safe_next(request.values.get("next"))
     if request.method != "POST":  # GET or HEAD: never an attempt to sign in

@@ -65,6 +65,7 @@ CACHEABLE: dict[str, Callable[[], bool]] = {
     "assets.htmx_file": _always,
     "assets.leaflet_file": _always,
     "offline.manifest": _always,
+    "offline.favicon": _always,
     "offline.fallback": _always,
     "events.show_liaison": _always,
     "events.show_upcoming": _always,
@@ -78,7 +79,14 @@ CACHEABLE: dict[str, Callable[[], bool]] = {
 UNRESTRICTED_VARIANT = frozenset({"impact.show_impact", "impact.map_features_api"})
 # Code and public files: no user data, no need to look at the audit trail.
 _NO_DATA = frozenset(
-    {"static", "assets.htmx_file", "assets.leaflet_file", "offline.manifest", "offline.fallback"}
+    {
+        "static",
+        "assets.htmx_file",
+        "assets.leaflet_file",
+        "offline.manifest",
+        "offline.favicon",
+        "offline.fallback",
+    }
 )
 
 
@@ -124,6 +132,16 @@ def service_worker() -> Response:
     path = Path(str(current_app.static_folder)) / "js" / "sw.js"
     response = Response(path.read_bytes(), mimetype="text/javascript")
     response.headers["Service-Worker-Allowed"] = "/"
+    return response
+
+
+@bp.get("/favicon.ico")
+@allow(public=True)
+def favicon() -> Response:
+    """The browser tab's icon, where browsers look for it without being told."""
+    path = Path(str(current_app.static_folder)) / "icons" / "favicon.ico"
+    response = Response(path.read_bytes(), mimetype="image/vnd.microsoft.icon")
+    response.headers["Cache-Control"] = "public, max-age=86400"
     return response
 
 

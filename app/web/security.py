@@ -61,7 +61,8 @@ def lockout_policy(app: Flask) -> auth.LockoutPolicy:
     from datetime import timedelta
 
     return auth.LockoutPolicy(
-        account_failures=int(app.config["CRISIS_LOGIN_MAX_FAILURES"]),
+        pair_failures=int(app.config["CRISIS_LOGIN_MAX_FAILURES"]),
+        account_failures=int(app.config["CRISIS_LOGIN_ACCOUNT_MAX_FAILURES"]),
         client_failures=int(app.config["CRISIS_LOGIN_CLIENT_MAX_FAILURES"]),
         window=timedelta(minutes=int(app.config["CRISIS_LOCKOUT_MIN"])),
         lock=timedelta(minutes=int(app.config["CRISIS_LOCKOUT_MIN"])),

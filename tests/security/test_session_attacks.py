@@ -215,7 +215,14 @@ def test_a_cookie_replayed_after_a_password_change_is_refused(app: Flask, runner
 # --- brute force -----------------------------------------------------------------------------
 
 
-def test_password_guessing_across_accounts_locks_the_address(app: Flask) -> None:
+def test_password_guessing_across_accounts_locks_the_address(
+    tmp_path: Any, base_template: Any
+) -> None:
+    """Spraying one password guess per account from one address hits the address's ceiling
+    (lowered here to 20 so that the test stays short; the default is high, see below)."""
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, base_template, CRISIS_LOGIN_CLIENT_MAX_FAILURES=20)
     client: Client = app.test_client()  # type: ignore[assignment]
     client.environ_base["REMOTE_ADDR"] = "203.0.113.7"
     client.refresh_csrf()
@@ -227,20 +234,67 @@ def test_password_guessing_across_accounts_locks_the_address(app: Flask) -> None
     assert set(statuses) == {401}
     r = client.post("/login", data={"login": "cell", "password": demo_password("cell")})
     assert r.status_code == 429
-    assert "verrouillé" in r.get_data(as_text=True) or "Trop" in r.get_data(as_text=True)
+    assert "Trop de tentatives depuis ce poste" in r.get_data(as_text=True)
     assert client.get_cookie(SESSION_COOKIE) is None
     other: Client = app.test_client()  # type: ignore[assignment]
     other.environ_base["REMOTE_ADDR"] = "198.51.100.9"
     other.login("cell")  # another address is not locked out by the attacker
 
 
-def test_sign_in_requests_are_rate_limited_per_address(app: Flask) -> None:
+def test_one_person_mistyping_locks_only_their_account_on_their_address(app: Flask) -> None:
+    """Guards item 9: failures count per account and address."""
+    client: Client = app.test_client()  # type: ignore[assignment]
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.10"
+    client.refresh_csrf()
+    for i in range(5):
+        assert client.post("/login", data={"login": "cell", "password": f"x{i}"}).status_code == 401
+    locked = client.post("/login", data={"login": "cell", "password": demo_password("cell")})
+    assert locked.status_code == 429
+    assert "ce compte depuis ce poste" in locked.get_data(as_text=True)
+    neighbour: Client = app.test_client()  # type: ignore[assignment]
+    neighbour.environ_base["REMOTE_ADDR"] = "192.0.2.10"  # the same NAT
+    neighbour.login("liaison")
+    elsewhere: Client = app.test_client()  # type: ignore[assignment]
+    elsewhere.environ_base["REMOTE_ADDR"] = "192.0.2.99"
+    elsewhere.login("cell")  # the same account from another address
+
+
+def test_a_whole_shift_signs_in_behind_one_nat(tmp_path: Any, base_template: Any) -> None:
+    """Guards item 9: 40 people behind one address, each mistyping twice, then signing in in
+    the same minute, are neither locked nor rate-limited (the main of before locked the
+    address after 20 failures and rate-limited it at 20 sign-ins a minute)."""
+    from app import auth
+    from app.db import connect
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, base_template)
+    db = connect(app.config["CRISIS_DB"])
+    for i in range(40):
+        auth.add_user(
+            db, T0, f"agent{i}", name=f"Agent {i}", org_slug="caux-seine", roles=["cell"],
+            password=f"mot de passe de l'agent {i}",
+        )  # fmt: skip
+    db.conn.close()
+    client: Client = app.test_client()  # type: ignore[assignment]
+    client.environ_base["REMOTE_ADDR"] = "203.0.113.50"
+    client.refresh_csrf()
+    for i in range(40):
+        for typo in ("oups", "encore"):
+            r = client.post("/login", data={"login": f"agent{i}", "password": typo})
+            assert r.status_code == 401, (i, r.status_code)
+    for i in range(40):
+        person: Client = app.test_client()  # type: ignore[assignment]
+        person.environ_base["REMOTE_ADDR"] = "203.0.113.50"
+        person.login(f"agent{i}", f"mot de passe de l'agent {i}")
+
+
+def test_sign_in_requests_are_rate_limited_per_account_and_address(app: Flask) -> None:
     client: Client = app.test_client()  # type: ignore[assignment]
     client.environ_base["REMOTE_ADDR"] = "203.0.113.8"
     client.refresh_csrf()
     codes = [
-        client.post("/login", data={"login": f"nobody{i}", "password": "x"}).status_code
-        for i in range(25)
+        client.post("/login", data={"login": "nobody", "password": "x"}).status_code
+        for _ in range(32)
     ]
     assert 429 in codes
     limited = client.post("/login", data={"login": "nobody", "password": "x"})

@@ -500,3 +500,26 @@ def test_rehearse_command_writes_a_marked_report(runner, tmp_path):
     pages = _pages_text(out.read_bytes(), tmp_path)
     assert all("EXERCICE" in text for text in pages)
     assert runner("drill", "rehearse", "nope", str(out)).exit_code == 2
+
+
+def test_rehearse_accepts_a_scenario_file_being_drafted(runner, tmp_path):
+    """Guards item 9: a drill director rehearses a draft file before installing it; the report
+    is the one an installed scenario gives (same numbers, EXERCICE on every page)."""
+    from tests.conftest import PROJECT
+
+    source = PROJECT / "playbooks" / "scenarios" / f"{FLOOD}.yaml"
+    draft = tmp_path / "brouillon-crue.yaml"
+    draft.write_text(source.read_text("utf-8"), "utf-8")
+    by_id, by_path = tmp_path / "id.pdf", tmp_path / "path.pdf"
+    assert runner("drill", "rehearse", FLOOD, str(by_id)).exit_code == 0
+    result = runner("drill", "rehearse", str(draft), str(by_path))
+    assert result.exit_code == 0, result.output
+    assert _pages_text(by_path.read_bytes(), tmp_path) == _pages_text(by_id.read_bytes(), tmp_path)
+    assert all("EXERCICE" in text for text in _pages_text(by_path.read_bytes(), tmp_path))
+
+    broken = tmp_path / "casse.yaml"
+    broken.write_text("id: casse\ntitle: Cassé\n", "utf-8")
+    refused = runner("drill", "rehearse", str(broken), str(tmp_path / "x.pdf"))
+    assert refused.exit_code == 2 and "casse.yaml" in refused.output
+    missing = runner("drill", "rehearse", str(tmp_path / "absent.yaml"), str(tmp_path / "x.pdf"))
+    assert missing.exit_code == 2 and "introuvable" in missing.output

@@ -317,3 +317,14 @@ def test_only_unrestricted_reports_are_marked(territory_app: Flask) -> None:
     # The liaison view keeps no restricted report: the latest is restricted, nothing to warm.
     page = liaison.get(f"/events/{event_id}/liaison").get_data(as_text=True)
     assert not any(w["key"].startswith("/reports/") for w in offline_config(page)["warm"])
+
+
+def test_favicon_is_served_to_everyone(app) -> None:
+    """Guards item 9: `/favicon.ico` answered 404 (every browser asks for it)."""
+    client = app.test_client()
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.mimetype == "image/vnd.microsoft.icon"
+    assert icon.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    client.login("cell")
+    page = client.get("/").get_data(as_text=True)
+    assert 'rel="icon" href="/favicon.ico"' in page
