@@ -229,7 +229,9 @@ class ContentKind:
     def select(self, where: str = "") -> str:
         """The SQL reading rows of this kind (``_id``, fields, refs, ``_blob``)."""
         cols = [f"t.{self.id_column} AS _id"]
-        names = dict.fromkeys((*self.fields, *self.ref, self.event_ref))
+        names = dict.fromkeys(
+            (*self.fields, *self.ref, *([self.event_ref] if self.event_ref else []))
+        )
         computed = {name for name, _ in self.ref_sql}
         cols += [f"t.{name} AS {name}" for name in names if name not in computed | {"id"}]
         cols += [f"{sql} AS {name}" for name, sql in self.ref_sql]
@@ -250,6 +252,8 @@ class ContentKind:
         return item
 
     def event_of(self, r: dict[str, Any]) -> int | None:
+        if not self.event_ref:
+            return None
         value = r["_id"] if self.event_ref == "id" else r.get(self.event_ref)
         return None if value is None else int(value)
 
@@ -333,6 +337,13 @@ register(ContentKind(
     "message n° {id} de l'événement {event_id}", gender="m", id_column="message_id", ref=(),
     ref_sql=(("event_id", "(SELECT m.event_id FROM messages m WHERE m.id = t.message_id)"),),
     blob="body", blob_name="contenu émis",
+))  # fmt: skip
+
+register(ContentKind(
+    "checkpoint_delivery", "checkpoint_deliveries",
+    ("checkpoint_id", "org_id", "seq", "created_at", "body"),
+    "point de contrôle n° {seq} remis à l'organisation {org_id}", gender="m",
+    ref=("org_id", "seq"), event_ref="",
 ))  # fmt: skip
 
 SEALED = "audit.content_sealed"
@@ -423,6 +434,8 @@ def _pending_content(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 
 def _event_of_seal(item: dict[str, Any]) -> int | None:
     kind = CONTENT_KINDS[item["kind"]]
+    if not kind.event_ref:
+        return None
     value = item["id"] if kind.event_ref == "id" else item.get(kind.event_ref)
     return None if value is None else int(value)
 
@@ -673,6 +686,23 @@ def last_checkpoint(db: sqlite_utils.Database) -> dict[str, Any] | None:
     )
 
 
+def stored_checkpoint(r: dict[str, Any], public_key: Ed25519PublicKey | None) -> Checkpoint | None:
+    """The checkpoint file of a row of ``audit_checkpoints`` (None unless ``public_key`` is the
+    key that signed it: the row keeps its key id, not the key)."""
+    if public_key is None or r["key_id"] != key_id(public_key):
+        return None
+    return Checkpoint(
+        ORIGIN,
+        r["seq"],
+        r["hash"],
+        r["signed_at"],
+        r["reason"],
+        r["key_id"],
+        base64.b64encode(_raw_public(public_key)).decode(),
+        r["signature"],
+    )
+
+
 def check_signature(cp: Checkpoint, trusted: Ed25519PublicKey | None = None) -> str:
     """ "" when the signature holds (with the trusted key when given), else the problem."""
     try:
@@ -837,7 +867,7 @@ def _check_content(db: sqlite_utils.Database, seals: _Seals) -> tuple[int, int, 
         for (kname, ident), (_seq, item) in seals.first.items():
             if kname == kind.kind and ident not in seen:
                 refs = {k: v for k, v in item.items() if k not in ("kind", "id", "sha256")}
-                event = refs.get(kind.event_ref) if kind.event_ref != "id" else ident
+                event = ident if kind.event_ref == "id" else refs.get(kind.event_ref)
                 found.append(
                     (event, order, ident, f"{kind.name(ident, refs)} {kind.agree('supprimé')}")
                 )
@@ -877,17 +907,8 @@ def verify(
         checks.append(("checkpoint file", checkpoint, checkpoint.seq, checkpoint.hash))
     for r in db.query("SELECT * FROM audit_checkpoints ORDER BY id"):
         checks.append((f"stored checkpoint {r['id']}", None, r["seq"], r["hash"]))
-        if public_key is not None and r["key_id"] == key_id(public_key):
-            stored = Checkpoint(
-                ORIGIN,
-                r["seq"],
-                r["hash"],
-                r["signed_at"],
-                r["reason"],
-                r["key_id"],
-                base64.b64encode(_raw_public(public_key)).decode(),
-                r["signature"],
-            )
+        stored = stored_checkpoint(r, public_key)
+        if stored is not None:
             checks[-1] = (checks[-1][0], stored, r["seq"], r["hash"])
     n = 0
     newest = 0

@@ -13,6 +13,9 @@ The database is the truth, so a restart or a missed run loses nothing: the next 
 - :func:`expire_grants`: ``app.access.sweep`` (expired grants, timed-out requests).
 - :func:`sign_checkpoint`: signs the audit head (``app.audit.checkpoint``) when it moved, at most
   every :data:`CHECKPOINT_EVERY` or at once after a new report.
+- :func:`deliver_checkpoints`: gives the newest checkpoint to the data owners whose data the log
+  mentions since theirs (``app.access.deliver_to_owners``) and e-mails it
+  (``app.messages.mail_checkpoints``, retried like message deliveries).
 - :func:`fire_drill_injects`: ``app.drills.sweep`` with the process's playbook library (loaded
   once by the command that starts the scheduler, never re-read at each run).
 - :func:`sync_remote`: ``app.remote.sync.sweep`` refreshes the copies of datasets kept by their
@@ -192,6 +195,16 @@ def sign_checkpoint(
     return signed
 
 
+def deliver_checkpoints(
+    db: sqlite_utils.Database, now: datetime, settings: Settings | None = None
+) -> Any:
+    """Give the newest checkpoint to the data owners concerned (steward inbox) and e-mail it
+    to their directory entries; retry the failed e-mails (``access``, ``messages``)."""
+    settings = settings or Settings()
+    given = access.deliver_to_owners(db, now, settings.signer) if settings.signer else []
+    return given, messages.mail_checkpoints(db, now, settings.smtp)
+
+
 def sync_remote(db: sqlite_utils.Database, now: datetime, settings: Settings | None = None) -> Any:
     """Refresh the due copies of datasets kept by their owners (``app.remote.sync.sweep``)."""
     from .remote import spec, sync
@@ -223,6 +236,7 @@ SWEEPS: tuple[tuple[str, Sweep], ...] = (
     ("message_deliveries", retry_message_deliveries),
     ("owner_reminders", owner_reminders),
     ("checkpoint", sign_checkpoint),
+    ("checkpoint_delivery", deliver_checkpoints),
 )
 
 

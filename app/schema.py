@@ -859,6 +859,43 @@ def m0013_dataset_coverage(db: sqlite_utils.Database) -> None:
     _script(db, "ALTER TABLE datasets ADD COLUMN coverage TEXT NOT NULL DEFAULT 'territory'")
 
 
+@migrations(name="0014_checkpoint_deliveries")
+def m0014_checkpoint_deliveries(db: sqlite_utils.Database) -> None:
+    # Signed checkpoints handed to the data owners (their steward inbox, by e-mail too): a copy
+    # outside the server witnesses the log. ``body`` is the checkpoint file exactly as given;
+    # ``checkpoint_mails`` are the e-mail attempts (a delivery's state is its latest attempt).
+    _script(
+        db,
+        """
+CREATE TABLE checkpoint_deliveries (
+  id INTEGER PRIMARY KEY,
+  checkpoint_id INTEGER NOT NULL REFERENCES audit_checkpoints(id),
+  org_id INTEGER NOT NULL REFERENCES organisations(id),
+  seq INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  body TEXT NOT NULL,
+  UNIQUE (checkpoint_id, org_id)
+);
+CREATE INDEX checkpoint_deliveries_org ON checkpoint_deliveries(org_id, seq);
+CREATE TABLE checkpoint_mails (
+  id INTEGER PRIMARY KEY,
+  delivery_id INTEGER NOT NULL REFERENCES checkpoint_deliveries(id),
+  email TEXT NOT NULL,
+  mail_id TEXT NOT NULL,
+  at TEXT NOT NULL,
+  result TEXT NOT NULL CHECK (result IN ('sent','failed','skipped','abandoned')),
+  error TEXT NOT NULL DEFAULT '',
+  next_attempt_at TEXT
+);
+CREATE INDEX checkpoint_mails_delivery ON checkpoint_mails(delivery_id, id);
+ALTER TABLE notifications ADD COLUMN checkpoint_delivery_id INTEGER
+  REFERENCES checkpoint_deliveries(id);
+"""
+        + _append_only("checkpoint_deliveries")
+        + _append_only("checkpoint_mails"),
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names applied. Idempotent."""
     pending = [m.name for m in migrations.pending(db)]

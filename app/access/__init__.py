@@ -36,6 +36,12 @@ from .agreements import (
     withdraw_agreement,
 )
 from .dashboard import REVIEW_STATES, EventReview, OwnerDashboard, owner_dashboard
+from .checkpoints import (
+    CheckpointDelivery,
+    deliver_to_owners,
+    get_checkpoint_delivery,
+    held_checkpoint,
+)
 from .demo import DEMO_AGREEMENTS, demo_agreements
 from .documents import DocumentAccess, DocumentDenied, DocumentRead, document_access, read_document
 from .grants import (
@@ -131,6 +137,10 @@ from .verdicts import (
 )
 
 __all__ = [
+    "CheckpointDelivery",
+    "deliver_to_owners",
+    "get_checkpoint_delivery",
+    "held_checkpoint",
     "APPROVALS",
     "AccessDenied",
     "AccessError",

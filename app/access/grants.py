@@ -330,11 +330,12 @@ def _notify(
     grant_id: int | None,
     event_id: int | None,
     text: str,
+    checkpoint_delivery_id: int | None = None,
 ) -> None:
     db.execute(
-        "INSERT INTO notifications (org_id, created_at, kind, grant_id, event_id, text)"
-        " VALUES (?,?,?,?,?,?)",
-        [org_id, iso(now), kind, grant_id, event_id, text],
+        "INSERT INTO notifications (org_id, created_at, kind, grant_id, event_id, text,"
+        " checkpoint_delivery_id) VALUES (?,?,?,?,?,?,?)",
+        [org_id, iso(now), kind, grant_id, event_id, text, checkpoint_delivery_id],
     )
 
 

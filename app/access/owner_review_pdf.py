@@ -258,6 +258,14 @@ def review_pdf(doc: ReadableReview, verdict: Verdict | None = None) -> bytes:
                     if cp
                     else "aucun point de contrôle signé ne couvre encore tous ces enregistrements",
                 ),
+                (
+                    "Point de contrôle détenu",
+                    f"n° {review.held.seq} — {review.held.checkpoint.hash}, remis à"
+                    f" {review.org['name']} le {local(review.held.created_at)} (à vérifier :"
+                    " crisis-console audit verify --checkpoint FICHIER)"
+                    if review.held
+                    else f"{review.org['name']} ne détient encore aucun point de contrôle",
+                ),
             ],
             [95, 420],
             st["cellb"],

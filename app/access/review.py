@@ -21,6 +21,7 @@ from ..records import (
     dataset_from_row,
     event_from_row,
 )
+from .checkpoints import CheckpointDelivery, held_checkpoint
 from .grants import list_grants
 from .policy import AccessDenied, NotFound, _event
 
@@ -48,6 +49,7 @@ class Review:
     # cover the first of those records or later (the ones delivered to the owner).
     datasets: dict[str, dict[str, str]] = field(default_factory=dict)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    held: CheckpointDelivery | None = None  # the newest checkpoint the owner was given
 
 
 def owner_review(db: sqlite_utils.Database, now: datetime, org_id: int, event_id: int) -> Review:
@@ -107,6 +109,7 @@ def owner_review(db: sqlite_utils.Database, now: datetime, org_id: int, event_id
         audit_seqs=seqs,
         datasets={r["slug"]: {"title": r["title"], "sensitivity": r["sensitivity"]} for r in owned},
         checkpoints=checkpoints_from(db, seqs[0]) if seqs else [],
+        held=held_checkpoint(db, org_id),
     )
 
 

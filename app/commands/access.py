@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .. import access, audit, fr
+from ..db import scalar
 from .context import Console, bad_input, pass_console
 
 
@@ -49,9 +50,28 @@ def audit_verify(console: Console, checkpoint_file: Path | None) -> None:
 @click.option("--reason", default="manual", show_default=True)
 @pass_console
 def audit_checkpoint(console: Console, reason: str) -> None:
-    """Sign the current head (Ed25519) and write the checkpoint file."""
+    """Sign the current head (Ed25519) and write the checkpoint file; give it at once to the
+    data owners concerned (steward inbox, and e-mail when a relay is configured)."""
+    from ..messages import SmtpRelay, mail_checkpoints
+
     cp, path = console.signer.sign(console.db, console.now(), reason)
     click.echo(f"Point de contrôle n° {cp.seq} ({cp.hash}) écrit dans {path}.")
+    given = access.deliver_to_owners(console.db, console.now(), console.signer)
+    try:
+        relay = SmtpRelay.from_settings(console.settings)
+    except ValueError as exc:
+        bad_input(str(exc))
+    mailed = mail_checkpoints(console.db, console.now(), relay)
+    for d in given:
+        name = scalar(console.db, "SELECT name FROM organisations WHERE id = ?", [d.org_id])
+        sent = [m for m in mailed if m.delivery_id == d.id]
+        mails = (
+            f", {fr.count(len(sent), 'courriel', 'courriels')} :"
+            f" {', '.join(f'{m.email} ({m.result})' for m in sent)}"
+            if sent
+            else ""
+        )
+        click.echo(f"Remis à {name} (boîte de réception de ses gestionnaires{mails}).")
 
 
 @audit_group.command("head")

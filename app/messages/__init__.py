@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from .cbs import CbsCount
 from .cbs import count as cbs_text_count
-from .mail import SmtpRelay, retry_due, retry_now
+from .mail import CheckpointMail, SmtpRelay, mail_checkpoints, retry_due, retry_now
 from .partners import add_partner, get_partner, list_partners, recipients_for, update_partner
 from .records import (
     DRAFT_ROLES,
@@ -79,6 +79,8 @@ __all__ = [
     "Recipient",
     "SendResult",
     "SmtpRelay",
+    "CheckpointMail",
+    "mail_checkpoints",
     "add_partner",
     "cancel",
     "cap_by_identifier",

@@ -15,6 +15,7 @@ mislead). Deliveries that a crash left without any attempt are picked up by the 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import smtplib
 import ssl
@@ -30,9 +31,11 @@ from typing import Any
 import sqlite_utils
 
 from .. import audit, events, fr
+from ..access import get_checkpoint_delivery
 from ..clock import iso, local, parse_iso
 from ..db import rows, transaction
-from .records import Delivery, Message, MessageError
+from .partners import list_partners
+from .records import CHECKPOINT_KIND, Delivery, Message, MessageError
 from .store import content, get_message
 
 log = logging.getLogger(__name__)
@@ -369,3 +372,138 @@ def retry_now(
     if not pending:
         raise MessageError("Aucun envoi en échec à réessayer pour ce message.", 409)
     return deliver(db, now, message_id, pending, relay, actor=actor)
+
+
+# --- signed checkpoints to the data owners -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckpointMail:
+    """One e-mail attempt of a checkpoint given to an owner."""
+
+    delivery_id: int
+    email: str
+    result: str
+    error: str = ""
+
+
+def _checkpoint_recipients(db: sqlite_utils.Database, org_id: int) -> list[str]:
+    """The addresses of a data owner for checkpoints: active real-operations entries of the
+    directory that receive them and carry the organisation's name."""
+    name = rows(db, "SELECT name FROM organisations WHERE id = ?", [org_id])
+    if not name:
+        return []
+    wanted = " ".join(name[0]["name"].split()).casefold()
+    return [
+        p.email
+        for p in list_partners(db, active_only=True)
+        if p.receives(CHECKPOINT_KIND, False)
+        and " ".join(p.organisation.split()).casefold() == wanted
+    ]
+
+
+def _checkpoint_mail(
+    delivery: Any, email: str, mail_id: str, relay: SmtpRelay, created_at: str
+) -> EmailMessage:
+    cp = delivery.checkpoint
+    mail = EmailMessage(policy=policy.SMTP.clone(max_line_length=76))
+    mail["Subject"] = f"Point de contrôle signé n° {cp.seq} du journal d'audit — console de crise"
+    mail["From"] = relay.sender
+    mail["To"] = email
+    mail["Date"] = format_datetime(parse_iso(created_at))
+    mail["Message-ID"] = mail_id
+    mail.set_content(
+        "Vous recevez ce point de contrôle parce que le journal d'audit de la console de crise de"
+        " Caux Seine Agglomération enregistre des accès à vos données.\n\n"
+        f"Il atteste que le journal comptait {cp.seq} enregistrements, de tête {cp.hash}, le"
+        f" {local(cp.signed_at)} (signature Ed25519, clé {cp.key_id}).\n\n"
+        "Conservez la pièce jointe hors de la console. Pour vérifier plus tard que le journal n'a"
+        " été ni coupé ni réécrit : crisis-console audit verify --checkpoint FICHIER.\n",
+        cte="quoted-printable",
+    )
+    mail.add_attachment(
+        delivery.body.encode(), maintype="application", subtype="json", filename=delivery.filename
+    )
+    return mail
+
+
+def mail_checkpoints(
+    db: sqlite_utils.Database, now: datetime, relay: SmtpRelay | None
+) -> list[CheckpointMail]:
+    """E-mail the checkpoints given to the owners (``access.deliver_to_owners``) to their
+    directory entries, and retry the failed ones that are due (idempotent; the scheduler's
+    sweep). With no relay each address is recorded as skipped, once."""
+    todo: list[tuple[Any, str, str, int]] = []  # (delivery, email, mail id, failures)
+    for d in rows(db, "SELECT id, org_id FROM checkpoint_deliveries ORDER BY id"):
+        last = {
+            r["email"]: r
+            for r in rows(
+                db,
+                "SELECT email, mail_id, result, next_attempt_at,"
+                " (SELECT count(*) FROM checkpoint_mails y WHERE y.delivery_id = x.delivery_id"
+                "   AND y.email = x.email AND y.result = 'failed') AS failures"
+                " FROM checkpoint_mails x WHERE delivery_id = ? ORDER BY id",
+                [d["id"]],
+            )
+        }
+        emails = list(last) or _checkpoint_recipients(db, d["org_id"])
+        for email in emails:
+            r = last.get(email)
+            if r is None:
+                tag = hashlib.sha256(email.encode()).hexdigest()[:12]
+                todo.append((d["id"], email, f"<checkpoint-{d['id']}-{tag}@crisis-console>", 0))
+            elif r["result"] == "failed" and relay is not None and r["next_attempt_at"] <= iso(now):
+                todo.append((d["id"], email, r["mail_id"], int(r["failures"])))
+    out: list[CheckpointMail] = []
+    if not todo:
+        return out
+    deliveries_ = {i: get_checkpoint_delivery(db, i) for i in {t[0] for t in todo}}
+    outcomes: list[tuple[int, str, str, str, int]] = []
+    if relay is None:
+        outcomes = [(i, e, m, "skipped", f) for i, e, m, f in todo]
+    else:
+        try:
+            with smtplib.SMTP(relay.host, relay.port, timeout=relay.timeout) as smtp:
+                if relay.starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if relay.user:
+                    smtp.login(relay.user, relay.password)
+                for i, email, mail_id, failures in todo:
+                    mail = _checkpoint_mail(deliveries_[i], email, mail_id, relay, iso(now))
+                    try:
+                        smtp.send_message(mail, from_addr=relay.sender, to_addrs=[email])
+                    except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError,
+                            smtplib.SMTPSenderRefused) as exc:  # fmt: skip
+                        outcomes.append((i, email, mail_id, _smtp_error(exc), failures))
+                    else:
+                        outcomes.append((i, email, mail_id, "sent", failures))
+        except (OSError, smtplib.SMTPException) as exc:
+            done = {(o[0], o[1]) for o in outcomes}
+            error = _smtp_error(exc)
+            outcomes += [(i, e, m, error, f) for i, e, m, f in todo if (i, e) not in done]
+    with transaction(db):
+        for i, email, mail_id, result, failures in outcomes:
+            error = ""
+            next_at = None
+            if result not in ("sent", "skipped"):
+                error, result = result, "failed"
+                if failures + 1 >= MAX_ATTEMPTS:
+                    result = "abandoned"
+                else:
+                    next_at = iso(_next_attempt(now, failures + 1))
+            db.execute(
+                "INSERT INTO checkpoint_mails (delivery_id, email, mail_id, at, result, error,"
+                " next_attempt_at) VALUES (?,?,?,?,?,?,?)",
+                [i, email, mail_id, iso(now), result, error[:1000], next_at],
+            )
+            audit.append(
+                db,
+                now,
+                f"audit.checkpoint_mail_{result}",
+                actor="system",
+                object_type="checkpoint_delivery",
+                object_id=i,
+                details={"email": email, "seq": deliveries_[i].seq, "error": error[:1000]},
+            )
+            out.append(CheckpointMail(i, email, result, error))
+    return out

@@ -19,7 +19,7 @@ import sqlite_utils
 from .. import audit
 from ..clock import iso
 from ..db import row, rows, transaction
-from .records import KINDS, PARTNER_MANAGE_ROLES, MessageError, Partner
+from .records import KINDS, PARTNER_KINDS, PARTNER_MANAGE_ROLES, MessageError, Partner
 
 EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 TEXT_MAX = 200
@@ -82,11 +82,11 @@ def _kinds(value: Any) -> list[str]:
         value = [value]
     if not isinstance(value, Iterable) or isinstance(value, Mapping):
         raise MessageError("Types de messages : une liste attendue.", field="kinds")
-    kinds = [k for k in KINDS if k in set(value)]
-    unknown = [str(k) for k in value if k not in KINDS]
+    kinds = [k for k in PARTNER_KINDS if k in set(value)]
+    unknown = [str(k) for k in value if k not in PARTNER_KINDS]
     if unknown or not kinds:
         raise MessageError(
-            f"Types de messages : parmi {', '.join(KINDS)}, au moins un"
+            f"Types de messages : parmi {', '.join(PARTNER_KINDS)}, au moins un"
             + (f" (inconnu : {', '.join(unknown)})." if unknown else "."),
             field="kinds",
         )

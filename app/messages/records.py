@@ -12,7 +12,12 @@ KIND_LABELS: dict[str, str] = {
     "cap": "Alerte CAP",
     "emsi": "Message EMSI",
     "report": "Point de situation (PDF)",
+    "checkpoint": "Points de contrôle du journal d'audit",
 }
+# What a directory entry may receive: the messages, and (for a data owner, matched by the
+# organisation's name) the signed checkpoints of the audit log (``mail.mail_checkpoints``).
+CHECKPOINT_KIND = "checkpoint"
+PARTNER_KINDS: tuple[str, ...] = (*KINDS, CHECKPOINT_KIND)
 STATUSES: tuple[str, ...] = ("brouillon", "validé", "émis", "annulé")
 DRAFT, VALIDATED, EMITTED, CANCELLED = STATUSES
 

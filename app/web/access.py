@@ -522,10 +522,25 @@ def review() -> Response:
             org=org,
             orgs=orgs if user.has("director") else [],
             events=access.review_events(db, org["id"]),
+            held=access.held_checkpoint(db, org["id"]),
             **_ctx(),
         )
     rv = _review()
     return review_page(rv.org, rv.event.id)
+
+
+@bp.get("/acces/points-de-controle/<int:delivery_id>")
+@allow("steward", "director")
+def download_checkpoint(delivery_id: int) -> Response:
+    """A signed checkpoint given to an owner: its stewards (and directors) download the file."""
+    user = require_user()
+    d = access.get_checkpoint_delivery(get_db(), delivery_id)
+    if not user.has("director") and d.org_id != user.org_id:
+        fail(403, "Ce point de contrôle a été remis à une autre organisation.")
+    response = make_response(d.body)
+    response.mimetype = "application/json"
+    response.headers["Content-Disposition"] = f'attachment; filename="{d.filename}"'
+    return response
 
 
 @bp.get("/acces/revue.pdf")

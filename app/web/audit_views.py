@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, redirect, url_for
 from werkzeug.wrappers import Response
 
-from .. import audit
+from .. import access, audit
 from .context import get_db, now, require_user, signer
 from .htmx import render
 from .params import int_arg
@@ -59,6 +59,7 @@ def verify_chain() -> Response:
 @allow("director", "admin")
 def sign_checkpoint() -> Response:
     signer().sign(get_db(), now(), f"manual:{require_user().login}")
+    access.deliver_to_owners(get_db(), now(), signer())  # the owners' copies (e-mail: scheduler)
     return redirect(url_for("audit.index"))
 
 
