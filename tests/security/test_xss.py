@@ -256,6 +256,7 @@ def _values(ids: dict[str, Any]) -> dict[str, Any]:
         "item": "x",
         "inject_id": "x",
         "contact_id": 1,
+        "delivery_id": 1,  # a checkpoint given to an owner
         # a basemap tile (/basemaps/<name>/<z>/<x>/<y>.<ext>)
         "z": 8,
         "x": 0,
@@ -312,6 +313,8 @@ def _check_response(url: str, response: Any, seen: list[str], tmp_path: Path) ->
         assert body.startswith(b"%PDF"), url
     elif ctype.startswith("text/javascript"):
         assert url == "/sw.js", (url, ctype)  # the service worker: a file, no data
+    elif ctype.startswith("image/vnd.microsoft.icon"):
+        assert url == "/favicon.ico", (url, ctype)  # the browser tab's icon: a file, no data
     else:
         assert ctype.startswith(("text/csv", "application/xml", "text/xml")), (url, ctype)
 
