@@ -10,6 +10,7 @@ from importlib import resources
 from typing import Any
 
 import pyotp
+import segno
 import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -1029,7 +1030,8 @@ def token_user(db: sqlite_utils.Database, now: datetime, token: str) -> User | N
 
 
 def enrol_totp(db: sqlite_utils.Database, now: datetime, login: str) -> str:
-    """Give a user a new TOTP secret and return it (shown once, as a provisioning URI)."""
+    """Give a user a new TOTP secret at once and return it (administration scripts and tests;
+    the web enrolment confirms a first code first: :func:`start_totp_enrolment`)."""
     user = get_user_by_login(db, login)
     if not user:
         raise UnknownUser(f"Utilisateur inconnu : {login}.")
@@ -1048,6 +1050,76 @@ def enrol_totp(db: sqlite_utils.Database, now: datetime, login: str) -> str:
 def provisioning_uri(secret: str, login: str) -> str:
     """The otpauth:// URI an authenticator app reads."""
     return pyotp.TOTP(secret).provisioning_uri(name=login, issuer_name="Console de crise")
+
+
+TOTP_PENDING_TTL = timedelta(minutes=10)
+
+
+def provisioning_qr(uri: str) -> str:
+    """The URI as a QR code: an SVG ``data:`` URI drawn here (segno), nothing fetched."""
+    return str(segno.make(uri, error="m").svg_data_uri(scale=5, border=2))
+
+
+def start_totp_enrolment(db: sqlite_utils.Database, now: datetime, login: str) -> str:
+    """A new TOTP secret for the user, kept aside until a first code confirms it
+    (:func:`confirm_totp_enrolment`); a secret in force stays in force meanwhile."""
+    user = get_user_by_login(db, login)
+    if not user:
+        raise UnknownUser(f"Utilisateur inconnu : {login}.")
+    secret = pyotp.random_base32()
+    with transaction(db):
+        db.execute(
+            "UPDATE users SET totp_pending = ?, totp_pending_at = ? WHERE id = ?",
+            [secret, iso(now), user.id],
+        )
+        audit.append(
+            db, now, "user.totp_enrolment_started", actor=login, object_type="user",
+            object_id=login,
+        )  # fmt: skip
+    return secret
+
+
+def pending_totp(db: sqlite_utils.Database, now: datetime, login: str) -> str | None:
+    """The secret waiting for its first code, if still valid."""
+    r = row(db, "SELECT totp_pending, totp_pending_at FROM users WHERE login = ?", [login])
+    if not r or not r["totp_pending"] or not r["totp_pending_at"]:
+        return None
+    if parse_iso(r["totp_pending_at"]) + TOTP_PENDING_TTL < now:
+        return None
+    return str(r["totp_pending"])
+
+
+def confirm_totp_enrolment(db: sqlite_utils.Database, now: datetime, login: str, code: str) -> None:
+    """Save the waiting secret once ``code`` (from the app just configured) matches it; the
+    code is consumed like any other (it cannot be replayed at the next step-up)."""
+    secret = pending_totp(db, now, login)
+    if secret is None:
+        raise AuthError("Aucun secret en attente (ou plus de 10 minutes) : générez-en un nouveau.")
+    code = (code or "").strip().replace(" ", "")
+    totp = pyotp.TOTP(secret)
+    step_now = totp.timecode(now)
+    good = code.isdigit() and len(code) == 6 and any(
+        secrets.compare_digest(totp.generate_otp(step), code)
+        for step in (step_now - 1, step_now, step_now + 1)
+    )  # fmt: skip
+    if not good:
+        raise AuthError(
+            "Code incorrect : vérifiez l'heure du téléphone et saisissez le code affiché."
+        )
+    step = next(
+        s for s in (step_now - 1, step_now, step_now + 1)
+        if secrets.compare_digest(totp.generate_otp(s), code)
+    )  # fmt: skip
+    with transaction(db):
+        db.execute(
+            "UPDATE users SET totp_secret = totp_pending, totp_last_step = ?, totp_pending = NULL,"
+            " totp_pending_at = NULL WHERE login = ?",
+            [step, login],
+        )
+        audit.append(
+            db, now, "user.totp_enrolled", actor=login, object_type="user", object_id=login,
+            details={"confirmed": True},
+        )  # fmt: skip
 
 
 def verify_totp(db: sqlite_utils.Database, now: datetime, user_id: int, code: str) -> bool:

@@ -896,6 +896,19 @@ ALTER TABLE notifications ADD COLUMN checkpoint_delivery_id INTEGER
     )
 
 
+@migrations(name="0015_totp_enrolment")
+def m0015_totp_enrolment(db: sqlite_utils.Database) -> None:
+    # A TOTP secret is saved only once the user typed a first code from it: until then it waits
+    # here (a few minutes), and the secret in force, if any, stays in force.
+    _script(
+        db,
+        """
+ALTER TABLE users ADD COLUMN totp_pending TEXT;
+ALTER TABLE users ADD COLUMN totp_pending_at TEXT;
+""",
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names applied. Idempotent."""
     pending = [m.name for m in migrations.pending(db)]

@@ -386,10 +386,40 @@ def revoke_grant(grant_id: int) -> Response:
 # --- TOTP enrolment ------------------------------------------------------------------------
 
 
+def _totp_page(status: int = 200, error: str | None = None, done: bool = False) -> Response:
+    """The enrolment page: the waiting secret's QR code and the first-code form, or the button
+    that generates a secret."""
+    user = require_user()
+    secret = None if done else auth.pending_totp(get_db(), now(), user.login)
+    uri = auth.provisioning_uri(secret, user.login) if secret else None
+    return render(
+        "access/totp.html",
+        status=status,
+        secret=secret,
+        uri=uri,
+        qr=auth.provisioning_qr(uri) if uri else None,
+        error=error,
+        done=done,
+    )
+
+
 @bp.get("/acces/totp")
 @allow()
 def totp() -> Response:
-    return render("access/totp.html", secret=None, uri=None)
+    return _totp_page()
+
+
+@bp.post("/acces/totp/confirm")
+@allow()
+def confirm_totp() -> Response:
+    """The first code from the app just configured: only then is the secret saved."""
+    try:
+        auth.confirm_totp_enrolment(
+            get_db(), now(), require_user().login, request.form.get("code", "")
+        )
+    except auth.AuthError as exc:
+        return _totp_page(status=422, error=exc.message)
+    return _totp_page(done=True)
 
 
 @bp.post("/acces/totp")
@@ -418,8 +448,8 @@ def enrol_totp() -> Response:
                 uri=None,
                 error="Mot de passe incorrect : le secret n'a pas été remplacé.",
             )
-    secret = auth.enrol_totp(get_db(), now(), user.login)
-    return render("access/totp.html", secret=secret, uri=auth.provisioning_uri(secret, user.login))
+    auth.start_totp_enrolment(get_db(), now(), user.login)
+    return _totp_page()
 
 
 # --- restricted features in a list ---------------------------------------------------------

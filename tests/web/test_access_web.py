@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pyotp
@@ -172,7 +173,8 @@ def test_personal_data_form_asks_for_enrolment(client, world):
     page = client.get(f"/events/{world.event_id}/grants/new?dataset=vulnerable-persons")
     assert "Enrôler un code TOTP" in page.get_data(as_text=True)
     enrol = client.post("/acces/totp")
-    assert enrol.status_code == 200 and "otpauth://" in enrol.get_data(as_text=True)
+    assert enrol.status_code == 200 and "Confirmer et enregistrer" in enrol.get_data(as_text=True)
+    assert "data:image/svg+xml" in enrol.get_data(as_text=True)  # the QR code of the URI
 
 
 def test_steward_signs_edits_and_withdraws_in_the_ui(app, client, world):
@@ -298,4 +300,38 @@ def test_admin_reads_no_restricted_data_by_any_route(app, client, world):
         )["n"]
         == 0
     )
+    db.conn.close()
+
+
+def test_totp_enrolment_shows_a_qr_code_and_saves_only_after_a_first_code(app, client, clock):
+    """Guards item 8: the secret was saved at once (an unconfigured phone then locked the user
+    out of personal data) and shown as text only; now a QR code drawn by the server (segno,
+    SVG) and a first code decide."""
+    import base64
+    import urllib.parse
+
+    import pyotp
+
+    db = connect(app.config["CRISIS_DB"])
+    client.login("cell")
+    page = client.post("/acces/totp")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'src="data:image/svg+xml' in text
+    src = re.search(r'src="(data:image/svg\+xml[^"]+)"', text).group(1)
+    payload = src.split(",", 1)[1]
+    svg = (
+        base64.b64decode(payload).decode()
+        if ";base64" in src.split(",", 1)[0]
+        else urllib.parse.unquote(payload)
+    )
+    assert svg.lstrip().startswith("<svg") or "<svg" in svg[:200]
+    assert row(db, "SELECT totp_secret FROM users WHERE login = 'cell'")["totp_secret"] is None
+    pending = row(db, "SELECT totp_pending FROM users WHERE login = 'cell'")["totp_pending"]
+    wrong = client.post("/acces/totp/confirm", data={"code": "000000"})
+    assert wrong.status_code == 422 and "Code incorrect" in wrong.get_data(as_text=True)
+    assert row(db, "SELECT totp_secret FROM users WHERE login = 'cell'")["totp_secret"] is None
+    ok = client.post("/acces/totp/confirm", data={"code": pyotp.TOTP(pending).at(clock.now())})
+    assert ok.status_code == 200 and "enregistré" in ok.get_data(as_text=True)
+    saved = row(db, "SELECT totp_secret, totp_pending FROM users WHERE login = 'cell'")
+    assert saved["totp_secret"] == pending and saved["totp_pending"] is None
     db.conn.close()
