@@ -115,8 +115,11 @@ def _enforce() -> Response | None:
 
 
 def _return_to() -> str:
-    """Where to come back after signing in: the page, not the fragment an htmx poll asked for."""
+    """Where to come back after signing in: the page, not the fragment an htmx poll asked for,
+    nor the address a form posts to (the form's page, where its draft is offered again)."""
     current = request.headers.get("HX-Current-URL") if htmx else None
+    if current is None and request.method not in ("GET", "HEAD"):
+        current = request.referrer
     if current:
         parts = urlsplit(current)
         if parts.netloc in ("", request.host):
