@@ -346,6 +346,17 @@ register(ContentKind(
     ref=("org_id", "seq"), event_ref="",
 ))  # fmt: skip
 
+# Running the response (app.pcs): its append-only histories and the two registers it edits.
+_PCS = ("event_id", "note", "at", "actor_id", "actor_name")
+register(ContentKind("callout_change", "callout_changes", (*_PCS, "contact_id", "status", "log_entry_id"), "changement n° {id} de la liste d'appel de l'événement {event_id}", gender="m"))  # fmt: skip  # noqa: E501
+register(ContentKind("call_change", "call_changes", (*_PCS, "person_id", "status", "assignee_id", "change"), "statut d'appel n° {id} de l'événement {event_id}", gender="m"))  # fmt: skip  # noqa: E501
+register(ContentKind("centre_change", "centre_changes", (*_PCS, "centre_id", "name", "capacity", "is_open", "occupancy", "arrived", "change", "delta", "fact_at", "log_entry_id"), "changement n° {id} d'un centre d'accueil de l'événement {event_id}", gender="m"))  # fmt: skip  # noqa: E501
+register(ContentKind("means_change", "means_changes", (*_PCS, "means_id", "status", "place", "log_entry_id"), "changement n° {id} d'un moyen de l'événement {event_id}", gender="m"))  # fmt: skip  # noqa: E501
+register(ContentKind("task", "tasks", ("event_id", "checklist_item_id", "created_at", "created_by"), "tâche n° {id} de l'événement {event_id}"))  # fmt: skip  # noqa: E501
+register(ContentKind("task_change", "task_changes", (*_PCS, "task_id", "title", "assignee_role", "assignee_id", "due_at", "status", "log_entry_id"), "changement n° {id} d'une tâche de l'événement {event_id}", gender="m"))  # fmt: skip  # noqa: E501
+register(ContentKind("contact", "contacts", ("name", "organisation", "function", "phones", "email", "oncall", "source", "key", "created_at", "updated_at", "archived_at"), "fiche n° {id} de l'annuaire de crise", ref=(), event_ref="", mutable=True))  # fmt: skip  # noqa: E501
+register(ContentKind("means", "means", ("name", "kind", "organisation", "capacity", "commune", "source", "created_at", "archived_at"), "moyen n° {id} du registre", gender="m", ref=(), event_ref="", mutable=True))  # fmt: skip  # noqa: E501
+
 SEALED = "audit.content_sealed"
 """The record that starts covering kinds: it lists them (``kinds``), after the records sealing
 the rows written before (``audit.rows_sealed``, one per event): see :func:`_seal_older_rows`."""

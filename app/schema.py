@@ -713,6 +713,8 @@ CREATE VIRTUAL TABLE addresses_fts USING fts5(
 );
 """,
     )
+
+
 @migrations(name="0012_zones_append_only")
 def m0012_zones_append_only(db: sqlite_utils.Database) -> None:
     # A zones version is what a report or a message was computed from: never rewritten (a new

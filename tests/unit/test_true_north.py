@@ -60,7 +60,7 @@ def test_a_plume_for_wind_from_270_has_its_axis_on_the_geodesic_bearing_90(tdb: 
     """Guards the acceptance line: the axis was on grid bearing 90°, i.e. geodesic ≈ 88.2°,
     on the main of before (≈ 120 m sideways at 3.8 km)."""
     event = declare(tdb, 270)
-    zones = situation.zones_collection(tdb, event.id)["features"]
+    zones = situation.zones_collection(event, events.latest_zones(tdb, event.id))["features"]
     for zone in zones:
         rim = azimuths(zone["geometry"], 0.9)
         bearings = sorted(a for a, _ in rim)
@@ -78,7 +78,8 @@ def test_a_plume_for_wind_from_270_has_its_axis_on_the_geodesic_bearing_90(tdb: 
 def test_closure_points_carry_true_bearings(tdb: Any) -> None:
     """Guards the closure points' bearings: printed as compass points, they must be true."""
     event = declare(tdb, 200)
-    impact = situation.event_impact(tdb, index_cache.index_for(tdb), event.id).to_json()
+    stored = events.latest_zones(tdb, event.id)
+    impact = situation.event_impact(tdb, index_cache.index_for(tdb), event, stored).to_json()
     points = impact["closure_points"]
     assert points
     lon0, lat0 = FICTIF_1
