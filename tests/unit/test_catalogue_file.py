@@ -127,3 +127,23 @@ def test_remote_and_basemaps_are_one_field_each() -> None:
     assert doc.basemaps[0]["name"] == "plan"
     with pytest.raises(CatalogueFileError, match="fonds_de_carte : clé inconnue"):
         parse_catalogue({"fonds_de_carte": []})
+
+
+def test_each_dataset_says_where_it_is_complete() -> None:
+    """Guards item 3 (issue 13): `coverage` is `territory` (every demo dataset says so) or a
+    valid WGS84 polygon; anything else is refused naming the key."""
+    doc = load_catalogue(DATA / "catalogue.yaml")
+    assert {d.coverage for d in doc.datasets} == {"territory"}
+    square = {
+        "type": "Polygon",
+        "coordinates": [[[0.3, 49.4], [0.9, 49.4], [0.9, 49.7], [0.3, 49.4]]],
+    }
+    parsed = parse_catalogue({"datasets": [dataset(coverage=square)]})
+    assert parsed.datasets[0].coverage == square
+    for bad in (
+        "everywhere",
+        {"type": "Point", "coordinates": [0.5, 49.5]},
+        {"type": "Polygon", "coordinates": [[[300, 49], [301, 49], [301, 50], [300, 49]]]},
+    ):
+        with pytest.raises(CatalogueFileError, match="coverage"):
+            parse_catalogue({"datasets": [dataset(coverage=bad)]})

@@ -327,3 +327,35 @@ def test_build_layer_used_directly_matches_index():
     layer = build_layer("population-grid", territory()["population-grid"])
     assert len(layer) == 400
     assert layer.geoms[0].area == pytest.approx(40_000, abs=1e-3)
+
+
+def test_the_share_outside_each_coverage_and_the_layers_stopping_there():
+    """Guards item 3 (issue 13): per coverage, the share of the zone beyond it and the layers
+    that stop there, in French; `uncovered_share` is beyond any of them (hand-computed)."""
+    from shapely.geometry import box
+
+    from app.geo.impact import LayerSpec, ZoneImpact, _coverage, coverage_note
+
+    zone = box(0, 0, 10, 10)
+    territory = box(0, 0, 10, 6)  # 40 % of the zone beyond
+    gas = box(0, 0, 5, 10)  # 50 % beyond
+    specs = [
+        LayerSpec("population-grid", "Pop", "population", "public", "Polygon", "population_grid",
+                  coverage=territory),
+        LayerSpec("schools", "Écoles", "population", "public", "Point", "establishments",
+                  coverage=territory),
+        LayerSpec("gas-network", "Réseau gaz", "network", "restricted", "LineString",
+                  "network_lines", coverage=gas,
+                  coverage_label="de la couverture de « Réseau gaz »"),
+    ]  # fmt: skip
+    zi = ZoneImpact("z", "Z", "red", "toxic", "SEI", "circle", 100.0)
+    _coverage(zi, zone, specs)
+    assert zi.uncovered_share == pytest.approx(0.7)  # beyond their intersection (0..5 × 0..6)
+    assert coverage_note(zi.uncovered) == (
+        "50\u202f% de la zone hors de la couverture de « Réseau gaz » : réseaux non comptés"
+        " au-delà ; 40\u202f% de la zone hors du territoire couvert : population et"
+        " établissements non comptés au-delà"
+    )
+    inside = ZoneImpact("y", "Y", "red", "toxic", "SEI", "circle", 10.0)
+    _coverage(inside, box(1, 1, 2, 2), specs)
+    assert inside.uncovered_share == 0 and inside.uncovered == []
