@@ -705,7 +705,7 @@ def authenticate(
         until = parse_iso(pair[1]) + policy.lock
         if until > now:
             raise LockedOut(
-                "Trop d'échecs pour ce compte depuis ce poste : réessayez après "
+                "Compte verrouillé depuis ce poste après plusieurs échecs : réessayez après "
                 + _hhmm(until)
                 + ".",
                 until,

@@ -250,7 +250,7 @@ def test_one_person_mistyping_locks_only_their_account_on_their_address(app: Fla
         assert client.post("/login", data={"login": "cell", "password": f"x{i}"}).status_code == 401
     locked = client.post("/login", data={"login": "cell", "password": demo_password("cell")})
     assert locked.status_code == 429
-    assert "ce compte depuis ce poste" in locked.get_data(as_text=True)
+    assert "verrouillé depuis ce poste" in locked.get_data(as_text=True)
     neighbour: Client = app.test_client()  # type: ignore[assignment]
     neighbour.environ_base["REMOTE_ADDR"] = "192.0.2.10"  # the same NAT
     neighbour.login("liaison")
