@@ -715,13 +715,6 @@ CREATE VIRTUAL TABLE addresses_fts USING fts5(
     )
 
 
-@migrations(name="0012_zones_append_only")
-def m0012_zones_append_only(db: sqlite_utils.Database) -> None:
-    # A zones version is what a report or a message was computed from: never rewritten (a new
-    # computation is a new version). The audit chain seals each version's content (app.audit).
-    _script(db, _append_only("event_zones"))
-
-
 @migrations(name="0012_account_requests")
 def m0012_account_requests(db: sqlite_utils.Database) -> None:
     # Four eyes on accounts (issue 12): a role that can hold grants, given from the console, and
@@ -854,15 +847,24 @@ CREATE TABLE report_annexes (
         + _append_only("review_answers")
         + _append_only("report_annexes"),
     )
-@migrations(name="0013_dataset_coverage")
-def m0013_dataset_coverage(db: sqlite_utils.Database) -> None:
+
+
+@migrations(name="0017_zones_append_only")
+def m0017_zones_append_only(db: sqlite_utils.Database) -> None:
+    # A zones version is what a report or a message was computed from: never rewritten (a new
+    # computation is a new version). The audit chain seals each version's content (app.audit).
+    _script(db, _append_only("event_zones"))
+
+
+@migrations(name="0018_dataset_coverage")
+def m0018_dataset_coverage(db: sqlite_utils.Database) -> None:
     # Where a dataset is complete (catalogue ``coverage:``): 'territory' (the agglomeration's
     # outline) or a GeoJSON (Multi)Polygon in WGS84. Beyond it a zone's figures miss that layer.
     _script(db, "ALTER TABLE datasets ADD COLUMN coverage TEXT NOT NULL DEFAULT 'territory'")
 
 
-@migrations(name="0014_checkpoint_deliveries")
-def m0014_checkpoint_deliveries(db: sqlite_utils.Database) -> None:
+@migrations(name="0019_checkpoint_deliveries")
+def m0019_checkpoint_deliveries(db: sqlite_utils.Database) -> None:
     # Signed checkpoints handed to the data owners (their steward inbox, by e-mail too): a copy
     # outside the server witnesses the log. ``body`` is the checkpoint file exactly as given;
     # ``checkpoint_mails`` are the e-mail attempts (a delivery's state is its latest attempt).
@@ -898,8 +900,8 @@ ALTER TABLE notifications ADD COLUMN checkpoint_delivery_id INTEGER
     )
 
 
-@migrations(name="0015_totp_enrolment")
-def m0015_totp_enrolment(db: sqlite_utils.Database) -> None:
+@migrations(name="0020_totp_enrolment")
+def m0020_totp_enrolment(db: sqlite_utils.Database) -> None:
     # A TOTP secret is saved only once the user typed a first code from it: until then it waits
     # here (a few minutes), and the secret in force, if any, stays in force.
     _script(

@@ -1,9 +1,9 @@
 """Draw the console's app icons (web manifest) with Pillow: the brand mark of app.css on navy.
 
 Run from the repository root: ``.venv/bin/python scripts/make_icons.py``; the PNG files and
-``favicon.ico`` are committed under ``app/static/icons/``. The mark is the top bar's: a white centre in a red disc,
-a white ring, a red rim (``.brand-mark``). The maskable icon keeps the mark inside the central
-80 % safe zone that launchers may crop to a circle.
+``favicon.ico`` are committed under ``app/static/icons/``. The mark is the top bar's: a white
+centre in a red disc, a white ring, a red rim (``.brand-mark``). The maskable icon keeps the
+mark inside the central 80 % safe zone that launchers may crop to a circle.
 """
 
 from __future__ import annotations

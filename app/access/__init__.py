@@ -35,13 +35,13 @@ from .agreements import (
     unopened_datasets,
     withdraw_agreement,
 )
-from .dashboard import REVIEW_STATES, EventReview, OwnerDashboard, owner_dashboard
 from .checkpoints import (
     CheckpointDelivery,
     deliver_to_owners,
     get_checkpoint_delivery,
     held_checkpoint,
 )
+from .dashboard import REVIEW_STATES, EventReview, OwnerDashboard, owner_dashboard
 from .demo import DEMO_AGREEMENTS, demo_agreements
 from .documents import DocumentAccess, DocumentDenied, DocumentRead, document_access, read_document
 from .grants import (
