@@ -11,7 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+import math
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -23,7 +24,7 @@ from .catalogue_file import DatasetSpec, parse_catalogue
 from .clock import iso
 from .db import dumps, row, rows, scalar, transaction
 from .errors import DomainError
-from .geo.index import LayerData
+from .geo.index import LayerData, LayerRows, RowChunk, first_point
 from .records import (
     DATASET_SQL,
     Dataset,
@@ -298,7 +299,7 @@ def public_features(
 
 
 def layer_data(db: sqlite_utils.Database, slug: str) -> LayerData:
-    """The loader of the spatial index (app.geo.index.SpatialIndex): one dataset, all features."""
+    """One dataset, all features, as GeoJSON dicts (the reference the fast loader is checked on)."""
     dataset = require_dataset(db, slug)
     ids: list[str] = []
     geometries: list[dict[str, Any]] = []
@@ -310,6 +311,88 @@ def layer_data(db: sqlite_utils.Database, slug: str) -> LayerData:
             geometries.append(feat["geometry"])
             properties.append(feat["properties"])
     return LayerData(revision, dataset.geometry_type, ids, geometries, properties)
+
+
+LAYER_CHUNK = 20_000  # rows per chunk of layer_rows: bounds the build's transient memory
+# A stored geometry is `{"coordinates":C,"type":"T"}` (sorted keys, compact): SQLite cuts it
+# into C and T so that the index parses all coordinates at once (app.geo.index).
+_STORED_FORM = (
+    "substr(geometry, 1, 15) = '{\"coordinates\":' AND substr(geometry, -2) = '\"}'"
+    ' AND instr(geometry, \',"type":"\') > 0'
+)
+_GEOMETRY_ROWS = f"""
+SELECT CAST(fid AS BLOB),
+  CASE WHEN {_STORED_FORM}
+    THEN substr(geometry, 16, instr(geometry, ',"type":"') - 16) ELSE geometry END,
+  CASE WHEN {_STORED_FORM}
+    THEN substr(geometry, instr(geometry, ',"type":"') + 9,
+                length(geometry) - instr(geometry, ',"type":"') - 10) ELSE '' END,
+  CAST(properties AS BLOB)
+FROM features WHERE dataset_id = ? ORDER BY fid
+"""
+_POINT_ROWS = """
+SELECT CAST(fid AS BLOB), minx, miny, minx <> maxx OR miny <> maxy, CAST(properties AS BLOB)
+FROM features WHERE dataset_id = ? ORDER BY fid
+"""
+
+
+def layer_rows(db: sqlite_utils.Database, slug: str) -> LayerRows:
+    """The spatial index's loader: one dataset's stored rows in chunks, read in one snapshot.
+
+    A deferred transaction (a read snapshot under WAL: writers go on) spans the count, the
+    revision and every chunk; it ends when the chunks are consumed or ``close()`` is called.
+    Points come from the bounding-box columns (a point's box is the point, kept so by
+    :func:`write_features`), ids and properties as their stored UTF-8 text, lines and polygons
+    as their coordinates text: nothing is decoded row by row here.
+    """
+    dataset = require_dataset(db, slug)
+    own = not db.conn.in_transaction
+    if own:
+        db.conn.execute("BEGIN")
+    try:
+        revision, count = db.execute(
+            "SELECT revision, (SELECT count(*) FROM features WHERE dataset_id = d.id)"
+            " FROM datasets d WHERE d.id = ?",
+            [dataset.id],
+        ).fetchone()
+    except BaseException:
+        if own and db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    point = dataset.geometry_type == "Point"
+
+    def chunks() -> Generator[RowChunk, None, None]:
+        try:
+            cursor = db.execute(_POINT_ROWS if point else _GEOMETRY_ROWS, [dataset.id])
+            while True:
+                rows_ = cursor.fetchmany(LAYER_CHUNK)
+                if not rows_:
+                    break
+                if point:
+                    yield _point_chunk(db, dataset.id, rows_)
+                else:
+                    fids, coordinates, types, props = map(list, zip(*rows_, strict=True))
+                    yield RowChunk(fids, props, coordinates=coordinates, geometry_types=types)
+        finally:
+            if own and db.conn.in_transaction:
+                db.conn.execute("COMMIT")
+
+    stream = chunks()
+    return LayerRows(int(revision), dataset.geometry_type, int(count), stream, stream.close)
+
+
+def _point_chunk(db: sqlite_utils.Database, dataset_id: int, rows_: list[Any]) -> RowChunk:
+    fids, minx, miny, odd, props = map(list, zip(*rows_, strict=True))
+    for i in (i for i, flag in enumerate(odd) if flag) if any(odd) else ():
+        # Not a plain point (a multipoint): read its geometry, located by its first point.
+        text = scalar(
+            db,
+            "SELECT geometry FROM features WHERE dataset_id = ? AND fid = ?",
+            [dataset_id, fids[i].decode("utf-8")],
+        )
+        found = first_point(json.loads(text)) if text else None
+        minx[i], miny[i] = found if found is not None else (math.nan, math.nan)
+    return RowChunk(fids, props, lon=minx, lat=miny)
 
 
 @dataclass(frozen=True)
@@ -331,6 +414,17 @@ class ImportResult:
     updated: int
     removed: int
     skipped: int = 0
+
+
+def _point_box(geometry: dict[str, Any]) -> tuple[float, float, float, float] | None:
+    """A Point's box is its stored coordinates exactly: the spatial index reads points there."""
+    if geometry.get("type") != "Point":
+        return None
+    c = geometry.get("coordinates")
+    if not c or len(c) < 2:
+        return None
+    x, y = float(c[0]), float(c[1])
+    return (x, y, x, y)
 
 
 # Same text as app.db.dumps (compact, sorted keys, UTF-8 kept), one encoder for every row.
@@ -374,7 +468,8 @@ def write_features(
         chunk: list[tuple[Any, ...]] = []
         encode = _STORE_JSON.encode  # db.dumps without building an encoder per call
         for f in prepared:
-            chunk.append((dataset.id, f.fid, encode(f.geometry), encode(f.properties), *f.bbox))
+            box = _point_box(f.geometry) or f.bbox
+            chunk.append((dataset.id, f.fid, encode(f.geometry), encode(f.properties), *box))
             total += 1
             if len(chunk) >= batch:
                 db.conn.executemany(upsert, chunk)

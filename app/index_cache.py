@@ -2,7 +2,9 @@
 
 The web server, the scheduler and the CLI all analyse impact through one index per database, so
 the territory is projected and indexed once per process (docs/decisions.md). Layers are rebuilt
-when a dataset's revision changes.
+when a dataset's revision changes: callers pass the revision they read on their own connection
+(one query per request, ``app.situation``); the loader reads on a connection of its own, since
+the index outlives requests and is filled from any thread (the background build included).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sqlite_utils
 
 from . import catalogue
 from .db import connect
-from .geo.index import LayerData, SpatialIndex
+from .geo.index import LayerRows, SpatialIndex
 
 _lock = threading.Lock()
 # A server has one database; a bound keeps test runs (a database per test) from hoarding indexes.
@@ -32,16 +34,37 @@ def database_path(db: sqlite_utils.Database) -> str:
     return ""
 
 
-def _on_own_connection(path: str, fn: Callable[[sqlite_utils.Database, str], Any]) -> Any:
-    def call(slug: str) -> Any:
-        # The index outlives requests and is filled from any thread: its own short connection.
+def _rows_on_own_connection(path: str) -> Callable[[str], LayerRows]:
+    def load(slug: str) -> LayerRows:
         own = connect(path)
         try:
-            return fn(own, slug)
+            rows = catalogue.layer_rows(own, slug)
+        except BaseException:
+            own.conn.close()
+            raise
+        end_read = rows.close
+
+        def close() -> None:
+            try:
+                end_read()
+            finally:
+                own.conn.close()
+
+        rows.close = close
+        return rows
+
+    return load
+
+
+def _revision_on_own_connection(path: str) -> Callable[[str], int]:
+    def revision(slug: str) -> int:
+        own = connect(path)
+        try:
+            return catalogue.revision_of(own, slug)
         finally:
             own.conn.close()
 
-    return call
+    return revision
 
 
 def index_for_path(path: str) -> SpatialIndex:
@@ -49,9 +72,10 @@ def index_for_path(path: str) -> SpatialIndex:
     with _lock:
         index = _indexes.get(path)
         if index is None:
-            loader: Callable[[str], LayerData] = _on_own_connection(path, catalogue.layer_data)
-            revision: Callable[[str], int] = _on_own_connection(path, catalogue.revision_of)
-            index = _indexes[path] = SpatialIndex(loader, revision)
+            # Without a revision from the caller, the index asks on a connection of its own.
+            index = _indexes[path] = SpatialIndex(
+                _rows_on_own_connection(path), _revision_on_own_connection(path)
+            )
             while len(_indexes) > _MAX_DATABASES:
                 _indexes.popitem(last=False)
         _indexes.move_to_end(path)
@@ -62,5 +86,10 @@ def index_for(db: sqlite_utils.Database) -> SpatialIndex:
     """The shared index of the database behind ``db`` (a private one for in-memory databases)."""
     path = database_path(db)
     if not path:
-        return SpatialIndex(lambda slug: catalogue.layer_data(db, slug))
+        return SpatialIndex(lambda slug: catalogue.layer_rows(db, slug))
     return index_for_path(path)
+
+
+def warm(path: str, layers: list[tuple[str, int | None]]) -> Any:
+    """Start building ``layers`` of the database at ``path`` in the background (server start)."""
+    return index_for_path(path).warm(layers)

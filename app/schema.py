@@ -911,6 +911,31 @@ ALTER TABLE users ADD COLUMN totp_pending TEXT;
 ALTER TABLE users ADD COLUMN totp_pending_at TEXT;
 """,
     )
+@migrations(name="0021_point_bbox")
+def m0021_point_bbox(db: sqlite_utils.Database) -> None:
+    # The spatial index reads a point's coordinates from its bounding-box columns (no JSON to
+    # parse at start-up); app.catalogue.write_features now stores a Point's box as its exact
+    # stored coordinates. Rows written before (a reprojected import kept the unrounded box of
+    # coordinates stored rounded) are made exact here, once, comparing in Python floats.
+    import json
+
+    fixes = []
+    for fid, geometry, minx, miny, maxx, maxy in db.execute(
+        "SELECT f.id, f.geometry, f.minx, f.miny, f.maxx, f.maxy FROM features f"
+        " JOIN datasets d ON d.id = f.dataset_id WHERE d.geometry_type = 'Point'"
+    ):
+        g = json.loads(geometry)
+        c = g.get("coordinates") if isinstance(g, dict) and g.get("type") == "Point" else None
+        if not c or len(c) < 2:
+            continue
+        x, y = float(c[0]), float(c[1])
+        if (minx, miny, maxx, maxy) != (x, y, x, y):
+            fixes.append((x, y, x, y, fid))
+    for start in range(0, len(fixes), 5000):
+        db.conn.executemany(
+            "UPDATE features SET minx = ?, miny = ?, maxx = ?, maxy = ? WHERE id = ?",
+            fixes[start : start + 5000],
+        )
 
 
 def migrate(db: sqlite_utils.Database) -> list[str]:

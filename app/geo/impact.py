@@ -35,7 +35,7 @@ from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
 from app.geo import proj
-from app.geo.index import Layer, SpatialIndex
+from app.geo.index import Layer, SpatialIndex, numbers
 from app.geo.zones import Zone, outer_zone
 
 __all__ = ["Impact", "LayerSpec", "ZoneImpact", "analyse", "coverage_note", "zone_caveats", "ROLES"]
@@ -70,10 +70,16 @@ class LayerSpec:
     # Where the layer is complete (Lambert-93), None: everywhere; and how to name that area.
     coverage: BaseGeometry | None = field(default=None, compare=False)
     coverage_label: str = "du territoire couvert"
+    revision: int | None = None  # the dataset revision the caller read (None: the index asks)
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ValueError(f"{self.slug}: unknown role {self.role!r}")
+
+
+# Item keys the analysis adds itself (not dataset properties): kept whatever a grant's fields.
+COMPUTED_KEYS = frozenset({"id", "dataset", "distance_m", "length_m", "area_m2"})
+Page = tuple[int, int | None]  # (offset, limit or None for all)
 
 
 @dataclass
@@ -86,21 +92,37 @@ class _Items:
     fields: tuple[str, ...]
     extra: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def to_list(self) -> list[dict[str, Any]]:
-        props = self.layer.properties
-        cols = {f: props.column(f, None, self.idx) for f in self.fields}
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def to_list(
+        self, positions: np.ndarray | None = None, allowed: frozenset[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """The items at ``positions`` (all by default); ``allowed``: the property names a grant
+        shows (the analysis's own keys are always kept)."""
+        sel = np.arange(len(self.idx)) if positions is None else np.asarray(positions)
+        idx = self.idx[sel]
+        rows = self.layer.properties.rows(idx)
+        ids = self.layer.ids
+        fields = self.fields if allowed is None else tuple(f for f in self.fields if f in allowed)
         out = []
-        for k, i in enumerate(self.idx):
-            item: dict[str, Any] = {"id": str(self.layer.ids[i])}
-            for f, col in cols.items():
-                v = col[k]
-                item[f] = v.item() if isinstance(v, np.generic) else v
+        for k, i, row in zip(sel, idx, rows, strict=True):
+            item: dict[str, Any] = {"id": ids[int(i)]}
+            for f in fields:
+                item[f] = row.get(f)
             if self.distance_m is not None:
                 item["distance_m"] = round(float(self.distance_m[k]), 1)
             for name, arr in self.extra.items():
                 item[name] = round(float(arr[k]), 1)
             out.append(item)
         return out
+
+
+def _page_slice(total: int, page: Page | None) -> slice:
+    if page is None:
+        return slice(0, total)
+    offset, limit = page
+    return slice(offset, total if limit is None else min(total, offset + limit))
 
 
 @dataclass
@@ -127,24 +149,93 @@ class ZoneImpact:
     other: list[dict[str, Any]] = field(default_factory=list)
     other_items: dict[str, _Items] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    extra: dict[str, Any] = field(default_factory=dict)  # more figures per zone, as JSON
+
+    def establishment_items(
+        self, page: Page | None = None, allowed: dict[str, frozenset[str]] | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Establishments of every dataset, nearest first (then by id): the page and the total.
+
+        Only the items of the page are built (``allowed``: a grant's fields per dataset).
+        """
+        parts = [(dataset, it) for dataset, it in self.establishments if len(it)]
+        total = sum(len(it) for _, it in parts)
+        if not parts:
+            return [], 0
+        keys: list[tuple[float, str, int, int]] = []
+        for p, (_, it) in enumerate(parts):
+            assert it.distance_m is not None
+            ids = it.layer.ids[it.idx]
+            for k, (d, i) in enumerate(zip(it.distance_m.tolist(), ids, strict=True)):
+                keys.append((round(d, 1), i, p, k))
+        keys.sort()
+        chosen = keys[_page_slice(total, page)]
         items: list[dict[str, Any]] = []
-        for dataset, it in self.establishments:
-            for row in it.to_list():
+        for p, (dataset, it) in enumerate(parts):
+            positions = [k for _, _, q, k in chosen if q == p]
+            if not positions:
+                continue
+            rows = it.to_list(np.array(positions), (allowed or {}).get(dataset))
+            for row in rows:
                 row["dataset"] = dataset
-                items.append(row)
+            items.extend(rows)
         items.sort(key=lambda r: (r["distance_m"], r["id"]))
+        return items, total
+
+    def to_json(
+        self,
+        items: bool = True,
+        page: Page | None = None,
+        allowed: dict[str, frozenset[str]] | None = None,
+        memo: dict[Any, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The zone as JSON.
+
+        ``items=False`` leaves the item lists empty (the figures only); ``page`` = (offset,
+        limit) pages every item list (``items_total`` gives each total); ``allowed`` keeps
+        only a grant's fields in the items of an opened dataset. ``memo`` (shared by the zones
+        of one :meth:`Impact.to_json`) builds each item list once, encoded by
+        ``memo["__encode__"]`` when present: the outer zone shares its lists with the zone it
+        equals.
+        """
+        allowed = allowed or {}
+        memo = {} if memo is None else memo
+        encode = memo.get("__encode__")
+
+        def listed(it: _Items, dataset: str) -> Any:
+            if not items:
+                return []
+            key = ("items", id(it), dataset)
+            if key not in memo:
+                positions = np.arange(len(it))[_page_slice(len(it), page)]
+                rows = it.to_list(positions, allowed.get(dataset))
+                memo[key] = encode(rows) if encode is not None else rows
+            return memo[key]
+
+        if not items:
+            est_items: Any = []
+            est_total = sum(len(it) for _, it in self.establishments)
+        else:
+            key = ("establishments", id(self.establishments))
+            if key not in memo:
+                rows, total = self.establishment_items(page, allowed)
+                memo[key] = (encode(rows) if encode is not None else rows, total)
+            est_items, est_total = memo[key]
         networks = []
         for net in self.networks:
             net = dict(net)
             if net["dataset"] in self.network_items:
-                net["items"] = self.network_items[net["dataset"]].to_list()
+                it = self.network_items[net["dataset"]]
+                net["items"] = listed(it, net["dataset"])
+                net["items_total"] = len(it)
             networks.append(net)
         other = []
         for o in self.other:
             o = dict(o)
             if o["dataset"] in self.other_items:
-                o["items"] = self.other_items[o["dataset"]].to_list()
+                it = self.other_items[o["dataset"]]
+                o["items"] = listed(it, o["dataset"])
+                o["items_total"] = len(it)
             other.append(o)
         return {
             "id": self.id,
@@ -165,12 +256,14 @@ class ZoneImpact:
             "population": dict(self.population) if self.population else None,
             "establishments": {
                 "by_type": {k: dict(v) for k, v in sorted(self.establishments_by_type.items())},
-                "items": items,
+                "items": est_items,
+                "items_total": est_total,
             },
             "networks": networks,
             "restricted": [dict(r) for r in self.restricted],
             "communes": [dict(c) for c in self.communes],
             "other": other,
+            **{k: v for k, v in self.extra.items()},
         }
 
 
@@ -184,6 +277,7 @@ class Impact:
     closure_restricted: list[dict[str, Any]]
     source: dict[str, float]
     open_datasets: frozenset[str]
+    outer_same_as: str | None = None  # the zone the outer zone equals (a single zone, nested)
 
     def zone(self, zone_id: str) -> ZoneImpact:
         for z in self.zones:
@@ -191,12 +285,27 @@ class Impact:
                 return z
         raise KeyError(zone_id)
 
-    def to_json(self) -> dict[str, Any]:
-        """Plain, JSON-serialisable dict with stable keys."""
+    def to_json(
+        self,
+        items: bool = True,
+        page: Page | None = None,
+        allowed: dict[str, frozenset[str]] | None = None,
+        encode: Any = None,
+    ) -> dict[str, Any]:
+        """Plain, JSON-serialisable dict with stable keys (arguments: :meth:`ZoneImpact.to_json`).
+
+        ``encode``: a function turning a list of item dicts into its encoded form (e.g. an
+        ``orjson.Fragment``); the outer zone shares its lists with the zone it equals, and
+        each list is built and encoded once.
+        """
+        memo: dict[Any, Any] = {} if encode is None else {"__encode__": encode}
+        outer = self.outer.to_json(items, page, allowed, memo)
+        if self.outer_same_as is not None:
+            outer["same_as"] = self.outer_same_as
         return {
             "source": dict(self.source),
-            "zones": [z.to_json() for z in self.zones],
-            "outer": self.outer.to_json(),
+            "zones": [z.to_json(items, page, allowed, memo) for z in self.zones],
+            "outer": outer,
             "closure_points": [dict(p) for p in self.closure_points],
             "closure_restricted": [dict(r) for r in self.closure_restricted],
             "open_datasets": sorted(self.open_datasets),
@@ -291,8 +400,9 @@ class _PointCandidates:
 def _by_type(layer: Layer, idx: np.ndarray, acc: dict[str, dict[str, float]]) -> None:
     if len(idx) == 0:
         return
-    types = layer.properties.column("type", "autre", idx)
-    caps = layer.properties.numeric("capacity", idx)
+    rows = layer.properties.rows(idx)
+    types = np.array([r.get("type", "autre") for r in rows], dtype=object)
+    caps = numbers(r.get("capacity") for r in rows)
     uniq, inv = np.unique(types.astype(str), return_inverse=True)
     counts = np.bincount(inv, minlength=len(uniq))
     capsum = np.bincount(inv, weights=caps, minlength=len(uniq))
@@ -311,8 +421,14 @@ def analyse(
     layers: Iterable[LayerSpec],
     source_l93: Point,
     open_datasets: Iterable[str] = frozenset(),
+    *,
+    outer_only: bool = False,
 ) -> Impact:
-    """Analyse every zone (worst first) and the outer zone against ``layers``."""
+    """Analyse every zone (worst first) and the outer zone against ``layers``.
+
+    Each layer is read at its spec's ``revision``. ``outer_only``: the outer zone alone (what a
+    map shows: closure points and the counts of what it may not draw); ``zones`` is then empty.
+    """
     opened = frozenset(open_datasets)
     specs = list(layers)
     ordered = sorted(zones, key=lambda z: z.severity)
@@ -341,9 +457,11 @@ def analyse(
             distance_source=z.distance_source,
         )
         for z in ordered
+        if not outer_only
     ]
     targets: list[tuple[ZoneImpact, BaseGeometry, bool]] = [
-        (zi, z.geometry, False) for zi, z in zip(zone_impacts, ordered, strict=True)
+        (zi, z.geometry, False)
+        for zi, z in zip(zone_impacts, [] if outer_only else ordered, strict=True)
     ]
     same_as_outer = next((zi for zi, g, _ in targets if g is outer_geom), None)
     if same_as_outer is None:
@@ -351,20 +469,21 @@ def analyse(
 
     grid = next((s for s in specs if s.role == "population_grid"), None)
     communes = next((s for s in specs if s.role == "communes"), None)
-    communes_layer = index.layer(communes.slug) if communes else None
+    communes_layer = index.layer(communes.slug, communes.revision) if communes else None
 
     if grid is not None:
-        _population_grid(index.layer(grid.slug), grid, communes_layer, outer_geom, targets)
+        grid_layer = index.layer(grid.slug, grid.revision)
+        _population_grid(grid_layer, grid, communes_layer, outer_geom, targets)
     elif communes_layer is not None and communes is not None:
         _population_communes(communes_layer, communes, outer_geom, targets)
 
     for spec in specs:
         if spec.role in ("population_grid", "communes"):
             continue
-        layer = index.layer(spec.slug)
-        visible = _visible(spec, opened)
         if spec.role == "roads":
             continue  # closure points below
+        layer = index.layer(spec.slug, spec.revision)
+        visible = _visible(spec, opened)
         if layer.kind == "point":
             _points(layer, spec, visible, outer_geom, targets, sx, sy)
         else:
@@ -375,7 +494,7 @@ def analyse(
     for spec in specs:
         if spec.role != "roads":
             continue
-        points = closure_points(index.layer(spec.slug), outer_geom, sx, sy)
+        points = closure_points(index.layer(spec.slug, spec.revision), outer_geom, sx, sy)
         if _visible(spec, opened):
             for p in points:
                 p["dataset"] = spec.slug
@@ -407,6 +526,7 @@ def analyse(
         closure_restricted=closure_restricted,
         source={"x": sx, "y": sy, "lon": round(float(lon), 7), "lat": round(float(lat), 7)},
         open_datasets=opened,
+        outer_same_as=same_as_outer.id if same_as_outer is not None else None,
     )
 
 
@@ -520,7 +640,7 @@ def zone_caveats(zone: Mapping[str, Any]) -> list[str]:
 
 
 def _is_synthetic(layer: Layer, idx: np.ndarray) -> bool:
-    if "source" not in layer.properties.keys or len(idx) == 0:
+    if len(idx) == 0:
         return False
     return bool(np.any(layer.properties.column("source", None, idx[:1000]) == "synthetic"))
 
@@ -729,9 +849,8 @@ def closure_points(
             pts_y.append(float(y))
             road_of.append(int(o))  # position in cand
     props = roads.properties
-    names = props.column("name", "", cand)
-    refs = props.column("ref", "", cand)
-    kinds = props.column("kind", "", cand)
+    cols = props.columns(("name", "ref", "kind"), "", cand)
+    names, refs, kinds = cols["name"], cols["ref"], cols["kind"]
     ids = roads.ids[cand]
     kept: list[dict[str, Any]] = []
     by_key: dict[tuple[str, str, str], list[tuple[float, float]]] = {}

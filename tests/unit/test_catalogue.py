@@ -155,3 +155,77 @@ def test_layer_data_feeds_the_spatial_index(tdb: Any) -> None:
 
 def layer_id(layer: Any) -> str:
     return str(layer.ids[0])
+
+
+def test_stored_rows_build_the_same_layers_as_the_geojson_path(tdb: Any) -> None:
+    # The index reads points from the box columns and parses line/polygon text with numpy:
+    # every layer of the demo territory must equal the one built from json.loads'd features.
+    import numpy as np
+    import shapely
+
+    from app.geo.index import build_layer
+
+    for ds in catalogue.list_datasets(tdb):
+        a = build_layer(ds.slug, catalogue.layer_data(tdb, ds.slug))
+        b = build_layer(ds.slug, catalogue.layer_rows(tdb, ds.slug))
+        assert b.revision == a.revision == ds.revision, ds.slug
+        assert list(b.ids) == list(a.ids), ds.slug
+        assert list(b.properties) == list(a.properties), ds.slug
+        if a.kind == "point":
+            for name in ("x", "y", "lon", "lat"):
+                assert np.array_equal(getattr(a, name), getattr(b, name)), (ds.slug, name)
+        else:
+            assert list(shapely.get_type_id(b.geoms)) == list(shapely.get_type_id(a.geoms))
+            assert all(shapely.equals_exact(a.geoms, b.geoms, 0)), ds.slug
+    assert not tdb.conn.in_transaction  # the read snapshot ended with the chunks
+
+
+def test_a_point_whose_box_is_not_a_point_is_read_from_its_geometry(tdb: Any) -> None:
+    from app.geo.index import build_layer
+
+    ds = catalogue.require_dataset(tdb, "schools")
+    fid = next(catalogue.features(tdb, "schools"))["id"]
+    with tdb.conn:  # a multipoint site (box of its points), as an older database may hold
+        tdb.execute(
+            "UPDATE features SET geometry = ?, minx = 0.5, miny = 49.5, maxx = 0.6, maxy = 49.6"
+            " WHERE dataset_id = ? AND fid = ?",
+            [
+                json.dumps({"type": "MultiPoint", "coordinates": [[0.55, 49.55], [0.6, 49.6]]}),
+                ds.id,
+                fid,
+            ],
+        )
+    layer = build_layer("schools", catalogue.layer_rows(tdb, "schools"))
+    i = list(layer.ids).index(fid)
+    assert (float(layer.lon[i]), float(layer.lat[i])) == (0.55, 49.55)
+
+
+def test_a_point_is_stored_with_its_exact_coordinates_as_box(tdb: Any) -> None:
+    feature = catalogue.PreparedFeature(
+        "DEMO-box",
+        {"type": "Point", "coordinates": [0.5123456, 49.5123456]},
+        {"name": "FICTIF — boîte"},
+        (0.51234561234, 49.51234559876, 0.51234561234, 49.51234559876),  # unrounded reprojection
+    )
+    catalogue.write_features(tdb, T0, "schools", [feature], actor="t", file_name="x")
+    box = tdb.execute(
+        "SELECT minx, miny, maxx, maxy FROM features WHERE fid = 'DEMO-box'"
+    ).fetchone()
+    assert tuple(box) == (0.5123456, 49.5123456, 0.5123456, 49.5123456)
+
+
+def test_the_migration_makes_stored_point_boxes_exact(tdb: Any) -> None:
+    from app import schema
+
+    ds = catalogue.require_dataset(tdb, "schools")
+    fid, geometry = tdb.execute(
+        "SELECT fid, geometry FROM features WHERE dataset_id = ? LIMIT 1", [ds.id]
+    ).fetchone()
+    x, y = json.loads(geometry)["coordinates"]
+    with tdb.conn:
+        tdb.execute(
+            "UPDATE features SET minx = minx + 1e-9, maxx = maxx + 1e-9 WHERE fid = ?", [fid]
+        )
+        schema.m0021_point_bbox(tdb)
+    box = tdb.execute("SELECT minx, miny, maxx, maxy FROM features WHERE fid = ?", [fid]).fetchone()
+    assert tuple(box) == (x, y, x, y)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import numpy as np
 import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import LineString, Point, box
 
 from app.geo import proj
@@ -144,3 +148,196 @@ def test_property_table_behaves_like_a_list_of_dicts():
     assert list(table.column("b", "-")) == ["x", "-", "x"]
     assert table.numeric("a").tolist() == [1.0, 2.0, 0.0]
     assert table.take(np.array([2, 0]))[0] == rows[2]
+
+
+# -- compact storage: texts, properties decoded on demand ----------------------------------------
+
+
+def test_texts_keep_utf8_strings_in_one_buffer():
+    from app.geo.index import Texts
+
+    texts = Texts.from_strings(["DEMO-a", "FICTIF — Écoles", "", "b"])
+    assert len(texts) == 4 and texts[1] == "FICTIF — Écoles" and texts[-1] == "b"
+    assert list(texts) == ["DEMO-a", "FICTIF — Écoles", "", "b"]
+    assert list(texts[np.array([3, 0])]) == ["b", "DEMO-a"]
+    assert texts[1:3] == ["FICTIF — Écoles", ""]
+    seen = texts.take(np.array([2, 1, 0]))
+    assert list(seen) == ["", "FICTIF — Écoles", "DEMO-a"]
+    assert list(seen.take(np.array([1]))) == ["FICTIF — Écoles"]
+    assert texts.nbytes < 100
+    with pytest.raises(IndexError):
+        texts[4]
+
+
+def test_properties_are_decoded_only_for_the_rows_read():
+    rows = [{"name": "FICTIF — A", "capacity": 10, "ok": True}, {"name": None}, {"capacity": "x"}]
+    table = PropertyTable.from_dicts(rows)
+    assert table.rows(np.array([2, 0])) == [rows[2], rows[0]]
+    cols = table.columns(("name", "capacity"), "-", np.array([0, 1, 2]))
+    assert list(cols["name"]) == ["FICTIF — A", None, "-"]
+    assert list(cols["capacity"]) == [10, "-", "x"]
+    # numbers as they are, anything else as 0 (bools included)
+    assert table.numeric("capacity").tolist() == [10.0, 0.0, 0.0]
+    assert table.numeric("ok").tolist() == [0.0, 0.0, 0.0]
+    assert table.nbytes < 200  # one buffer of JSON text: no dict per feature
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(
+            st.text(max_size=8),
+            st.one_of(
+                st.none(),
+                st.booleans(),
+                st.integers(-(2**70), 2**70),
+                st.floats(allow_nan=False),
+                st.text(max_size=20),
+                st.lists(st.integers(), max_size=3),
+            ),
+            max_size=5,
+        ),
+        max_size=6,
+    )
+)
+def test_decoding_gives_what_the_standard_library_reads(rows):
+    # The stored text is read with orjson (the standard library where orjson refuses, e.g.
+    # integers beyond 64 bits): the values must be those json.loads gives.
+    from app.geo.index import loads
+
+    for r in rows:
+        text = json.dumps(r, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        assert loads(text.encode()) == json.loads(text)
+        got = loads(text.encode())
+        assert [type(v) for v in got.values()] == [type(v) for v in json.loads(text).values()]
+
+
+# -- stored GeoJSON text -> geometries ------------------------------------------------------------
+
+coord = st.tuples(
+    st.floats(-5.0, 10.0, allow_nan=False), st.floats(41.0, 52.0, allow_nan=False)
+).map(list)
+line = st.lists(coord, min_size=2, max_size=5)
+ring = st.lists(coord, min_size=3, max_size=5).map(lambda c: [*c, c[0]])
+polygon = st.lists(ring, min_size=1, max_size=3)
+GEOMETRIES = {
+    "line": st.one_of(
+        line.map(lambda c: {"type": "LineString", "coordinates": c}),
+        st.lists(line, max_size=3).map(lambda c: {"type": "MultiLineString", "coordinates": c}),
+    ),
+    "polygon": st.one_of(
+        polygon.map(lambda c: {"type": "Polygon", "coordinates": c}),
+        st.lists(polygon, max_size=3).map(lambda c: {"type": "MultiPolygon", "coordinates": c}),
+    ),
+}
+
+
+def _stored(g, style):
+    if style == "stored":  # what app.catalogue writes
+        return json.dumps(g, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    if style == "spaced":
+        return json.dumps(g)
+    if style == "bbox":
+        return json.dumps({"bbox": [0, 0, 1, 1], **g}, sort_keys=True, separators=(",", ":"))
+    return json.dumps(  # 3D coordinates
+        {
+            "type": g["type"],
+            "coordinates": json.loads(json.dumps(g["coordinates"]).replace("]", ", 7.5]", 0)),
+        }
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    kind=st.sampled_from(["line", "polygon"]),
+    data=st.data(),
+)
+def test_parsed_geometries_equal_the_json_path(kind, data):
+    from app.geo.index import geojson_array_to_l93, parse_geojson_texts
+
+    geoms = data.draw(st.lists(GEOMETRIES[kind], min_size=1, max_size=8))
+    style = data.draw(st.sampled_from(["stored", "stored", "spaced", "bbox"]))
+    texts = [_stored(g, style) for g in geoms]
+    got = parse_geojson_texts(texts, kind)
+    expected = geojson_array_to_l93([json.loads(t) for t in texts])
+    assert list(shapely.get_type_id(got)) == list(shapely.get_type_id(expected))
+    assert all(shapely.equals_exact(got, expected, 0)), texts
+
+
+def test_parsing_3d_and_mixed_texts_equals_the_json_path():
+    from app.geo.index import geojson_array_to_l93, parse_geojson_texts
+
+    texts = [
+        '{"coordinates":[[0.5,49.5,12.0],[0.6,49.6,13.5]],"type":"LineString"}',
+        '{"coordinates":[[[0.5,49.5,1],[0.6,49.6,2]]],"type":"MultiLineString"}',
+        '{"coordinates":[],"type":"LineString"}',
+        "{}",
+    ]
+    got = parse_geojson_texts(texts, "line")
+    expected = geojson_array_to_l93([json.loads(t) for t in texts])
+    assert list(shapely.get_type_id(got)) == [5, 5, 5, 5]  # promoted to multi, like the JSON path
+    assert list(shapely.get_type_id(got)) == list(shapely.get_type_id(expected))
+    assert all(shapely.equals_exact(got, expected, 0))
+
+
+# -- revisions, background build -----------------------------------------------------------------
+
+
+def test_a_revision_read_by_the_caller_is_trusted_without_asking():
+    cat = FakeCatalogue()
+    asked = []
+    index = SpatialIndex(cat.load, lambda slug: asked.append(slug) or cat.revisions[slug])
+    first = index.layer("pts", 1)
+    assert index.layer("pts", 1) is first and asked == []
+    cat.revisions["pts"] = 2
+    second = index.layer("pts", 2)  # the request read revision 2: rebuild
+    assert second.revision == 2 and cat.loads == 2 and asked == []
+    cat.revisions["pts"] = 1  # a restored backup: revisions go back, the layer follows
+    assert index.layer("pts", 1).revision == 1 and cat.loads == 3
+
+
+class GatedCatalogue:
+    """A loader whose ``slow`` dataset waits for a gate: a layer being built for long."""
+
+    def __init__(self):
+        self.gate = threading.Event()
+        self.started = threading.Event()
+
+    def load(self, slug):
+        if slug == "slow":
+            self.started.set()
+            assert self.gate.wait(10)
+        return points_data()
+
+
+def test_background_build_lets_other_layers_be_served():
+    cat = GatedCatalogue()
+    index = SpatialIndex(cat.load)
+    thread = index.warm([("fast", None), ("slow", None), ("later", None)])
+    assert cat.started.wait(10)
+    # While "slow" is being built: a built layer answers, one not reached yet is built here.
+    assert len(index.layer("fast")) == 3
+    assert len(index.layer("later")) == 3
+    assert index.building == {"slow"} and index.cached("slow") is None
+    # A request for the layer under construction waits for it, and for it only.
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(index.layer("slow")))
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive() and not got
+    cat.gate.set()
+    waiter.join(10)
+    thread.join(10)
+    assert got and got[0] is index.cached("slow") and index.builds == 3
+    assert index.building == set()
+
+
+def test_a_failing_layer_does_not_stop_the_background_build():
+    def load(slug):
+        if slug == "bad":
+            raise ValueError("broken file")
+        return points_data()
+
+    index = SpatialIndex(load)
+    index.warm([("bad", None), ("good", None)]).join(10)
+    assert index.cached("good") is not None and index.cached("bad") is None
