@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -22,11 +23,25 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
-def run_gunicorn(app: Flask, host: str, port: int, threads: int = 8) -> None:
-    """Run gunicorn in this process (gthread worker, one worker)."""
+def run_gunicorn(
+    app: Flask,
+    host: str,
+    port: int,
+    threads: int = 8,
+    on_worker_start: Callable[[], Any] | None = None,
+) -> None:
+    """Run gunicorn in this process (gthread worker, one worker).
+
+    ``on_worker_start`` runs in the worker once it is ready (after the fork: a thread started in
+    the arbiter would not exist in the worker), e.g. the spatial index's background build.
+    """
+    hooks: dict[str, Any] = {}
+    if on_worker_start is not None:
+        hooks["post_worker_init"] = lambda _worker: on_worker_start()
     _Gunicorn(
         app,
         {
+            **hooks,
             "bind": f"{host}:{port}",
             "workers": 1,
             "worker_class": "gthread",

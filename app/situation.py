@@ -14,6 +14,8 @@ non-public layer is reduced to counts by the analysis and is never drawn.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,18 +26,24 @@ import sqlite_utils
 from shapely.geometry import Point, box
 from shapely.geometry.base import BaseGeometry
 
-from . import catalogue, fr
+from . import fr
 from .geo import proj
 from .geo.impact import Impact, LayerSpec, analyse, zone_caveats
 from .geo.index import Layer, SpatialIndex
 from .geo.render import MapLayer, MapSpec, MapZone, format_distance
 from .geo.zones import Zone, outer_zone, zones_from_geojson
-from .records import Event, Zones
+from .records import DATASET_SQL, Dataset, Event, Zones, dataset_from_row
 
 __all__ = [
     "ESTABLISHMENT_NOUNS",
+    "ImpactQuery",
+    "Layers",
     "establishment_noun",
     "event_impact",
+    "impact_query",
+    "index_warm_order",
+    "map_impact",
+    "read_layers",
     "event_map_features",
     "event_map_spec",
     "event_zones",
@@ -103,14 +111,52 @@ def _year(*texts: str) -> int | None:
     return None
 
 
-def layer_specs(db: sqlite_utils.Database) -> list[LayerSpec]:
-    """How the impact analysis reads each loaded dataset of the catalogue."""
-    out = []
-    for d in catalogue.list_datasets(db):
+@dataclass(frozen=True)
+class Layers:
+    """The catalogue as one request read it (one query): loaded datasets and how the analysis
+    reads them, each with the revision read, so the index is checked without asking again."""
+
+    datasets: dict[str, Dataset]
+    specs: tuple[LayerSpec, ...]
+
+    def revision(self, slug: str) -> int | None:
+        found = self.datasets.get(slug)
+        return found.revision if found is not None else None
+
+    def layer(self, index: SpatialIndex, slug: str) -> Layer:
+        """The indexed layer ``slug`` at the revision this request read."""
+        return index.layer(slug, self.revision(slug))
+
+
+_LAYERS_SQL = DATASET_SQL + " ORDER BY d.theme, d.title"  # catalogue.list_datasets' order
+_layers_lock = threading.Lock()
+_layers_seen: OrderedDict[tuple[Any, ...], Layers] = OrderedDict()
+
+
+def read_layers(db: sqlite_utils.Database) -> Layers:
+    """The loaded datasets and the analysis's layer specs, with their revisions (one query).
+
+    The rows are the key of the parsed result: an unchanged catalogue is not parsed again.
+    """
+    cursor = db.execute(_LAYERS_SQL)
+    names = [c[0] for c in cursor.description]
+    raw = tuple(cursor.fetchall())
+    with _layers_lock:
+        found = _layers_seen.get(raw)
+        if found is not None:
+            _layers_seen.move_to_end(raw)
+            return found
+    datasets = {}
+    for r in raw:
+        d = dataset_from_row(dict(zip(names, r, strict=True)))
+        if d.feature_count > 0:
+            datasets[d.slug] = d
+    specs = []
+    for d in datasets.values():
         role = layer_role(d.slug, d.theme, d.geometry_type)
-        if role is None or d.feature_count == 0:
+        if role is None:
             continue
-        out.append(
+        specs.append(
             LayerSpec(
                 slug=d.slug,
                 title=d.title,
@@ -120,9 +166,29 @@ def layer_specs(db: sqlite_utils.Database) -> list[LayerSpec]:
                 role=role,
                 source=d.source if role == "population_grid" else "",
                 year=_year(d.source, d.description) if role == "population_grid" else None,
+                revision=d.revision,
             )
         )
-    return out
+    layers = Layers(datasets, tuple(specs))
+    with _layers_lock:
+        _layers_seen[raw] = layers
+        while len(_layers_seen) > 8:
+            _layers_seen.popitem(last=False)
+    return layers
+
+
+def index_warm_order(db: sqlite_utils.Database) -> list[tuple[str, int]]:
+    """The layers the analysis and the maps read, with their revisions, smallest first: what a
+    server builds in the background when it starts (the small ones are ready at once)."""
+    read = read_layers(db)
+    wanted = {s.slug for s in read.specs} | (set(_BASEMAP) | set(_THEMATIC)) & set(read.datasets)
+    ordered = sorted(wanted, key=lambda slug: (read.datasets[slug].feature_count, slug))
+    return [(slug, read.datasets[slug].revision) for slug in ordered]
+
+
+def layer_specs(db: sqlite_utils.Database) -> list[LayerSpec]:
+    """How the impact analysis reads each loaded dataset of the catalogue."""
+    return list(read_layers(db).specs)
 
 
 # -- zones -----------------------------------------------------------------------------------
@@ -184,40 +250,134 @@ def _source_l93(event: Event) -> Point:
 # -- impact ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ImpactQuery:
+    """What an analysis depends on, as one request read it: its memo key.
+
+    The event (its source point), the version of its zones, the catalogue (each analysed
+    dataset's revision and how it is read) and the non-public datasets open to the caller. A
+    change of any of them is another key; a main-courante entry or a read is none of them.
+    """
+
+    event: Event
+    zones: Zones | None
+    layers: Layers
+    opened: frozenset[str]
+
+    @property
+    def zones_version(self) -> int | None:
+        return self.zones["version"] if self.zones is not None else None
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return (
+            "impact",
+            self.event.id,
+            self.event.lon,
+            self.event.lat,
+            self.zones_version,
+            self.layers.specs,
+            self.opened,
+        )
+
+
+def impact_query(
+    db: sqlite_utils.Database,
+    event: Event,
+    zones: Zones | None,
+    open_datasets: Iterable[str] = frozenset(),
+    *,
+    layers: Layers | None = None,
+) -> ImpactQuery:
+    """What the event's analysis depends on (the catalogue read once if ``layers`` is None)."""
+    layers = layers if layers is not None else read_layers(db)
+    restricted = {s.slug for s in layers.specs if s.sensitivity != "public"}
+    return ImpactQuery(event, zones, layers, frozenset(open_datasets) & restricted)
+
+
+def _impact_bytes(impact: Impact) -> int:
+    """A rough size of an analysis held in the memo (index arrays and dicts)."""
+    n = 0
+    for z in [*impact.zones, impact.outer]:
+        n += sum(it.idx.nbytes * 3 for _, it in z.establishments)
+        n += sum(it.idx.nbytes * 3 for it in (*z.network_items.values(), *z.other_items.values()))
+        n += 512 * (len(z.communes) + len(z.networks) + len(z.other) + len(z.restricted))
+    return n + 256 * len(impact.closure_points) + 4096
+
+
 def event_impact(
     db: sqlite_utils.Database,
     index: SpatialIndex,
     event: Event,
     zones: Zones | None,
     open_datasets: Iterable[str] = frozenset(),
+    *,
+    query: ImpactQuery | None = None,
 ) -> Impact:
     """The impact analysis of the event's current ``zones``: THE one used by screen, API, reports.
 
     ``open_datasets``: restricted or personal datasets the caller holds a valid grant for
-    (listed in full); every other non-public dataset appears as counts only.
+    (listed in full); every other non-public dataset appears as counts only. The analysis is
+    memoised in the index (:attr:`SpatialIndex.memo`) under :attr:`ImpactQuery.key`; each
+    layer is read at the revision of the catalogue as read (``query.layers``).
     """
-    specs = with_coverage(db, index, layer_specs(db))
-    return analyse(event_zones(zones), index, specs, _source_l93(event), frozenset(open_datasets))
+    q = query if query is not None else impact_query(db, event, zones, open_datasets)
+
+    def compute() -> Impact:
+        specs = with_coverage(index, q.layers)
+        return analyse(event_zones(q.zones), index, specs, _source_l93(q.event), q.opened)
+
+    impact: Impact = index.memo.get_or_compute(q.key, compute, _impact_bytes)
+    return impact
+
+
+def map_impact(
+    db: sqlite_utils.Database,
+    index: SpatialIndex,
+    event: Event,
+    zones: Zones | None,
+    open_datasets: Iterable[str] = frozenset(),
+    *,
+    query: ImpactQuery | None = None,
+) -> Impact:
+    """What a map needs of the analysis: the closure points and the outer zone's counts of the
+    non-public layers it may not draw. The full analysis when it is already memoised, else only
+    the roads and those layers, for the outer zone (memoised too)."""
+    q = query if query is not None else impact_query(db, event, zones, open_datasets)
+    full = index.memo.get(q.key)
+    if full is not None:
+        return full  # type: ignore[no-any-return]
+    wanted = {s.slug for s in q.layers.specs if s.role == "roads" or not _visible_to(s, q.opened)}
+    specs = [s for s in with_coverage(index, q.layers) if s.slug in wanted]
+
+    def compute() -> Impact:
+        source = _source_l93(q.event)
+        return analyse(event_zones(q.zones), index, specs, source, q.opened, outer_only=True)
+
+    impact: Impact = index.memo.get_or_compute((*q.key, "map"), compute, _impact_bytes)
+    return impact
+
+
+def _visible_to(spec: LayerSpec, opened: frozenset[str]) -> bool:
+    return spec.sensitivity == "public" or spec.slug in opened
 
 
 TERRITORY_SLUG = "territory"
 
 
-def with_coverage(
-    db: sqlite_utils.Database, index: SpatialIndex, specs: Sequence[LayerSpec]
-) -> list[LayerSpec]:
+def with_coverage(index: SpatialIndex, layers: Layers) -> list[LayerSpec]:
     """The specs with their coverage in Lambert-93 (the catalogue's ``coverage``): the
     territory's outline, or the dataset's own polygon. Without a loaded territory, a layer
     covering "the territory" is taken as complete everywhere (nothing to compare with)."""
-    datasets = {d.slug: d for d in catalogue.list_datasets(db)}
+    datasets = layers.datasets
     territory: BaseGeometry | None = None
     loaded = datasets.get(TERRITORY_SLUG)
     if loaded is not None and loaded.feature_count > 0:
-        layer = index.layer(TERRITORY_SLUG)
+        layer = index.layer(TERRITORY_SLUG, loaded.revision)
         if layer.geoms is not None and len(layer.geoms):
             territory = shapely.union_all(layer.geoms)
     out = []
-    for spec in specs:
+    for spec in layers.specs:
         d = datasets.get(spec.slug)
         coverage = d.coverage if d is not None else "territory"
         if not isinstance(coverage, dict):  # "territory"
@@ -335,6 +495,7 @@ def event_map_spec(
     time_label: str = "",
     title: str | None = None,
     basemap: Any = None,
+    layers: Layers | None = None,
 ) -> MapSpec:
     """The event's map: basemap, zones, source, wind, closure points, establishments.
 
@@ -344,19 +505,22 @@ def event_map_spec(
     ``open_layers`` maps a restricted/personal dataset slug to the GeoJSON features the user's
     grant opened (``app.access.read_features``): they are drawn and the map is marked
     DIFFUSION RESTREINTE. Nothing else that is not public is ever drawn. ``impact`` avoids
-    recomputing the analysis when the caller already has it (closure points come from it).
+    recomputing the analysis when the caller already has it (closure points come from it; by
+    default :func:`map_impact`). ``layers``: the catalogue as the caller read it.
     The renderer simplifies geometry for the scale; here only what meets the extent is kept.
     """
     zones = event_zones(stored_zones)
     source = _source_l93(event)
+    read = layers if layers is not None else read_layers(db)
     if impact is None:
-        impact = event_impact(db, index, event, stored_zones)
+        query = impact_query(db, event, stored_zones, layers=read)
+        impact = map_impact(db, index, event, stored_zones, query=query)
     frame_extent = extent or _map_extent(zones, source)
     frame = _extent_box(frame_extent)
-    datasets = {d.slug: d for d in catalogue.list_datasets(db) if d.feature_count > 0}
+    datasets = read.datasets
     flood = any(z.shape == "area" for z in zones)
 
-    layers: list[MapLayer] = []
+    drawn: list[MapLayer] = []
 
     def add(
         slug: str,
@@ -370,12 +534,12 @@ def event_map_spec(
         if geoms is None:
             if slug not in datasets:
                 return
-            geoms, labels = _layer_in(index.layer(slug), frame, style.label)
+            geoms, labels = _layer_in(read.layer(index, slug), frame, style.label)
             if style.kind == "line" and labels:
                 labels = _one_label_per_name(geoms, labels)
         if not geoms:
             return
-        layers.append(
+        drawn.append(
             MapLayer(
                 title=title or MAP_TITLES.get(slug) or datasets[slug].title,
                 kind=style.kind,
@@ -401,7 +565,7 @@ def event_map_spec(
     for slug, style in _THEMATIC.items():
         if slug not in datasets or not datasets[slug].is_public:
             continue
-        geoms, labels = _layer_in(index.layer(slug), frame, style.label)
+        geoms, labels = _layer_in(read.layer(index, slug), frame, style.label)
         if not outer.is_empty:
             # Name only what is inside the zones: a page of names around them is unreadable.
             shapely.prepare(outer)
@@ -458,7 +622,7 @@ def event_map_spec(
         subtitle=subtitle,
         extent=frame_extent,
         zones=zone_labels,
-        layers=layers,
+        layers=drawn,
         source=source,
         source_label=source_label,
         wind_from_deg=wind_from_deg,
@@ -523,6 +687,8 @@ def event_map_features(
     event: Event,
     stored_zones: Zones | None,
     impact: Impact | None = None,
+    *,
+    layers: Layers | None = None,
 ) -> dict[str, Any]:
     """The interactive map's points, WGS84: source, closure points, public establishments.
 
@@ -531,8 +697,10 @@ def event_map_features(
     """
     zones = event_zones(stored_zones)
     source = _source_l93(event)
+    read = layers if layers is not None else read_layers(db)
     if impact is None:
-        impact = event_impact(db, index, event, stored_zones)
+        query = impact_query(db, event, stored_zones, layers=read)
+        impact = map_impact(db, index, event, stored_zones, query=query)
     frame = _extent_box(_map_extent(zones, source))
     features: list[dict[str, Any]] = [
         {
@@ -555,11 +723,11 @@ def event_map_features(
                 },
             }
         )
-    public = {s.slug: s for s in layer_specs(db) if s.sensitivity == "public"}
+    public = {s.slug: s for s in read.specs if s.sensitivity == "public"}
     for slug, spec in public.items():
         if spec.role != "establishments":
             continue
-        layer = index.layer(slug)
+        layer = index.layer(slug, spec.revision)
         assert layer.x is not None and layer.y is not None
         assert layer.lon is not None and layer.lat is not None
         idx = layer.points_in(frame)
@@ -571,8 +739,7 @@ def event_map_features(
             inside = shapely.intersects_xy(zone.geometry, layer.x[idx], layer.y[idx])
             level[inside] = zone.level
         dist = np.hypot(layer.x[idx] - source.x, layer.y[idx] - source.y)
-        props = layer.properties
-        cols = {k: props.column(k, None, idx) for k in ("name", "type", "capacity", "commune")}
+        cols = layer.properties.columns(("name", "type", "capacity", "commune"), None, idx)
         for k, i in enumerate(idx):
             item = {key: _plain(col[k]) for key, col in cols.items()}
             item.update(

@@ -111,6 +111,7 @@ from .reads import (
     read_since,
     scope_geometry,
     valid_grant,
+    valid_grants,
 )
 from .reminders import ReminderPolicy, remind
 from .renewal import TERMS, Renewal, diff, renewal, terms, versions
@@ -245,6 +246,7 @@ __all__ = [
     "sweep",
     "terms",
     "valid_grant",
+    "valid_grants",
     "verdicts_of",
     "versions",
     "withdraw_agreement",

@@ -35,6 +35,22 @@ def valid_grant(
     return None
 
 
+def valid_grants(
+    db: sqlite_utils.Database, now: datetime, user: auth.User, event_id: int
+) -> dict[str, Grant]:
+    """The user's grants valid right now for this event, by dataset slug (one query).
+
+    The same choice as :func:`valid_grant` for each dataset: the most recent valid grant.
+    """
+    if user.has("admin"):
+        return {}
+    out: dict[str, Grant] = {}
+    for g in list_grants(db, user_id=user.id, event_id=event_id, statuses=("active",)):
+        if g.valid_at(now):
+            out.setdefault(g.dataset_slug, g)
+    return out
+
+
 def scope_geometry(event: Event, zones: Zones | None, margin_m: float) -> BaseGeometry:
     """The event's outer zone (Lambert-93) buffered by the margin (fallback: a 2 km circle).
 

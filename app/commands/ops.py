@@ -63,13 +63,20 @@ def serve(console: Console, host: str, port: int) -> None:
     from .. import create_app  # the only command that builds the web app
     from ..scheduler import spawn_process
     from ..server import run_gunicorn
+    from ..web.geoindex import warm
 
     schema.migrate(console.db)  # an initialised database only: upgrade it
     console.close()
     app = create_app()
     if str(console.settings["SCHEDULER"]) == "1":  # its own process, behind the lock
         spawn_process()
-    run_gunicorn(app, host, port, threads=int(console.settings["THREADS"]))
+    run_gunicorn(
+        app,
+        host,
+        port,
+        threads=int(console.settings["THREADS"]),
+        on_worker_start=lambda: warm(app),  # the spatial index, built in the background
+    )
 
 
 @click.command("backup")

@@ -5,18 +5,27 @@ reports) and the application's shared spatial index (``geoindex.get_index``). Re
 personal layers are counts only unless the user holds a valid grant: then the features are read
 through ``app.access.read_features`` (scope, field whitelist and access record) and drawn marked
 DIFFUSION RESTREINTE.
+
+A request reads the catalogue once (``situation.read_layers``: every dataset's revision), the
+user's valid grants once, and the event's zones version; with them it asks the memo of the index
+(``SpatialIndex.memo``) for the analysis and for what it derives from it: the API's JSON bytes
+(per grant fields and page), the figures, the map's points. An unchanged event answers from the
+memo; the maps ask only for what they draw (``situation.map_impact``).
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from flask import Blueprint, Response, jsonify, make_response, request, url_for
 
 from .. import access, events, situation
 from ..clock import local
 from ..geo import render
-from ..geo.impact import Impact, zone_caveats
+from ..geo.impact import COMPUTED_KEYS, Page, zone_caveats
 from ..pcs import centres
 from ..records import Zones
 from .access import request_id
@@ -36,29 +45,50 @@ SVG_SIZE = (960.0, 640.0)  # points; the SVG scales with CSS
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 SORTS = ("distance", "name", "type", "capacity")
 BASEMAP = ("territory", "communes", "seine", "roads")
-# Item keys the analysis adds itself (not dataset properties): kept for opened datasets.
-_COMPUTED_KEYS = frozenset({"id", "dataset", "distance_m", "length_m", "area_m2"})
+MAX_LIMIT = 100_000  # items per list and page of the impact API
+_JSON_OPTIONS = orjson.OPT_SORT_KEYS  # the key order of Flask's jsonify
 
 
 # -- helpers ---------------------------------------------------------------------------------
 
 
+Grants = dict[str, tuple[list[dict[str, Any]], Any]]
+
+
+@dataclass(frozen=True)
+class _Situation:
+    """What one request read, once: the event, its zones, the catalogue, the opened datasets."""
+
+    event: events.Event
+    zones: Zones | None
+    layers: situation.Layers
+    grants: Grants
+    query: situation.ImpactQuery
+    allowed: dict[str, frozenset[str]]  # a grant's visible fields, per opened dataset
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """The analysis's key, plus the fields the user's grants show."""
+        fields = tuple(sorted((slug, tuple(sorted(f))) for slug, f in self.allowed.items()))
+        return (*self.query.key, fields, request.script_root)
+
+
 def _grants(
-    event: events.Event, zones: Zones | None, purpose: str
-) -> dict[str, tuple[list[dict[str, Any]], Any]]:
+    event: events.Event, zones: Zones | None, purpose: str, layers: situation.Layers
+) -> Grants:
     """Restricted/personal datasets the user's grants open now: slug -> (features, grant).
 
-    Each read goes through ``access.read_features`` (scope, fields, access record); a dataset
-    without a valid grant is simply absent (counts only), no denial is recorded for it.
+    The valid grants are read once; each read goes through ``access.read_features`` (scope,
+    fields, access record); a dataset without a valid grant is simply absent (counts only), no
+    denial is recorded for it.
     """
     db, t, user = get_db(), now(), require_user()
-    opened: dict[str, tuple[list[dict[str, Any]], Any]] = {}
+    opened: Grants = {}
     if unrestricted_view():  # the copy a tablet may keep offline: counts only
         return opened
-    for spec in situation.layer_specs(db):
-        if spec.sensitivity == "public" or not access.has_valid_grant(
-            db, t, user, event.id, spec.slug
-        ):
+    valid = access.valid_grants(db, t, user, event.id)
+    for spec in layers.specs:
+        if spec.sensitivity == "public" or spec.slug not in valid:
             continue
         try:
             opened[spec.slug] = access.read_features(
@@ -69,50 +99,47 @@ def _grants(
     return opened
 
 
-def _redact(data: dict[str, Any], grants: dict[str, tuple[list[dict[str, Any]], Any]]) -> None:
-    """Keep only the grant's whitelisted fields in the items of opened datasets (in place)."""
-    fields = {slug: set(getattr(g, "fields", ()) or ()) for slug, (_, g) in grants.items()}
-
-    def clean(slug: str, items: list[dict[str, Any]]) -> None:
-        if slug not in fields:
-            return
-        allowed = fields[slug] | _COMPUTED_KEYS
-        for item in items:
-            for key in [k for k in item if k not in allowed]:
-                del item[key]
-
-    for zone in [*data["zones"], data["outer"]]:
-        by_dataset: dict[str, list[dict[str, Any]]] = {}
-        for item in zone["establishments"]["items"]:
-            by_dataset.setdefault(item.get("dataset", ""), []).append(item)
-        for slug, items in by_dataset.items():
-            clean(slug, items)
-        for group in (*zone["networks"], *zone["other"]):
-            clean(group["dataset"], group.get("items", []))
+def _situation(event: events.Event, purpose: str) -> _Situation:
+    db = get_db()
+    zones = events.latest_zones(db, event.id)  # read once by each view and passed down
+    layers = situation.read_layers(db)
+    grants = _grants(event, zones, purpose, layers)
+    query = situation.impact_query(db, event, zones, grants, layers=layers)
+    allowed = {
+        slug: frozenset(getattr(g, "fields", ()) or ()) | COMPUTED_KEYS
+        for slug, (_, g) in grants.items()
+    }
+    return _Situation(event, zones, layers, grants, query, allowed)
 
 
 def _grant_url(event_id: int, slug: str) -> str:
     return url_for("access.new_grant", event_id=event_id, dataset=slug)
 
 
-def _zones(event: events.Event) -> Zones | None:
-    """The event's current zones, read once by each view and passed down."""
-    return events.latest_zones(get_db(), event.id)
-
-
-def _analysis(
-    event: events.Event, zones: Zones | None, purpose: str
-) -> tuple[Impact, dict[str, Any], dict[str, tuple[list[dict[str, Any]], Any]]]:
-    grants = _grants(event, zones, purpose)
-    impact = situation.event_impact(get_db(), get_index(), event, zones, frozenset(grants))
-    data = impact.to_json()
-    _redact(data, grants)
+def _with_access_links(data: dict[str, Any], event_id: int) -> dict[str, Any]:
+    """Each restricted count gets the link that requests access (in place)."""
     for zone in [*data["zones"], data["outer"]]:
         for entry in zone["restricted"]:
-            entry["request_access"] = _grant_url(event.id, entry["dataset"])
+            entry["request_access"] = _grant_url(event_id, entry["dataset"])
     for entry in data["closure_restricted"]:
-        entry["request_access"] = _grant_url(event.id, entry["dataset"])
-    return impact, data, grants
+        entry["request_access"] = _grant_url(event_id, entry["dataset"])
+    return data
+
+
+def _encoded(rows: list[dict[str, Any]]) -> orjson.Fragment:
+    """A list of items, encoded once (the outer zone reuses a zone's encoded lists)."""
+    try:
+        return orjson.Fragment(orjson.dumps(rows, option=_JSON_OPTIONS))
+    except (TypeError, orjson.JSONEncodeError):  # e.g. an integer beyond 64 bits
+        text = json.dumps(rows, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return orjson.Fragment(text.encode("utf-8"))
+
+
+def _dumps(data: Any) -> bytes:
+    try:
+        return orjson.dumps(data, option=_JSON_OPTIONS) + b"\n"
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(data, sort_keys=True).encode("utf-8") + b"\n"
 
 
 def _time_label() -> str:
@@ -120,18 +147,20 @@ def _time_label() -> str:
 
 
 def _map_spec(event: events.Event, purpose: str) -> render.MapSpec:
-    zones = _zones(event)
-    impact, _, grants = _analysis(event, zones, purpose)
-    open_layers = {slug: feats for slug, (feats, _) in grants.items()}
+    sit = _situation(event, purpose)
+    db, index = get_db(), get_index()
+    impact = situation.map_impact(db, index, event, sit.zones, query=sit.query)
+    open_layers = {slug: feats for slug, (feats, _) in sit.grants.items()}
     return situation.event_map_spec(
-        get_db(),
-        get_index(),
+        db,
+        index,
         event,
-        zones,
+        sit.zones,
         open_layers=open_layers,
         impact=impact,
         time_label=_time_label(),
         basemap=basemap_library().default,  # the territory's raster basemap, if it has one
+        layers=sit.layers,
     )
 
 
@@ -146,21 +175,41 @@ def caveats(data: dict[str, Any]) -> list[tuple[dict[str, Any], list[str]]]:
     return [(z, c) for z, c in out if c]
 
 
-def _figures_context(
-    event: events.Event, latest: Zones | None, zone: str | None, sort: str | None
-) -> dict[str, Any]:
-    _, data, grants = _analysis(event, latest, "view")
-    zones = {z["id"]: z for z in data["zones"]}
+def _figures_context(event: events.Event, zone: str | None, sort: str | None) -> dict[str, Any]:
+    sit = _situation(event, "view")
+    db, index = get_db(), get_index()
+
+    def summary() -> dict[str, Any]:
+        impact = situation.event_impact(db, index, event, sit.zones, query=sit.query)
+        return _with_access_links(impact.to_json(items=False, allowed=sit.allowed), event.id)
+
+    data: dict[str, Any] = index.memo.get_or_compute(
+        ("figures", *sit.key), summary, lambda _: 64 * 1024
+    )
+    zones = {z["id"] for z in data["zones"]}
     selected = zone if zone in zones or zone == "outer" else "outer"
-    detail = data["outer"] if selected == "outer" else zones[selected]
+    detail = (
+        data["outer"]
+        if selected == "outer"
+        else next(z for z in data["zones"] if z["id"] == selected)
+    )
     sort = sort if sort in SORTS else "distance"
-    items = list(detail["establishments"]["items"])
-    if sort == "name":
-        items.sort(key=lambda r: (str(r.get("name") or ""), r["distance_m"]))
-    elif sort == "type":
-        items.sort(key=lambda r: (str(r.get("type") or ""), r["distance_m"]))
-    elif sort == "capacity":
-        items.sort(key=lambda r: (-(r.get("capacity") or 0), r["distance_m"]))
+
+    def listed() -> list[dict[str, Any]]:
+        impact = situation.event_impact(db, index, event, sit.zones, query=sit.query)
+        z = impact.outer if selected == "outer" else impact.zone(selected)
+        items, _ = z.establishment_items(None, sit.allowed)
+        if sort == "name":
+            items.sort(key=lambda r: (str(r.get("name") or ""), r["distance_m"]))
+        elif sort == "type":
+            items.sort(key=lambda r: (str(r.get("type") or ""), r["distance_m"]))
+        elif sort == "capacity":
+            items.sort(key=lambda r: (-(r.get("capacity") or 0), r["distance_m"]))
+        return items
+
+    items = index.memo.get_or_compute(
+        ("figures-items", *sit.key, selected, sort), listed, lambda rows: 256 * len(rows) + 256
+    )
     return {
         "impact_caveats": caveats(data),
         "impact": data,
@@ -168,11 +217,35 @@ def _figures_context(
         "impact_detail": detail,
         "impact_items": items,
         "impact_sort": sort,
-        "impact_opened": sorted(grants),
-        "impact_zones_version": latest["version"] if latest else None,
-        "impact_zones_at": latest["computed_at"] if latest else None,
+        "impact_opened": sorted(sit.grants),
+        "impact_zones_version": sit.query.zones_version,
+        "impact_zones_at": sit.zones["computed_at"] if sit.zones else None,
         "establishment_noun": situation.establishment_noun,
     }
+
+
+def _page() -> Page | None:
+    """``?limit=&offset=`` of the impact API (None: every item)."""
+    raw_limit = request.args.get("limit")
+    raw_offset = request.args.get("offset")
+    if raw_limit is None and raw_offset is None:
+        return None
+
+    def number(raw: str | None, name: str, default: int | None) -> int | None:
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = -1
+        if not 0 <= value <= (MAX_LIMIT if name == "limit" else 10**9):
+            bound = f"0 à {MAX_LIMIT:_}".replace("_", " ") if name == "limit" else "0 ou plus"
+            fail(400, f"Paramètre « {name} » : un nombre entier attendu ({bound}).")
+        return value
+
+    offset = number(raw_offset, "offset", 0)
+    assert offset is not None
+    return (offset, number(raw_limit, "limit", None))
 
 
 # -- JSON API --------------------------------------------------------------------------------
@@ -183,7 +256,7 @@ def _figures_context(
 def zones_api(event_id: int) -> Response:
     """The event's current zones: GeoJSON FeatureCollection in WGS84."""
     event = event_or_404(event_id)
-    response = jsonify(situation.zones_collection(event, _zones(event)))
+    response = jsonify(situation.zones_collection(event, events.latest_zones(get_db(), event.id)))
     response.mimetype = "application/geo+json"
     return response
 
@@ -191,14 +264,29 @@ def zones_api(event_id: int) -> Response:
 @bp.get("/api/v1/events/<int:event_id>/impact")
 @allow(*READ_ROLES)
 def impact_api(event_id: int) -> Response:
-    """Per zone: population, establishments, networks, closure points, restricted counts."""
+    """Per zone: population, establishments, networks, closure points, restricted counts.
+
+    ``?limit=&offset=`` page every item list (each has its ``items_total``). The JSON is built
+    once per analysis, grant fields and page, then answered from the memo.
+    """
     event = event_or_404(event_id)
-    latest = _zones(event)
-    _, data, _ = _analysis(event, latest, "api")
-    data["event"] = event.id
-    data["drill"] = event.is_drill
-    data["zones_version"] = latest["version"] if latest else None
-    return jsonify(data)
+    page = _page()
+    sit = _situation(event, "api")
+    db, index = get_db(), get_index()
+
+    def build() -> bytes:
+        impact = situation.event_impact(db, index, event, sit.zones, query=sit.query)
+        data = impact.to_json(page=page, allowed=sit.allowed, encode=_encoded)
+        _with_access_links(data, event.id)
+        data["event"] = event.id
+        data["drill"] = event.is_drill
+        data["zones_version"] = sit.query.zones_version
+        if page is not None:
+            data["page"] = {"offset": page[0], "limit": page[1]}
+        return _dumps(data)
+
+    body: bytes = index.memo.get_or_compute(("api", *sit.key, page), build, len)
+    return Response(body, mimetype="application/json")
 
 
 @bp.get("/api/v1/events/<int:event_id>/map-features")
@@ -211,12 +299,21 @@ def map_features_api(event_id: int) -> Response:
     ``access.read_features`` (zone scope, field whitelist, an access record per read).
     """
     event = event_or_404(event_id)
-    zones = _zones(event)
-    impact, data, grants = _analysis(event, zones, "map")
-    collection = situation.event_map_features(get_db(), get_index(), event, zones, impact)
-    opened = set(grants)
+    sit = _situation(event, "map")
+    db, index = get_db(), get_index()
+    impact = situation.map_impact(db, index, event, sit.zones, query=sit.query)
+
+    def points() -> dict[str, Any]:
+        return situation.event_map_features(db, index, event, sit.zones, impact, layers=sit.layers)
+
+    public = index.memo.get_or_compute(
+        ("map-features", *sit.query.key), points, lambda c: 1024 + 512 * len(c["features"])
+    )
+    collection = dict(public)
     collection["restricted"] = [
-        r for r in data["outer"]["restricted"] if r["dataset"] not in opened
+        {**r, "request_access": _grant_url(event.id, r["dataset"])}
+        for r in impact.outer.restricted
+        if r["dataset"] not in sit.grants
     ]
     collection["opened"] = [
         {
@@ -227,10 +324,11 @@ def map_features_api(event_id: int) -> Response:
             "features": {"type": "FeatureCollection", "features": features},
             "source": features.source.as_json() if getattr(features, "source", None) else None,
         }
-        for slug, (features, grant) in sorted(grants.items())
+        for slug, (features, grant) in sorted(sit.grants.items())
     ]
     # Open reception centres with their places left (public facts, app.pcs.centres).
-    collection["features"].extend(c.feature() for c in centres.open_centres(get_db(), event.id))
+    open_centres = [c.feature() for c in centres.open_centres(db, event.id)]
+    collection["features"] = [*public["features"], *open_centres]
     response = jsonify(collection)
     response.mimetype = "application/geo+json"
     return response
@@ -243,7 +341,8 @@ def map_features_api(event_id: int) -> Response:
 @allow(*READ_ROLES)
 def map_svg(event_id: int) -> Response:
     """The event's map as a standalone SVG (the same drawing as the printable extract)."""
-    spec = _map_spec(event_or_404(event_id), "map")
+    event = event_or_404(event_id)
+    spec = _map_spec(event, "map")
     svg = render.drawing_to_svg(render.render_map(spec, *SVG_SIZE))
     response = make_response(svg)
     response.mimetype = "image/svg+xml"
@@ -278,7 +377,7 @@ def map_extract(event_id: int) -> Response:
 def show_impact(event_id: int) -> Response:
     """The figures per zone and the sortable lists (a fragment for htmx, a page otherwise)."""
     event = event_or_404(event_id)
-    ctx = _figures_context(event, _zones(event), request.args.get("zone"), request.args.get("sort"))
+    ctx = _figures_context(event, request.args.get("zone"), request.args.get("sort"))
     return render_page(
         "impact/page.html",
         "impact/_figures.html",
