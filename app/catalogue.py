@@ -350,9 +350,9 @@ def layer_rows(db: sqlite_utils.Database, slug: str) -> LayerRows:
     if own:
         db.conn.execute("BEGIN")
     try:
-        revision, count = db.execute(
-            "SELECT revision, (SELECT count(*) FROM features WHERE dataset_id = d.id)"
-            " FROM datasets d WHERE d.id = ?",
+        revision, count, updated_at = db.execute(
+            "SELECT revision, (SELECT count(*) FROM features WHERE dataset_id = d.id),"
+            " updated_at FROM datasets d WHERE d.id = ?",
             [dataset.id],
         ).fetchone()
     except BaseException:
@@ -378,7 +378,17 @@ def layer_rows(db: sqlite_utils.Database, slug: str) -> LayerRows:
                 db.conn.execute("COMMIT")
 
     stream = chunks()
-    return LayerRows(int(revision), dataset.geometry_type, int(count), stream, stream.close)
+
+    def close() -> None:
+        stream.close()  # a generator never started does not run its finally: end the read here
+        if own and db.conn.in_transaction:
+            db.conn.execute("COMMIT")
+
+    # The content's identity, for the index's layer files; personal data is never put there.
+    token = (
+        "" if dataset.sensitivity == "personal" else f"{dataset.id}:{revision}:{updated_at}:{count}"
+    )
+    return LayerRows(int(revision), dataset.geometry_type, int(count), stream, close, token)
 
 
 def _point_chunk(db: sqlite_utils.Database, dataset_id: int, rows_: list[Any]) -> RowChunk:

@@ -65,6 +65,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("THREADS", 8, "Threads of the single gunicorn worker started by `serve`."),
     Setting("BACKUP_DIR", "instance/backups", "Where scheduled backups are written."),
     Setting(
+        "INDEX_FILES",
+        "auto",
+        "Layer files of the spatial index, memory-mapped at start so that a restarted server"
+        " answers at once: `auto` (a directory beside the database, `<db>.index`), a directory,"
+        " or `0` (none: every start builds from the database).",
+    ),
+    Setting(
         "REMOTE_CREDENTIALS",
         "instance/remote-credentials.yaml",
         "YAML file of the credentials for the owners' servers (datasets with a `remote:` block),"
@@ -122,6 +129,16 @@ def database_path(path: str) -> str:
     if path != ":memory:" and not Path(path).is_absolute():
         return str(Path.cwd() / path)
     return path
+
+
+def index_files_dir(db_path: str, environ: dict[str, str] | None = None) -> str | None:
+    """Where the spatial index keeps its layer files for ``db_path`` (None: not kept)."""
+    value = str(from_environment(environ)["INDEX_FILES"]).strip()
+    if db_path in ("", ":memory:") or value.lower() in ("0", "off", "no", "none", ""):
+        return None
+    if value == "auto":
+        return db_path + ".index"
+    return str(Path(database_path(value)) / Path(db_path).name)
 
 
 def tune_reportlab() -> None:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from . import catalogue
+from . import catalogue, config
 from .db import connect
 from .geo.index import LayerRows, SpatialIndex
+from .geo.store import LayerStore
 
 _lock = threading.Lock()
 # A server has one database; a bound keeps test runs (a database per test) from hoarding indexes.
@@ -73,8 +75,11 @@ def index_for_path(path: str) -> SpatialIndex:
         index = _indexes.get(path)
         if index is None:
             # Without a revision from the caller, the index asks on a connection of its own.
+            files = config.index_files_dir(path)
             index = _indexes[path] = SpatialIndex(
-                _rows_on_own_connection(path), _revision_on_own_connection(path)
+                _rows_on_own_connection(path),
+                _revision_on_own_connection(path),
+                files=LayerStore(Path(files)) if files else None,
             )
             while len(_indexes) > _MAX_DATABASES:
                 _indexes.popitem(last=False)
@@ -90,6 +95,12 @@ def index_for(db: sqlite_utils.Database) -> SpatialIndex:
     return index_for_path(path)
 
 
-def warm(path: str, layers: list[tuple[str, int | None]]) -> Any:
-    """Start building ``layers`` of the database at ``path`` in the background (server start)."""
-    return index_for_path(path).warm(layers)
+def warm(path: str, layers: list[tuple[str, int | None]], keep: set[str] | None = None) -> Any:
+    """Start building ``layers`` of the database at ``path`` in the background (server start).
+
+    ``keep``: the datasets whose layer files may stay; the others' files are removed first.
+    """
+    index = index_for_path(path)
+    if keep is not None and isinstance(index.files, LayerStore):
+        index.files.prune(keep)
+    return index.warm(layers)

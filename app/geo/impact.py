@@ -103,17 +103,19 @@ class _Items:
         sel = np.arange(len(self.idx)) if positions is None else np.asarray(positions)
         idx = self.idx[sel]
         rows = self.layer.properties.rows(idx)
-        ids = self.layer.ids
+        ids = self.layer.ids[idx].tolist()
         fields = self.fields if allowed is None else tuple(f for f in self.fields if f in allowed)
+        dist = self.distance_m[sel].tolist() if self.distance_m is not None else None
+        extra = {name: arr[sel].tolist() for name, arr in self.extra.items()}
         out = []
-        for k, i, row in zip(sel, idx, rows, strict=True):
-            item: dict[str, Any] = {"id": ids[int(i)]}
+        for k, (fid, row) in enumerate(zip(ids, rows, strict=True)):
+            item: dict[str, Any] = {"id": fid}
             for f in fields:
                 item[f] = row.get(f)
-            if self.distance_m is not None:
-                item["distance_m"] = round(float(self.distance_m[k]), 1)
-            for name, arr in self.extra.items():
-                item[name] = round(float(arr[k]), 1)
+            if dist is not None:
+                item["distance_m"] = round(dist[k], 1)
+            for name, values in extra.items():
+                item[name] = round(values[k], 1)
             out.append(item)
         return out
 

@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
@@ -100,6 +99,9 @@ class LayerRows:
     count: int
     chunks: Iterable[RowChunk]
     close: Callable[[], None] = field(default=lambda: None)
+    # What identifies this content of the dataset (its id, revision, last write, count): the
+    # key of its layer file (LayerStore); "" when the rows must not be kept in a file.
+    token: str = ""
 
 
 def geometry_kind(geometry_type: str) -> str:
@@ -115,18 +117,20 @@ def geometry_kind(geometry_type: str) -> str:
 
 
 # orjson reads an integer beyond 64 bits as a float: texts with such a long run of digits (or
-# NaN, which it refuses) are read by the standard library, which keeps them exact.
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# NaN, which it refuses) are read by the standard library, which keeps them exact. Digits are
+# mapped to "0" and anything else to " " (bytes.translate, in C) to find a run of 19.
+_DIGITS_ONLY = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_RUN = b"0" * 19
 
 
-def loads(raw: bytes | bytearray) -> Any:
+def loads(raw: bytes | bytearray | memoryview) -> Any:
     """One stored JSON text -> Python: what ``json.loads`` gives, read by orjson when it can."""
-    if _LONG_DIGITS.search(raw) is None:
+    if len(raw) < 19 or _LONG_RUN not in bytes(raw).translate(_DIGITS_ONLY):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
             pass
-    return json.loads(raw)
+    return json.loads(bytes(raw))
 
 
 # -- texts and properties --------------------------------------------------------------------
@@ -142,7 +146,10 @@ class Texts(Sequence[str]):
     __slots__ = ("_buf", "_off", "_order")
 
     def __init__(
-        self, buf: bytes | bytearray, offsets: np.ndarray, order: np.ndarray | None = None
+        self,
+        buf: bytes | bytearray | memoryview,
+        offsets: np.ndarray,
+        order: np.ndarray | None = None,
     ) -> None:
         self._buf = buf
         self._off = offsets
@@ -160,10 +167,20 @@ class Texts(Sequence[str]):
     def _row(self, i: int) -> int:
         return int(self._order[i]) if self._order is not None else int(i)
 
-    def raw(self, i: int) -> bytes | bytearray:
+    def raw(self, i: int) -> bytes | bytearray | memoryview:
         """The UTF-8 bytes of row ``i``."""
         j = self._row(i)
         return self._buf[int(self._off[j]) : int(self._off[j + 1])]
+
+    def raw_many(self, idx: np.ndarray | Sequence[int]) -> list[bytes | bytearray | memoryview]:
+        """The UTF-8 bytes of rows ``idx`` (offsets looked up with numpy, all at once)."""
+        rows = np.asarray(idx, dtype=np.int64)
+        if self._order is not None:
+            rows = self._order[rows]
+        starts = self._off[rows].tolist()
+        ends = self._off[rows + 1].tolist()
+        buf = self._buf
+        return [buf[a:b] for a, b in zip(starts, ends, strict=True)]
 
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
@@ -174,17 +191,21 @@ class Texts(Sequence[str]):
                 i += n
             if not 0 <= i < n:
                 raise IndexError(i)
-            return self.raw(int(i)).decode("utf-8")
+            return str(self.raw(int(i)), "utf-8")
         idx = np.asarray(i)
         if idx.dtype == bool:
             idx = np.nonzero(idx)[0]
         out = np.empty(len(idx), dtype=object)
-        out[:] = [self.raw(int(j)).decode("utf-8") for j in idx]
+        out[:] = [str(r, "utf-8") for r in self.raw_many(idx)]
         return out
 
     def __iter__(self) -> Iterator[str]:
         for i in range(len(self)):
-            yield self.raw(i).decode("utf-8")
+            yield str(self.raw(i), "utf-8")
+
+    def parts(self) -> tuple[bytes | bytearray | memoryview, np.ndarray, np.ndarray | None]:
+        """Buffer, offsets and row order (what a layer file keeps)."""
+        return self._buf, self._off, self._order
 
     def take(self, order: np.ndarray) -> Texts:
         """The same buffer seen in ``order`` (no copy of the text)."""
@@ -254,10 +275,8 @@ class PropertyTable(Sequence[dict[str, Any]]):
 
     def rows(self, idx: np.ndarray | Sequence[int] | None = None) -> list[dict[str, Any]]:
         """The decoded rows ``idx`` (all by default)."""
-        raw = self._texts.raw
-        if idx is None:
-            return [loads(raw(i)) for i in range(len(self))]
-        return [loads(raw(int(i))) for i in idx]
+        many = self._texts.raw_many(np.arange(len(self)) if idx is None else idx)
+        return [loads(r) for r in many]
 
     def columns(
         self, keys: Sequence[str], default: Any = None, idx: np.ndarray | None = None
@@ -282,6 +301,11 @@ class PropertyTable(Sequence[dict[str, Any]]):
     def take(self, order: np.ndarray) -> PropertyTable:
         """A new table with rows in ``order``."""
         return PropertyTable(self._texts.take(order))
+
+    @property
+    def texts(self) -> Texts:
+        """The JSON texts, one per row."""
+        return self._texts
 
     @property
     def nbytes(self) -> int:
@@ -430,6 +454,14 @@ Loader = Callable[[str], "LayerData | LayerRows"]
 RevisionOf = Callable[[str], int]
 
 
+class LayerFiles(Protocol):
+    """Where built layers are kept between starts (``app.geo.store.LayerStore``)."""
+
+    def load(self, slug: str, token: str) -> Layer | None: ...
+
+    def save_later(self, layer: Layer, token: str) -> Any: ...
+
+
 class SpatialIndex:
     """Lazily built, revision-checked cache of :class:`Layer` objects, safe across threads.
 
@@ -448,8 +480,10 @@ class SpatialIndex:
         revision_of: RevisionOf | None = None,
         *,
         memo: Memo | None = None,
+        files: LayerFiles | None = None,
     ) -> None:
         self._loader = loader
+        self.files = files
         self._revision_of = revision_of
         self._layers: dict[str, Layer] = {}
         self._locks: dict[str, threading.Lock] = {}
@@ -487,14 +521,29 @@ class SpatialIndex:
                 with self._guard:
                     self.building.add(slug)
                 try:
-                    layer = build_layer(slug, self._loader(slug))
+                    layer = self._build(slug)
                 finally:
                     with self._guard:
                         self.building.discard(slug)
+                    _release_freed_memory()
                 with self._guard:
                     self._layers[slug] = layer
                     self.builds += 1
             return layer
+
+    def _build(self, slug: str) -> Layer:
+        data = self._loader(slug)
+        token = data.token if isinstance(data, LayerRows) else ""
+        if self.files is not None and token:
+            kept = self.files.load(slug, token)
+            if kept is not None:
+                assert isinstance(data, LayerRows)
+                data.close()
+                return kept
+        layer = build_layer(slug, data)
+        if self.files is not None and token:
+            self.files.save_later(layer, token)
+        return layer
 
     def cached(self, slug: str) -> Layer | None:
         """The cached layer, without any staleness check or build."""
@@ -538,6 +587,16 @@ class SpatialIndex:
 
 
 # -- building --------------------------------------------------------------------------------
+
+
+def _release_freed_memory() -> None:
+    """Give the build's freed memory back to the system (glibc keeps it otherwise)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def build_layer(slug: str, data: LayerData | LayerRows) -> Layer:

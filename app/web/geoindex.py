@@ -29,7 +29,9 @@ def warm(app: Flask) -> threading.Thread | None:
     db = connect(path)
     try:
         order = situation.index_warm_order(db)
+        datasets = situation.read_layers(db).datasets
     finally:
         db.conn.close()
-    thread: threading.Thread = index_cache.warm(path, order)
+    keep = {slug for slug, _ in order if datasets[slug].sensitivity != "personal"}
+    thread: threading.Thread = index_cache.warm(path, order, keep)
     return thread

@@ -195,6 +195,8 @@ def test_maps_ask_only_for_what_they_draw(territory_app: Flask, toxic, analyses)
 def test_one_catalogue_read_per_request_on_its_connection(
     territory_app: Flask, toxic, monkeypatch: pytest.MonkeyPatch
 ):
+    from app.web import context
+
     client = login(territory_app)
     index = get_index(territory_app)
 
@@ -202,23 +204,25 @@ def test_one_catalogue_read_per_request_on_its_connection(
         raise AssertionError(f"the index asked the revision of {slug} itself")
 
     monkeypatch.setattr(index, "_revision_of", no_own_connection)
-    reads: list[int] = []
-    real = catalogue.list_datasets
+    statements: list[str] = []
+    real_connect = context.connect
 
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        reads.append(1)
-        return real(*args, **kwargs)
+    def traced(path: Any, **kwargs: Any) -> Any:
+        db = real_connect(path, **kwargs)
+        db.conn.set_trace_callback(statements.append)
+        return db
 
-    monkeypatch.setattr(catalogue, "list_datasets", counting)
+    monkeypatch.setattr(context, "connect", traced)
     for path in (
         f"/api/v1/events/{toxic.id}/impact",
         f"/events/{toxic.id}/impact",
         f"/api/v1/events/{toxic.id}/map-features",
         f"/events/{toxic.id}/map.svg",
     ):
-        reads.clear()
+        statements.clear()
         assert client.get(path).status_code == 200, path
-        assert len(reads) == 1, path
+        catalogue_reads = [s for s in statements if "FROM datasets" in s]
+        assert len(catalogue_reads) == 1, (path, catalogue_reads)
 
 
 def test_the_figures_fragment_uses_the_memo(territory_app: Flask, toxic, analyses):
