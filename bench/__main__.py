@@ -27,6 +27,10 @@ BENCH_DIR = Path(__file__).resolve().parent
 PROJECT = BENCH_DIR.parent
 ORDER = (
     "bench_impact",
+    "bench_api",
+    "bench_restart",
+    "bench_memory",
+    "bench_cli",
     "bench_import",
     "bench_departement",
     "bench_render",
@@ -172,6 +176,18 @@ def _table(rows: list[tuple[str, str]]) -> list[str]:
     return ["| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows]]
 
 
+def target_lines(out: str) -> list[tuple[str, str, str]]:
+    """``target: WHAT: MEASURED: STATE`` lines of a benchmark's output."""
+    found = []
+    for line in out.splitlines():
+        if line.startswith("target: "):
+            body = line[len("target: ") :]
+            what, _, rest = body.partition(": ")
+            measured, _, state = rest.rpartition(": ")
+            found.append((what, measured, state))
+    return found
+
+
 def render(results: list[tuple[str, list[str], int, float, str, str]], quick: bool) -> str:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -193,6 +209,21 @@ def render(results: list[tuple[str, list[str], int, float, str, str]], quick: bo
         status = "ok" if code == 0 else ("timed out" if code == -1 else f"exit {code}")
         lines.append(f"| [{name}](#{name}) | {summary(name)} | {status} | {seconds:.0f} s |")
     lines.append("")
+    targets = [(name, t) for name, _c, _k, _s, out, _e in results for t in target_lines(out)]
+    if targets:
+        lines += [
+            "## Targets",
+            "",
+            "Each figure is a ratio to a reference measured in the same run (or a size); the",
+            "benchmark's own section says how. Judged on medians; the min is the figure least",
+            "touched by other work on the machine.",
+            "",
+            "| benchmark | target | measured | state |",
+            "|---|---|---|---|",
+        ]
+        for name, (what, measured, state) in targets:
+            lines.append(f"| [{name}](#{name}) | {what} | {measured} | {state} |")
+        lines.append("")
     for name, cmd, code, seconds, out, err in results:
         lines += [f"## {name}", "", summary(name), "", f"`{' '.join(cmd)}` — {seconds:.0f} s", ""]
         lines += ["```text", out.rstrip() or "(no output)", "```", ""]

@@ -7,18 +7,24 @@ one account and one API token per simulated person, starts ``crisis-console serv
 port of 127.0.0.1 (one gunicorn process with threads, the scheduler off as in production), and
 for ``--duration`` seconds (default 300, ``--quick`` 30):
 
-- 50 liaison officers poll their event every 5 s (``GET /api/v1/events/<id>/log?since=…``, and
-  the event with its figures every 30 s), each with their own Bearer token;
+- 50 liaison officers poll their event every 5 s (``GET /api/v1/events/<id>/log?since=…``, the
+  event every 30 s, the map's points ``GET /api/v1/events/<id>/map-features`` every 30 s and
+  the impact figures ``GET /api/v1/events/<id>/impact`` every 60 s), each with their own
+  Bearer token;
 - 10 cell members read the log every 5 s and write a main courante entry every 10 s
   (``POST /api/v1/events/<id>/log``);
+- 5 desk officers, signed in with a session, reload the impact figures fragment (htmx) every
+  10 s and the SVG map every 30 s;
 - one director, signed in with a session, generates a report every 30 s (the situation report
-  route when the server has one, else the PDF map extract of the event).
+  route when the server has one, else the PDF map extract of the event);
+- the reference: 2 probes ask a bare ``GET /api/v1/whoami`` every 2 s.
 
 Halfway through, an online backup is taken while the load runs; at the end it is checked
 (integrity, schema, audit chain) and restored into a scratch file whose chain verifies.
 
-Prints p50/p95/p99 latency per kind of request, throughput and errors. The goal: no error and a
-p95 under 250 ms for the interactive requests on a 2-core machine. Traffic goes to 127.0.0.1 only.
+Prints p50/p95/p99 latency per kind of request, throughput and errors. The goals: no error, and
+a p95 of the interactive requests (liaisons, cell, desk) at most 10x the p95 of the bare whoami
+in the same run (and under 250 ms on a 2-core machine). Traffic goes to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ from bench.common import print_table
 
 HOST = "127.0.0.1"
 INTERACTIVE_GOAL_MS = 250.0
+INTERACTIVE_GOAL_X_WHOAMI = 10.0
+DESKS = 5
 
 
 @dataclass
@@ -114,7 +122,7 @@ def prepare(
     auth.set_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     db = connect(env["CRISIS_DB"])
     now = datetime.now(UTC)
-    people: dict[str, Any] = {"liaison": [], "cell": []}
+    people: dict[str, Any] = {"liaison": [], "cell": [], "desk": []}
     for kind, n, org in (("liaison", liaisons, "prefecture-76"), ("cell", cell, "caux-seine")):
         for i in range(1, n + 1):
             login = f"bench-{kind}-{i:02d}"
@@ -129,6 +137,20 @@ def prepare(
                 actor="bench",
             )
             people[kind].append(auth.create_token(db, now, login, "bench", actor="bench"))
+    for i in range(1, DESKS + 1):
+        login, password = f"bench-desk-{i:02d}", secrets.token_urlsafe(18) + "aA1!"
+        auth.add_user(
+            db,
+            now,
+            login,
+            name=f"Bench desk {i}",
+            org_slug="caux-seine",
+            roles=["cell"],
+            password=password,
+            actor="bench",
+        )
+        people["desk"].append((login, password))
+    people["probe_token"] = auth.create_token(db, now, "cell", "bench-probe", actor="bench")
     people["director_token"] = auth.create_token(db, now, "director", "bench", actor="bench")
     db.conn.close()
     return env, people
@@ -250,6 +272,10 @@ def liaison(port: int, stats: Stats, token: str, event_id: int, stop: threading.
             since = json.loads(data).get("last_id", since) or since
         if tick % 6 == 0:
             me.call("liaison: event", "GET", f"/api/v1/events/{event_id}")
+        if tick % 6 == 3:
+            me.call("liaison: map points", "GET", f"/api/v1/events/{event_id}/map-features")
+        if tick % 12 == 9:
+            me.call("liaison: impact API", "GET", f"/api/v1/events/{event_id}/impact")
         tick += 1
         stop.wait(5)
 
@@ -296,13 +322,17 @@ def _cookies(jar: dict[str, str], headers: dict[str, str]) -> str:
     return "; ".join(f"{k}={v}" for k, v in jar.items())
 
 
-def director_session(port: int) -> tuple[dict[str, str], str]:
-    """Sign the demo director in: session cookie and CSRF token, as a browser would."""
+def director_session(
+    port: int, login: str = "director", password: str | None = None
+) -> tuple[dict[str, str], str]:
+    """Sign an account in (the demo director by default): session cookie and CSRF token, as a
+    browser would."""
     from urllib.parse import urlencode
 
     from app.demo import DEMO_ACCOUNTS
 
-    password = next(a.password for a in DEMO_ACCOUNTS if a.login == "director")
+    if password is None:
+        password = next(a.password for a in DEMO_ACCOUNTS if a.login == login)
     jar: dict[str, str] = {}
     status, headers, page = request(port, "GET", "/login")
     cookie = _cookies(jar, headers)
@@ -318,17 +348,47 @@ def director_session(port: int) -> tuple[dict[str, str], str]:
             "X-CSRFToken": token.group(1).decode(),
             "Content-Type": "application/x-www-form-urlencoded",
         },
-        urlencode({"login": "director", "password": password}).encode(),
+        urlencode({"login": login, "password": password}).encode(),
     )
     if status != 302:
-        raise SystemExit(f"director sign-in failed ({status})")
+        raise SystemExit(f"{login} sign-in failed ({status})")
     cookie = _cookies(jar, headers)
     status, headers, page = request(port, "GET", "/", {"Cookie": cookie})
     cookie = _cookies(jar, headers)
     token = re.search(rb'"X-CSRFToken": "([^"]+)"', page)
     if status != 200 or not token:
-        raise SystemExit(f"director home page failed ({status})")
+        raise SystemExit(f"{login} home page failed ({status})")
     return {"Cookie": cookie}, token.group(1).decode()
+
+
+def desk(
+    port: int, stats: Stats, login: str, password: str, event_id: int, stop: threading.Event
+) -> None:
+    """A desk officer on the event page: the figures fragment every 10 s, the SVG map every 30 s."""
+    headers, _ = director_session(port, login, password)
+    me = Person(port, stats)
+    stop.wait(random.uniform(0, 10))
+    tick = 0
+    while not stop.is_set():
+        me.call(
+            "desk: impact fragment",
+            "GET",
+            f"/events/{event_id}/impact",
+            headers={**headers, "HX-Request": "true"},
+        )
+        if tick % 3 == 0:
+            me.call("desk: SVG map", "GET", f"/events/{event_id}/map.svg", headers=headers)
+        tick += 1
+        stop.wait(10)
+
+
+def probe(port: int, stats: Stats, token: str, stop: threading.Event) -> None:
+    """The reference of the same run: a bare whoami every 2 s."""
+    me = Person(port, stats, token)
+    stop.wait(random.uniform(0, 2))
+    while not stop.is_set():
+        me.call("reference: whoami", "GET", "/api/v1/whoami")
+        stop.wait(2)
 
 
 def report_route(event_id: int) -> tuple[str, str]:
@@ -443,6 +503,18 @@ def main(argv: list[str] | None = None) -> int:
             )
             for i, t in enumerate(people["cell"], 1)
         ]
+        threads += [
+            threading.Thread(
+                target=desk, args=(port, stats, login, pw, event_id, stop), daemon=True
+            )
+            for login, pw in people["desk"]
+        ]
+        threads += [
+            threading.Thread(
+                target=probe, args=(port, stats, people["probe_token"], stop), daemon=True
+            )
+            for _ in range(2)
+        ]
         route = report_route(event_id)
         threads.append(
             threading.Thread(
@@ -471,16 +543,20 @@ def main(argv: list[str] | None = None) -> int:
         n_err = len(stats.errors[kind])
         total += len(lat)
         errors += n_err
-        if not kind.startswith("director"):
+        if not kind.startswith(("director", "reference")):
             interactive += lat
         rows.append(
             [kind, len(lat), n_err, pct(lat, 50), pct(lat, 95), pct(lat, 99), max(lat) * 1000]
         )
     rows.append(
         [
-            "interactive (liaison + cell)",
+            "interactive (liaison + cell + desk)",
             len(interactive),
-            sum(len(v) for k, v in stats.errors.items() if not k.startswith("director")),
+            sum(
+                len(v)
+                for k, v in stats.errors.items()
+                if not k.startswith(("director", "reference"))
+            ),
             pct(interactive, 50),
             pct(interactive, 95),
             pct(interactive, 99),
@@ -488,16 +564,25 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     print(
-        f"Load: {args.liaisons} liaisons, {args.cell} cell members, 1 director; "
+        f"Load: {args.liaisons} liaisons, {args.cell} cell members, {DESKS} desk officers, "
+        "1 director, 2 whoami probes; "
         f"{elapsed:.0f} s on 127.0.0.1 (crisis-console serve: 1 gunicorn process, "
         f"{os.environ.get('CRISIS_THREADS', '8')} threads); latencies in ms\n"
     )
     print_table(rows, ["request", "count", "errors", "p50", "p95", "p99", "max"])
     p95 = pct(interactive, 95)
+    who95 = pct(stats.latencies["reference: whoami"], 95)
     print(
         f"\nthroughput: {total / elapsed:.1f} requests/s; errors: {errors}; interactive p95:"
         f" {p95:.0f} ms (goal < {INTERACTIVE_GOAL_MS:.0f} ms:"
         f" {'met' if p95 < INTERACTIVE_GOAL_MS and errors == 0 else 'NOT met'})"
+    )
+    ratio = p95 / who95 if who95 else float("nan")
+    ok = errors == 0 and ratio <= INTERACTIVE_GOAL_X_WHOAMI
+    print(
+        f"\ntarget: load test, 0 errors and interactive p95 / whoami p95: {errors} errors, "
+        f"{ratio:.2f} ({p95:.0f} / {who95:.0f} ms; target <= {INTERACTIVE_GOAL_X_WHOAMI:g}):"
+        f" {'met' if ok else 'NOT met'}"
     )
     for kind, errs in sorted(stats.errors.items()):
         if errs:

@@ -203,13 +203,18 @@ def test_properties_are_decoded_only_for_the_rows_read():
 def test_decoding_gives_what_the_standard_library_reads(rows):
     # The stored text is read with orjson (the standard library where orjson refuses, e.g.
     # integers beyond 64 bits): the values must be those json.loads gives.
-    from app.geo.index import loads
+    from app.geo.index import loads, loads_many
 
-    for r in rows:
-        text = json.dumps(r, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    texts = [json.dumps(r, ensure_ascii=False, sort_keys=True, separators=(",", ":")) for r in rows]
+    for text in texts:
         assert loads(text.encode()) == json.loads(text)
         got = loads(text.encode())
         assert [type(v) for v in got.values()] == [type(v) for v in json.loads(text).values()]
+    many = loads_many([t.encode() for t in texts])
+    assert many == [json.loads(t) for t in texts]
+    assert [[type(v) for v in r.values()] for r in many] == [
+        [type(v) for v in json.loads(t).values()] for t in texts
+    ]
 
 
 # -- stored GeoJSON text -> geometries ------------------------------------------------------------
