@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     rounds = max(5, args.rounds or (5 if args.quick else 7))
     scale = 0.1 if args.quick else 1.0
 
-    from app import create_app, situation
+    from app import create_app, events, situation
     from app.db import connect
     from app.web.geoindex import get_index, warm
 
@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> None:
             layers = situation.read_layers(db)
             plain[k] = Plain(get_index(app), layers)
             for e, event_id in terr[k].events.items():
-                zones = [z.geometry for z in situation.event_zones(db, event_id)]
+                stored = events.latest_zones(db, event_id)
+                zones = [z.geometry for z in situation.event_zones(stored)]
                 outer = shapely.union_all(zones)
                 zone_geoms[k, e] = zones + ([outer] if not any(outer is z for z in zones) else [])
         finally:
