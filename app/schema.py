@@ -911,6 +911,8 @@ ALTER TABLE users ADD COLUMN totp_pending TEXT;
 ALTER TABLE users ADD COLUMN totp_pending_at TEXT;
 """,
     )
+
+
 @migrations(name="0021_point_bbox")
 def m0021_point_bbox(db: sqlite_utils.Database) -> None:
     # The spatial index reads a point's coordinates from its bounding-box columns (no JSON to

@@ -398,11 +398,13 @@ def _nest(zones: list[Zone]) -> list[Zone]:
     return out
 
 
-def covers(a: BaseGeometry, b: BaseGeometry, rel_tol: float = 1e-9) -> bool:
-    """``a`` covers ``b`` up to floating-point noise (what a union leaves on shared edges)."""
+def covers(a: BaseGeometry, b: BaseGeometry, rel_tol: float = 1e-9, band_m: float = 0.0) -> bool:
+    """``a`` covers ``b`` up to floating-point noise (what a union leaves on shared edges), or,
+    with ``band_m``, up to a band that wide along ``b``'s outline (coordinates rounded)."""
     if a.covers(b):
         return True
-    return bool(shapely.difference(b, a).area <= rel_tol * max(b.area, 1.0))
+    outside = shapely.difference(b, a).area
+    return bool(outside <= max(rel_tol * max(b.area, 1.0), band_m * b.length))
 
 
 def outer_zone(zones: Sequence[Zone]) -> BaseGeometry:
@@ -415,7 +417,8 @@ def outer_zone(zones: Sequence[Zone]) -> BaseGeometry:
     # Nested zones: the mildest one already holds the others; return that very object so
     # callers can tell the outer zone is one of the zones.
     for g in sorted(geoms, key=lambda g: -g.area):
-        if all(g is h or covers(g, h) for h in geoms):
+        # Stored zones come back from WGS84 at 7 decimals (about 1 cm): a 2 cm band is noise.
+        if all(g is h or covers(g, h, band_m=0.02) for h in geoms):
             return g
     return shapely.union_all(geoms)
 
