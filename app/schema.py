@@ -940,6 +940,13 @@ def m0021_point_bbox(db: sqlite_utils.Database) -> None:
         )
 
 
+@migrations(name="0022_report_as_at")
+def m0022_report_as_at(db: sqlite_utils.Database) -> None:
+    # A situation report regenerated "as at" a past time (issue 19) is stored and sealed like
+    # the others, with the moment it reconstitutes; NULL for a report of its own time.
+    _script(db, "ALTER TABLE reports ADD COLUMN as_at TEXT;")
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names applied. Idempotent."""
     pending = [m.name for m in migrations.pending(db)]

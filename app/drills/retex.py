@@ -1,5 +1,6 @@
 """The after-action report (RETEX) of a drill: delays measured, injects against acknowledgements,
-checklist against due times, the timeline; read from the log, never guessed."""
+checklist against due times, the timeline; read from the event's one chronology
+(``history.timeline``), never guessed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .. import events
+from .. import events, history
 from ..access import list_grants
 from ..clock import parse_iso
 from ..db import rows
@@ -68,14 +69,7 @@ class InjectReview:
     response_min: float | None
 
 
-@dataclass(frozen=True)
-class TimelineItem:
-    """One line of the timeline: when, what kind, what, who."""
-
-    at: str
-    kind: str  # inject | réponse | décision | accès | point de situation | action | information
-    text: str
-    author: str = ""
+TimelineItem = history.TimelineItem  # one line of the chronology (kind: history.KINDS)
 
 
 @dataclass(frozen=True)
@@ -92,7 +86,7 @@ class AfterAction:
     checklist: list[ChecklistReview]
     injects: list[InjectReview]
     grants: list[dict[str, Any]]
-    reports: list[dict[str, Any]]
+    reports: list[TimelineItem]  # the situation reports of the drill's time
     timeline: list[TimelineItem]
     casualties: dict[str, Any] | None
     closed_at: str | None = None
@@ -145,15 +139,13 @@ def after_action(
     end_at = drill.ended_at or event.closed_at
 
     grants = _grants(db, event_id, now)
-    activated = sorted(g["activated_at"] for g in grants if g["activated_at"])
-    first_grant = activated[0] if activated else None
-    reports = rows(
-        db,
-        "SELECT number, trigger, generated_at, due_at, author FROM reports WHERE event_id = ?"
-        " ORDER BY generated_at, number",
-        [event_id],
-    )
-    first_report = reports[0]["generated_at"] if reports else None
+    # The delays are measured on the event's chronology (the timeline page and its CSV show the
+    # same lines): the first grant opened, the first report of its time (not a reconstitution).
+    timeline = history.timeline(db, now, event)
+    opened = [t for t in timeline if t.ref.startswith("grant-opened:")]
+    reports = [t for t in timeline if t.ref.startswith("report:")]
+    first_grant = opened[0].at if opened else None
+    first_report = reports[0].at if reports else None
     delays = [
         Delay(
             "Déclaration → premier accès ouvert (bris de glace)",
@@ -223,7 +215,6 @@ def after_action(
             )
         )
 
-    timeline = _timeline(db, event_id, grants, reports)
     return AfterAction(
         event=event,
         drill=drill,
@@ -241,65 +232,6 @@ def after_action(
         closed_at=event.closed_at,
         notes=notes,
     )
-
-
-def _timeline(
-    db: sqlite_utils.Database,
-    event_id: int,
-    grants: list[dict[str, Any]],
-    reports: list[dict[str, Any]],
-) -> list[TimelineItem]:
-    acks = {
-        r["ack_log_entry_id"]
-        for r in rows(
-            db, "SELECT ack_log_entry_id FROM drill_injects WHERE event_id = ?", [event_id]
-        )
-        if r["ack_log_entry_id"]
-    }
-    items: list[tuple[str, int, TimelineItem]] = []
-    for entry in events.log_entries(db, event_id):
-        if entry.is_inject:
-            kind = "inject"
-        elif entry.id in acks:
-            kind = "réponse"
-        elif entry.category == "décision":
-            kind = "décision"
-        elif entry.category == "action":
-            kind = "action"
-        else:
-            kind = entry.category
-        items.append(
-            (
-                entry.recorded_at,
-                0,
-                TimelineItem(entry.recorded_at, kind, entry.text, entry.author_name),
-            )
-        )
-    for g in grants:
-        if g["activated_at"]:
-            text = (
-                f"Accès ouvert : {g['dataset_title']} pour {g['user_name']} (convention "
-                f"{g['agreement_key']} v{g['agreement_version']})"
-            )
-            items.append(
-                (
-                    g["activated_at"],
-                    1,
-                    TimelineItem(g["activated_at"], "accès", text, g["user_name"]),
-                )
-            )
-    for r in reports:
-        trigger = "programmé" if r["trigger"] == "schedule" else "manuel"
-        text = f"Point de situation n°{r['number']} ({trigger})"
-        items.append(
-            (
-                r["generated_at"],
-                2,
-                TimelineItem(r["generated_at"], "point de situation", text, r["author"]),
-            )
-        )
-    items.sort(key=lambda t: (t[0], t[1]))
-    return [t[2] for t in items]
 
 
 def format_minutes(minutes: float | None) -> str:

@@ -155,7 +155,7 @@ def after_action_pdf(report: AfterAction, now: datetime) -> bytes:
     story.append(
         grid(
             ["Heure", "Type", "Fait", "Par"],
-            [[hm(x.at), x.kind, x.text, x.author] for x in report.timeline],
+            [[hm(x.at), x.kind_label, x.text, x.author] for x in report.timeline],
             [0.08, 0.13, 0.61, 0.18],
         )
     )

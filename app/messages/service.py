@@ -531,8 +531,7 @@ def draft(
                 raise MessageError("Point de situation introuvable pour cet événement.", 404,
                                    "report_id")  # fmt: skip
         else:
-            latest = reports.list_reports(db, event_id)
-            report = latest[0] if latest else None
+            report = reports.latest_report(db, event_id)
             if report is None:
                 report = reports.generate(
                     db,

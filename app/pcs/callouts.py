@@ -66,10 +66,13 @@ def states(db: sqlite_utils.Database, event_id: int, at: str | None = None) -> d
     }
 
 
-def counts(db: sqlite_utils.Database, event: Event, playbook: Playbook | None) -> dict[str, int]:
-    """How many contacts of the board are in each state (unchanged ones: à appeler)."""
+def counts(
+    db: sqlite_utils.Database, event: Event, playbook: Playbook | None, at: str | None = None
+) -> dict[str, int]:
+    """How many contacts of the board are in each state (unchanged ones: à appeler); ``at``:
+    as at then (the directory itself is today's)."""
     found = {k: 0 for k in STATUSES}
-    current = states(db, event.id)
+    current = states(db, event.id, at)
     wanted = list(playbook.callout) if playbook else []
     ids = {c.id for c in all_contacts(db) if any(same_function(c.function, f) for f in wanted)}
     ids |= set(current)

@@ -148,10 +148,12 @@ def open_centres(db: sqlite_utils.Database, event_id: int, at: str | None = None
     return [c for c in event_centres(db, event_id, at) if c.is_open]
 
 
-def evacuation_figures(db: sqlite_utils.Database, event_id: int) -> tuple[int, int] | None:
+def evacuation_figures(
+    db: sqlite_utils.Database, event_id: int, at: str | None = None
+) -> tuple[int, int] | None:
     """(people registered as arrived at the event's centres, people hosted now), or None when
-    no centre was opened: the EMSI EVACUATED and DISPLACED figures."""
-    used = [c for c in event_centres(db, event_id) if c.used]
+    no centre was opened: the EMSI EVACUATED and DISPLACED figures (``at``: as at then)."""
+    used = [c for c in event_centres(db, event_id, at) if c.used]
     if not used:
         return None
     return sum(c.arrived for c in used), sum(c.occupancy for c in used if c.is_open)

@@ -59,17 +59,24 @@ class Summary:
 
 
 def summarise(
-    db: sqlite_utils.Database, now: datetime, event: Event, playbook: Playbook | None = None
+    db: sqlite_utils.Database,
+    now: datetime,
+    event: Event,
+    playbook: Playbook | None = None,
+    *,
+    at: str | None = None,
 ) -> Summary:
-    """The response of ``event`` now."""
-    found_calls = calls.counts(db, event.id, now)
-    found_callouts = callouts.counts(db, event, playbook) if callouts.states(db, event.id) else {}
+    """The response of ``event`` now; with ``at`` (an ISO time, ``now`` being that moment), as
+    it stood then, rebuilt from the append-only histories (``app.history``)."""
+    found_calls = calls.counts(db, event.id, now, at)
+    states = callouts.states(db, event.id, at)
+    found_tasks = tasks.list_tasks(db, event.id, at)
     return Summary(
         calls=found_calls if any(found_calls[k] for k in calls.STATUSES) else {},
-        centres=centres.open_centres(db, event.id),
-        evacuation=centres.evacuation_figures(db, event.id),
-        means=[m for m in means.board(db, event.id) if m.committed],
-        tasks_late=tasks.late_tasks(db, event.id, now),
-        tasks_open=sum(1 for t in tasks.list_tasks(db, event.id) if t.is_open),
-        callouts=found_callouts,
+        centres=centres.open_centres(db, event.id, at),
+        evacuation=centres.evacuation_figures(db, event.id, at),
+        means=[m for m in means.board(db, event.id, at) if m.committed],
+        tasks_late=[t for t in found_tasks if t.late(now)],
+        tasks_open=sum(1 for t in found_tasks if t.is_open),
+        callouts=callouts.counts(db, event, playbook, at) if states else {},
     )

@@ -13,8 +13,8 @@ from typing import Any
 import sqlite_utils
 from reportlab.graphics.shapes import Drawing
 
-from .. import access, audit, events, index_cache, pcs, situation
-from ..clock import local
+from .. import access, audit, events, history, index_cache, pcs, situation
+from ..clock import iso, local
 from ..db import row, rows, scalar
 from ..geo.render import render_map
 from ..records import Zones
@@ -69,6 +69,15 @@ class ReportContext:
     opened_features: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     annex_impact: dict[str, Any] | None = None
     annex_map: Drawing | None = None
+    # A report regenerated "as at" a past time (issue 19): ``generated_at`` is then that moment
+    # (every "now" of the report is the situation's), ``reconstituted_at`` when it was made.
+    reconstituted_at: datetime | None = None
+    limits: tuple[str, ...] = ()
+
+    @property
+    def as_at(self) -> datetime | None:
+        """The moment an "as at" report shows (None for a report of its own time)."""
+        return self.generated_at if self.reconstituted_at is not None else None
 
     @property
     def restricted(self) -> bool:
@@ -142,9 +151,11 @@ def restricted_entered(
 
 
 def grants_in_force(
-    db: sqlite_utils.Database, now: datetime, event_id: int
+    db: sqlite_utils.Database, now: datetime, event_id: int, held: list[Any] | None = None
 ) -> list[dict[str, Any]]:
-    """Who holds which restricted dataset right now, until when (valid grants only)."""
+    """Who holds which restricted dataset right now, until when (valid grants only); ``held``:
+    the grants to show instead (those held at a past moment, ``history.grants_held_at``)."""
+    found = access.holders(db, now, event_id) if held is None else held
     return [
         {
             "user": g.user_name,
@@ -155,7 +166,7 @@ def grants_in_force(
             "until": g.expires_at,
             "agreement": f"{g.agreement_key} v{g.agreement_version}",
         }
-        for g in sorted(access.holders(db, now, event_id), key=lambda g: (g.user_name, g.id))
+        for g in sorted(found, key=lambda g: (g.user_name, g.id))
     ]
 
 
@@ -208,29 +219,38 @@ def gather(
     playbook: Any = None,
     with_map: bool = True,
     index: Any = None,
+    past: history.Situation | None = None,
 ) -> ReportContext:
     """Read everything report ``number`` of the event shows, as of ``now``.
 
     ``reader`` (an ``auth.User``) is the author of a manual report: the restricted datasets they
     hold a valid grant for are opened (and the reads recorded); None for a scheduled report.
+    ``past``: the situation at an earlier moment (``history.situation_at``), for a report
+    regenerated "as at" then: everything comes from it, restricted layers are counts only.
     """
     event_id = event.id
+    reconstituted_at = None
+    if past is not None:
+        reconstituted_at, now, event = now, past.at, past.event
     previous = row(
         db,
-        "SELECT generated_at FROM reports WHERE event_id = ? AND number < ?"
-        " ORDER BY number DESC LIMIT 1",
-        [event_id, number],
+        "SELECT generated_at FROM reports WHERE event_id = ? AND number < ? AND as_at IS NULL"
+        " AND generated_at <= ? ORDER BY number DESC LIMIT 1",
+        [event_id, number, iso(now)],
     )
     previous_at = previous["generated_at"] if previous else None
-    entries = events.log_entries(db, event_id)
+    entries = past.log if past is not None else events.log_entries(db, event_id)
     since = [e for e in entries if previous_at is None or e.recorded_at >= previous_at]
     decisions = [e for e in entries if e.category == "décision"]
-    zones = events.latest_zones(db, event_id)  # read once, passed to every part below
-    opened = _open_for_report(db, now, event, zones, reader, number)
+    # read once, passed to every part below
+    zones = past.zones if past is not None else events.latest_zones(db, event_id)
+    opened = {} if past is not None else _open_for_report(db, now, event, zones, reader, number)
     ctx = ReportContext(
         event=event,
         number=number,
         generated_at=now,
+        reconstituted_at=reconstituted_at,
+        limits=past.limits if past is not None else (),
         author=author,
         trigger=trigger,
         playbook_title=getattr(playbook, "title", "") or "",
@@ -239,17 +259,22 @@ def gather(
         params=events.describe_params(playbook, event.params),
         log=since,
         decisions=decisions,
-        checklist=events.checklist(db, event_id),
-        grants=grants_in_force(db, now, event_id),
+        checklist=past.checklist if past is not None else events.checklist(db, event_id),
+        grants=grants_in_force(db, now, event_id, past.grants if past is not None else None),
         opened=sorted(opened),
         next_report_at=events.next_report_at(event, now),
         dataset_titles={
             r["slug"]: r["title"] for r in rows(db, "SELECT slug, title FROM datasets")
         },
     )
-    ctx.response = pcs.summarise(db, now, event, playbook)
+    ctx.response = past.response if past is not None else pcs.summarise(db, now, event, playbook)
     ctx.restricted_before = restricted_entered(db, event_id, number)
-    if event.synthesis:
+    if past is not None:
+        ctx.synthesis_version, ctx.synthesis_entry_id = (
+            past.synthesis_version,
+            past.synthesis_entry_id,
+        )
+    elif event.synthesis:
         found = row(
             db,
             "SELECT synthesis_entry_id AS entry, (SELECT COUNT(*) FROM audit_log WHERE"

@@ -98,10 +98,15 @@ def _header_block(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flo
     if e.is_drill:
         out.append(Paragraph("EXERCICE — EXERCICE — EXERCICE", st["mark"]))
         out.append(Spacer(1, 4))
-    out.append(Paragraph(f"Point de situation n°{ctx.number}", st["title"]))
+    out.append(_p(report_title(ctx), st["title"]))
     out.append(_p(f"{e.title} — {ctx.playbook_title or e.kind}", st["subtitle"]))
     out.append(Spacer(1, 5))
     when = local(ctx.generated_at, "%d/%m/%Y à %H:%M")
+    if ctx.reconstituted_at is not None:
+        when = (
+            f"situation au {when}, reconstituée le"
+            f" {local(ctx.reconstituted_at, '%d/%m/%Y à %H:%M')}"
+        )
     trigger = TRIGGER_LABELS.get(ctx.trigger, ctx.trigger)
     if ctx.due_at is not None and ctx.generated_at - ctx.due_at > LATE_NOTE:
         trigger += f" (prévu à {local(ctx.due_at, '%H:%M')}, produit en rattrapage)"
@@ -144,7 +149,28 @@ def _header_block(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flo
         )
     )
     out.append(t)
+    if ctx.reconstituted_at is not None:
+        out.append(Spacer(1, 4))
+        out.append(
+            _p(
+                "Point reconstitué à partir des enregistrements de la console (main courante,"
+                " versions des zones, journal d'audit, historiques de la réponse) tels qu'ils"
+                f" étaient connus le {local(ctx.generated_at)}. " + " ".join(ctx.limits),
+                st["small"],
+            )
+        )
     return out
+
+
+def report_title(ctx: ReportContext) -> str:
+    """``Point de situation n°3``, or for a report regenerated as at a past time
+    ``Point de situation au 29/11/2026 14:10 (reconstitué le 29/11/2026 15:02)``."""
+    if ctx.reconstituted_at is None:
+        return f"Point de situation n°{ctx.number}"
+    return (
+        f"Point de situation au {local(ctx.generated_at)}"
+        f" (reconstitué le {local(ctx.reconstituted_at)})"
+    )
 
 
 def _synthesis(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:
@@ -839,7 +865,7 @@ def render_report(ctx: ReportContext) -> bytes:
     """The report's PDF (A4 portrait)."""
     st = styles()
     e = ctx.event
-    title = f"Point de situation n°{ctx.number} — {e.title}"
+    title = f"{report_title(ctx)} — {e.title}"
     story: list[Flowable] = []
     # Page 1: who, when, what the director says, the key figures and the map.
     story += _header_block(ctx, st)
@@ -856,12 +882,13 @@ def render_report(ctx: ReportContext) -> bytes:
     story += _log(ctx, st)
     story += _grants(ctx, st)
     story += _annex(ctx, st)
+    stamp = f"Point de situation n°{ctx.number} du {local(ctx.generated_at)}"
+    left = f"PS n°{ctx.number} — {e.title}"
+    if ctx.reconstituted_at is not None:  # said on every page: this is not a report of its time
+        stamp = f"{report_title(ctx)}, n°{ctx.number}"
+        left = f"PS au {local(ctx.generated_at)} (reconstitué) — {e.title}"
     page = _page(
-        f"PS n°{ctx.number} — {e.title}",
-        ctx.classification,
-        e.is_drill,
-        f"Point de situation n°{ctx.number} du {local(ctx.generated_at)} — niveau {e.level}"
-        " — crisis-console",
+        left, ctx.classification, e.is_drill, f"{stamp} — niveau {e.level} — crisis-console"
     )
     subject = "Point de situation" + (" — EXERCICE" if e.is_drill else "")
     return document(story, page, title=title, author=ctx.author, subject=subject, margins=_MARGINS)

@@ -12,8 +12,8 @@ from typing import Any
 
 import sqlite_utils
 
-from .. import audit, events, numbers
-from ..clock import iso
+from .. import audit, events, history, numbers
+from ..clock import iso, local
 from ..db import row, rows, scalar, transaction
 from ..errors import DomainError
 from ..geo.index import SpatialIndex
@@ -44,6 +44,7 @@ class Report:
     # The restricted annex stored with the report (None: the report opened nothing restricted).
     annex_sha256: str | None = None
     annex_size: int | None = None
+    as_at: str | None = None  # the past moment a reconstituted report shows
 
     @property
     def has_annex(self) -> bool:
@@ -55,10 +56,15 @@ class Report:
 
     @property
     def trigger_label(self) -> str:
+        if self.as_at:
+            return f"reconstitué au {local(self.as_at)}"
         return TRIGGER_LABELS.get(self.trigger, self.trigger)
 
     @property
     def filename(self) -> str:
+        if self.as_at:
+            moment = local(self.as_at, "%Y%m%d-%H%M")
+            return f"PS{self.number:02d}-au-{moment}-evenement-{self.event_id}.pdf"
         return f"PS{self.number:02d}-evenement-{self.event_id}.pdf"
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,6 +83,7 @@ class Report:
             "classification": self.classification,
             "annex_sha256": self.annex_sha256,
             "annex_size": self.annex_size,
+            "as_at": self.as_at,
         }
 
 
@@ -89,7 +96,7 @@ class ReportError(DomainError):
 
 _REPORT_COLUMNS = (
     "r.id, r.event_id, r.number, r.trigger, r.generated_at, r.due_at, r.author, r.sha256,"
-    " length(r.pdf) AS size, r.audit_seq, r.audit_hash, r.classification,"
+    " length(r.pdf) AS size, r.audit_seq, r.audit_hash, r.classification, r.as_at,"
     " a.sha256 AS annex_sha256, length(a.pdf) AS annex_size"
 )
 _REPORT_FROM = " FROM reports r LEFT JOIN report_annexes a ON a.report_id = r.id"
@@ -111,6 +118,12 @@ def list_reports(db: sqlite_utils.Database, event_id: int) -> list[Report]:
             [event_id],
         )
     ]
+
+
+def latest_report(db: sqlite_utils.Database, event_id: int) -> Report | None:
+    """The event's latest report of its own time (a reconstituted one is not "the latest
+    situation": the tablet and the report messages never take it)."""
+    return next((r for r in list_reports(db, event_id) if r.as_at is None), None)
 
 
 def get_report(db: sqlite_utils.Database, report_id: int) -> Report | None:
@@ -158,6 +171,7 @@ def generate(
     playbook: Any = None,
     index: Any = None,
     attempts: int = 3,
+    past: history.Situation | None = None,
 ) -> Report | None:
     """Build, number and store one report; write its audit record. Returns it.
 
@@ -187,6 +201,7 @@ def generate(
             due_at=due_at,
             playbook=playbook,
             index=index,
+            past=past,
         )
         pdf = render_report(ctx)
         digest = hashlib.sha256(pdf).hexdigest()
@@ -201,8 +216,8 @@ def generate(
                     continue  # someone stored this number meanwhile: rebuild with the next one
                 cur = db.execute(
                     "INSERT INTO reports (event_id, number, trigger, generated_at, due_at, author,"
-                    " pdf, sha256, audit_seq, audit_hash, classification)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    " pdf, sha256, audit_seq, audit_hash, classification, as_at)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     [
                         event_id,
                         number,
@@ -215,6 +230,7 @@ def generate(
                         ctx.audit_seq,
                         ctx.audit_hash,
                         ctx.classification,
+                        past.at_iso if past is not None else None,
                     ],
                 )
                 report_id = int(cur.lastrowid or 0)
@@ -254,6 +270,7 @@ def generate(
                         "classification": ctx.classification,
                         "audit_seq": ctx.audit_seq,
                         "opened": ctx.opened,
+                        **({"as_at": past.at_iso} if past is not None else {}),
                     }
                     | extra,
                 )
@@ -281,9 +298,11 @@ def issue(
     due_at: datetime | None = None,
     playbook: Playbook | None = None,
     index: SpatialIndex | None = None,
+    past: history.Situation | None = None,
 ) -> Report | None:
     """Generate, number and store a report (:func:`generate`), then sign a checkpoint witnessing
-    it (``report:<event>:<number>``), for the web page, the CLI and the scheduler alike.
+    it (``report:<event>:<number>``), for the web page, the CLI and the scheduler alike
+    (``past``: regenerated as at that situation's moment).
 
     ``signer`` None: no checkpoint here (the scheduler's checkpoint sweep signs once after all
     the reports of its run).
@@ -299,6 +318,7 @@ def issue(
         due_at=due_at,
         playbook=playbook,
         index=index,
+        past=past,
     )
     if report is not None and signer is not None:
         signer.sign(db, now, f"report:{event.id}:{report.number}")

@@ -7,7 +7,8 @@ from typing import Any
 from flask import Blueprint, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
-from .. import events, idempotency
+from .. import events, history, idempotency
+from ..clock import iso
 from .context import event_or_404, get_db, library, now, require_user
 from .params import int_arg
 from .security import allow
@@ -88,10 +89,49 @@ def create_event() -> Response:
     return response
 
 
+def _as_at(event: events.Event) -> dict[str, Any]:
+    """The event as it stood at ``?at=`` (``app.history``), the same fields as now plus
+    ``as_at``; grants held then and the response's counts then are added."""
+    at = history.parse_at(request.args["at"], event, now())
+    past = history.situation_at(get_db(), event, at, library().playbook(event.kind))
+    then = past.event
+    next_report = events.next_report_at(then, at)
+    response = past.response
+    return {
+        **then.to_dict(),
+        "url": url_for("history.show_situation", event_id=event.id, at=past.at_iso),
+        "checklist": [item.to_dict(at) for item in past.checklist],
+        "log": [entry.to_dict() for entry in past.log],
+        "next_report_at": iso(next_report) if next_report else None,
+        "zones": past.zones,
+        "as_at": past.at_iso,
+        "grants_held": [
+            {
+                "user": g.user_name,
+                "dataset": g.dataset_slug,
+                "since": g.activated_at,
+                "until": g.expires_at,
+            }
+            for g in past.grants
+        ],
+        "response": {
+            "calls": response.calls,
+            "open_centres": [
+                {"id": c.id, "name": c.name, "occupancy": c.occupancy, "capacity": c.capacity}
+                for c in response.centres
+            ],
+        },
+        "limits": list(past.limits),
+    }
+
+
 @bp.get("/<int:event_id>")
 @allow(*events.READ_ROLES)
 def get_event(event_id: int) -> Response:
+    """The event now, or with ``?at=<ISO 8601>`` as it stood then (400 for a bad time)."""
     event = event_or_404(event_id)
+    if "at" in request.args:
+        return jsonify(_as_at(event))
     return jsonify(_full(event))
 
 

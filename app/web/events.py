@@ -504,7 +504,7 @@ def show_liaison(event_id: int) -> Response:
     ctx["upcoming"] = ctx["upcoming"][:3]
     ctx.update(_checklist_context(event))
     ctx.update(pcs_web.response_context(event, "liaison"))
-    last_report = next(iter(reports.list_reports(get_db(), event.id)), None)
+    last_report = reports.latest_report(get_db(), event.id)
     return render(
         "events/liaison.html",
         drill_banner=event.is_drill,

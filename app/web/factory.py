@@ -33,6 +33,7 @@ from . import (
     errors,
     events,
     filters,
+    history,
     home,
     impact,
     inbox,
@@ -132,5 +133,6 @@ def _register(app: Flask) -> None:
         offline,
         pcs,
         addresses,
+        history,
     ):
         app.register_blueprint(module.bp)

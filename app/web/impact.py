@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
 from flask import Blueprint, Response, jsonify, make_response, request, url_for
 
-from .. import access, events, situation
-from ..clock import local
+from .. import access, events, history, situation
+from ..clock import iso, local
 from ..geo import render
 from ..geo.impact import COMPUTED_KEYS, Page, zone_caveats
 from ..pcs import centres
@@ -65,6 +66,7 @@ class _Situation:
     grants: Grants
     query: situation.ImpactQuery
     allowed: dict[str, frozenset[str]]  # a grant's visible fields, per opened dataset
+    at: datetime | None = None  # a past moment (historical view, ``?at=``), None: now
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -99,9 +101,15 @@ def _grants(
     return opened
 
 
-def _situation(event: events.Event, purpose: str) -> _Situation:
+def _situation(
+    event: events.Event, purpose: str, past: tuple[Zones | None, datetime] | None = None
+) -> _Situation:
+    """What a view reads once: now, or ``past`` (the zones in force at a moment, the moment)."""
     db = get_db()
-    zones = events.latest_zones(db, event.id)  # read once by each view and passed down
+    if past is None:
+        zones, at = events.latest_zones(db, event.id), None  # read once and passed down
+    else:
+        zones, at = past
     layers = situation.read_layers(db)
     grants = _grants(event, zones, purpose, layers)
     query = situation.impact_query(db, event, zones, grants, layers=layers)
@@ -109,7 +117,35 @@ def _situation(event: events.Event, purpose: str) -> _Situation:
         slug: frozenset(getattr(g, "fields", ()) or ()) | COMPUTED_KEYS
         for slug, (_, g) in grants.items()
     }
-    return _Situation(event, zones, layers, grants, query, allowed)
+    return _Situation(event, zones, layers, grants, query, allowed, at)
+
+
+def as_at(event: events.Event) -> tuple[events.Event, Zones | None, datetime | None]:
+    """The event and its zones as a route shows them: now, or with ``?at=`` as they stood then
+    (``app.history``: the zones version in force, the level and parameters of the time; a bad
+    ``at`` is a 400 with a French message). Read once and passed down."""
+    if "at" not in request.args:
+        return event, events.latest_zones(get_db(), event.id), None
+    at = history.parse_at(request.args["at"], event, now())
+    then, _, _ = history.event_at(get_db(), event, at)
+    return then, history.zones_at(get_db(), event.id, at), at
+
+
+def _requested(event: events.Event, purpose: str) -> _Situation:
+    """The situation a route shows (``as_at``), with what the user's grants open now."""
+    then, zones, at = as_at(event)
+    return _situation(then, purpose, (zones, at))
+
+
+def as_at_fields(at: datetime | None) -> dict[str, Any]:
+    """What an API answer adds when it shows a past moment: ``as_at`` and the data the impact
+    of that moment is analysed against."""
+    if at is None:
+        return {}
+    return {
+        "as_at": iso(at),
+        "analysed_against": {"catalogue": "current", "note": history.LIMITS[0]},
+    }
 
 
 def _grant_url(event_id: int, slug: str) -> str:
@@ -142,12 +178,15 @@ def _dumps(data: Any) -> bytes:
         return json.dumps(data, sort_keys=True).encode("utf-8") + b"\n"
 
 
-def _time_label() -> str:
+def _time_label(at: datetime | None = None) -> str:
+    if at is not None:
+        return f"situation au {local(at, '%d/%m/%Y %H:%M')} (vue historique)"
     return local(now(), "%d/%m/%Y %H:%M")
 
 
-def _map_spec(event: events.Event, purpose: str) -> render.MapSpec:
-    sit = _situation(event, purpose)
+def _map_spec(event: events.Event, purpose: str) -> tuple[render.MapSpec, datetime | None]:
+    sit = _requested(event, purpose)
+    event = sit.event
     db, index = get_db(), get_index()
     impact = situation.map_impact(db, index, event, sit.zones, query=sit.query)
     open_layers = {slug: feats for slug, (feats, _) in sit.grants.items()}
@@ -158,10 +197,10 @@ def _map_spec(event: events.Event, purpose: str) -> render.MapSpec:
         sit.zones,
         open_layers=open_layers,
         impact=impact,
-        time_label=_time_label(),
+        time_label=_time_label(sit.at),
         basemap=basemap_library().default,  # the territory's raster basemap, if it has one
         layers=sit.layers,
-    )
+    ), sit.at
 
 
 def caveats(data: dict[str, Any]) -> list[tuple[dict[str, Any], list[str]]]:
@@ -175,8 +214,19 @@ def caveats(data: dict[str, Any]) -> list[tuple[dict[str, Any], list[str]]]:
     return [(z, c) for z, c in out if c]
 
 
-def _figures_context(event: events.Event, zone: str | None, sort: str | None) -> dict[str, Any]:
-    sit = _situation(event, "view")
+def figures_context(
+    event: events.Event,
+    zone: str | None,
+    sort: str | None,
+    past: tuple[Zones | None, datetime] | None = None,
+) -> dict[str, Any]:
+    """The context of ``impact/_figures.html`` for ``event``: now, or ``past`` (the zones in
+    force at a moment and that moment: a historical view, whose links then keep it)."""
+    return _figures(_situation(event, "view", past), zone, sort)
+
+
+def _figures(sit: _Situation, zone: str | None, sort: str | None) -> dict[str, Any]:
+    event = sit.event
     db, index = get_db(), get_index()
 
     def summary() -> dict[str, Any]:
@@ -220,6 +270,8 @@ def _figures_context(event: events.Event, zone: str | None, sort: str | None) ->
         "impact_opened": sorted(sit.grants),
         "impact_zones_version": sit.query.zones_version,
         "impact_zones_at": sit.zones["computed_at"] if sit.zones else None,
+        "impact_at": iso(sit.at) if sit.at is not None else None,
+        "impact_basis": history.LIMITS[0] if sit.at is not None else "",
         "establishment_noun": situation.establishment_noun,
     }
 
@@ -254,9 +306,12 @@ def _page() -> Page | None:
 @bp.get("/api/v1/events/<int:event_id>/zones")
 @allow(*READ_ROLES)
 def zones_api(event_id: int) -> Response:
-    """The event's current zones: GeoJSON FeatureCollection in WGS84."""
-    event = event_or_404(event_id)
-    response = jsonify(situation.zones_collection(event, events.latest_zones(get_db(), event.id)))
+    """The event's current zones (``?at=``: the version in force then): GeoJSON, WGS84."""
+    event, zones, at = as_at(event_or_404(event_id))
+    collection = situation.zones_collection(event, zones)
+    if at is not None:
+        collection["as_at"] = iso(at)
+    response = jsonify(collection)
     response.mimetype = "application/geo+json"
     return response
 
@@ -267,11 +322,12 @@ def impact_api(event_id: int) -> Response:
     """Per zone: population, establishments, networks, closure points, restricted counts.
 
     ``?limit=&offset=`` page every item list (each has its ``items_total``). The JSON is built
-    once per analysis, grant fields and page, then answered from the memo.
+    once per analysis, grant fields and page, then answered from the memo. ``?at=``: the zones
+    version in force then, against the current catalogue.
     """
-    event = event_or_404(event_id)
     page = _page()
-    sit = _situation(event, "api")
+    sit = _requested(event_or_404(event_id), "api")
+    event = sit.event
     db, index = get_db(), get_index()
 
     def build() -> bytes:
@@ -283,9 +339,11 @@ def impact_api(event_id: int) -> Response:
         data["zones_version"] = sit.query.zones_version
         if page is not None:
             data["page"] = {"offset": page[0], "limit": page[1]}
+        data.update(as_at_fields(sit.at))
         return _dumps(data)
 
-    body: bytes = index.memo.get_or_compute(("api", *sit.key, page), build, len)
+    moment = iso(sit.at) if sit.at is not None else None
+    body: bytes = index.memo.get_or_compute(("api", *sit.key, page, moment), build, len)
     return Response(body, mimetype="application/json")
 
 
@@ -298,8 +356,8 @@ def map_features_api(event_id: int) -> Response:
     access; those the user holds a valid grant for come in ``opened``, read through
     ``access.read_features`` (zone scope, field whitelist, an access record per read).
     """
-    event = event_or_404(event_id)
-    sit = _situation(event, "map")
+    sit = _requested(event_or_404(event_id), "map")
+    event = sit.event
     db, index = get_db(), get_index()
     impact = situation.map_impact(db, index, event, sit.zones, query=sit.query)
 
@@ -327,8 +385,11 @@ def map_features_api(event_id: int) -> Response:
         for slug, (features, grant) in sorted(sit.grants.items())
     ]
     # Open reception centres with their places left (public facts, app.pcs.centres).
-    open_centres = [c.feature() for c in centres.open_centres(db, event.id)]
+    moment = iso(sit.at) if sit.at is not None else None
+    open_centres = [c.feature() for c in centres.open_centres(db, event.id, moment)]
     collection["features"] = [*public["features"], *open_centres]
+    if moment is not None:
+        collection["as_at"] = moment
     response = jsonify(collection)
     response.mimetype = "application/geo+json"
     return response
@@ -341,8 +402,7 @@ def map_features_api(event_id: int) -> Response:
 @allow(*READ_ROLES)
 def map_svg(event_id: int) -> Response:
     """The event's map as a standalone SVG (the same drawing as the printable extract)."""
-    event = event_or_404(event_id)
-    spec = _map_spec(event, "map")
+    spec, _ = _map_spec(event_or_404(event_id), "map")
     svg = render.drawing_to_svg(render.render_map(spec, *SVG_SIZE))
     response = make_response(svg)
     response.mimetype = "image/svg+xml"
@@ -360,8 +420,8 @@ def map_extract(event_id: int) -> Response:
     paper = request.args.get("paper", "A4").upper()
     if paper not in render.PAPER_SIZES:
         fail(400, "Format de papier attendu : A4 ou A3.")
-    spec = _map_spec(event, "export")
-    pdf = render.map_extract_pdf(spec, paper, _time_label())
+    spec, at = _map_spec(event, "export")
+    pdf = render.map_extract_pdf(spec, paper, _time_label(at))
     response = make_response(pdf)
     response.mimetype = "application/pdf"
     name = f"extrait-carte-evenement-{event_id}-{paper}.pdf"
@@ -376,12 +436,12 @@ def map_extract(event_id: int) -> Response:
 @allow(*READ_ROLES)
 def show_impact(event_id: int) -> Response:
     """The figures per zone and the sortable lists (a fragment for htmx, a page otherwise)."""
-    event = event_or_404(event_id)
-    ctx = _figures_context(event, request.args.get("zone"), request.args.get("sort"))
+    sit = _requested(event_or_404(event_id), "view")
+    ctx = _figures(sit, request.args.get("zone"), request.args.get("sort"))
     return render_page(
         "impact/page.html",
         "impact/_figures.html",
-        event=event,
+        event=sit.event,
         drill_banner=event.is_drill,
         **ctx,
     )

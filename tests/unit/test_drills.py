@@ -391,7 +391,7 @@ def test_after_action_lists_the_delays_of_a_scripted_run(tdb, tclock, library):
     assert [g["dataset_slug"] for g in report.grants] == ["gas-network"]
     assert report.drill.went_well == "Alerte rapide." and report.drill.to_improve == "PPI tardif."
     kinds = {t.kind for t in report.timeline}
-    assert {"inject", "réponse", "accès", "point de situation"} <= kinds
+    assert {"inject", "reponse", "acces", "rapport"} <= kinds
     assert drills.format_minutes(12.0) == "12 min"
     assert drills.format_minutes(75) == "1 h 15"
 

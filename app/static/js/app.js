@@ -19,6 +19,11 @@ document.addEventListener("DOMContentLoaded", function () {
     var v = d.value && typeof d.value === "object" ? d.value : d;
     crisisFlash(v.message, v.level);
   });
+  // Print buttons (data-print): the page's print CSS does the rest (the timeline).
+  document.body.addEventListener("click", function (ev) {
+    var el = ev.target instanceof Element ? ev.target.closest("[data-print]") : null;
+    if (el) { window.print(); }
+  });
   // Confirm dangerous actions (forms marked data-confirm) without inline script.
   document.body.addEventListener("submit", function (ev) {
     var form = ev.target;
