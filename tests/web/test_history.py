@@ -13,44 +13,13 @@ from flask import Flask
 from app import history
 from app.clock import iso
 from app.db import connect
+from tests.builders import history_story
 from tests.conftest import T0
-
-WIND = {"wind_from_deg": 240, "wind_speed_ms": 4}
 
 
 @pytest.fixture
 def story(territory_app: Flask) -> dict[str, Any]:
-    """A toxic release on FICTIF-1 at T0 (zones v1, level 2); at +10 min the wind turns (v2) and
-    the level goes up; at +20 min it turns again (v3); a log entry at +25 that looks like a
-    formula; the clock stops at +30."""
-    clock = territory_app.config["CLOCK"]
-    director = territory_app.test_client()
-    director.login("director")
-    r = director.post(
-        "/api/v1/events",
-        json={"playbook": "toxic-release", "title": "Fuite FICTIF", "site": "FICTIF-1",
-              "params": WIND, "level": 2},
-    )  # fmt: skip
-    assert r.status_code == 201, r.get_data(as_text=True)
-    event_id = r.get_json()["id"]
-    clock.advance(minutes=10)
-    token = director.refresh_csrf()
-    for path, data in (
-        ("params", {"p_wind_from_deg": "300", "csrf_token": token}),
-        ("level", {"level": "3", "reason": "Panache vers Lillebonne", "csrf_token": token}),
-    ):
-        assert director.post(f"/events/{event_id}/{path}", data=data).status_code == 302
-    clock.advance(minutes=10)
-    data = {"p_wind_from_deg": "20", "csrf_token": token}
-    assert director.post(f"/events/{event_id}/params", data=data).status_code == 302
-    clock.advance(minutes=5)
-    r = director.post(
-        f"/api/v1/events/{event_id}/log",
-        json={"category": "information", "text": '=HYPERLINK("http://x";"clic")'},
-    )
-    assert r.status_code == 201
-    clock.advance(minutes=5)
-    return {"id": event_id, "client": director, "app": territory_app}
+    return history_story(territory_app)
 
 
 def test_as_at_between_versions_1_and_2_gives_version_1(story):
