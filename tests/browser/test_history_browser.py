@@ -24,7 +24,7 @@ def test_history_view_and_timeline(browser: Any, territory_app, size, viewport):
             p.page.goto(f"/events/{event_id}/situation?at={at}")
             banner = p.page.locator(".history-banner")
             assert banner.is_visible() and "Vue historique — situation au" in banner.inner_text()
-            p.page.wait_for_selector("#event-map[data-loaded='1']", timeout=20000)
+            p.page.wait_for_selector("#event-map[data-loaded='1']", timeout=40000)
             assert "version 1" in p.page.locator("#history-facts").inner_text()
             p.shot(f"history-view-{size}")
             p.page.goto(f"/events/{event_id}/chronologie")
