@@ -442,7 +442,7 @@ def show_impact(event_id: int) -> Response:
         "impact/page.html",
         "impact/_figures.html",
         event=sit.event,
-        drill_banner=event.is_drill,
+        drill_banner=sit.event.is_drill,
         **ctx,
     )
 
