@@ -28,6 +28,9 @@
 
   var DB_NAME = "crisis-offline";
   var RETRY_MS = 10000;
+  // A page rendered this long before the server's time when it first reaches the server is a
+  // kept copy (the tablet's cache, the back button): it says its age instead of passing as live.
+  var COPY_AFTER_MS = 30000;
   var KEEP_TRYING = [408, 425, 429, 502, 503, 504]; // not a refusal: the write stays queued
   var SERVER_ERROR_TRIES = 3; // a 500 may be passing; after 3 the write is shown as not recorded
   var PARIS = "Europe/Paris";
@@ -611,6 +614,8 @@
       // Is this page the tablet's copy? Then its data are as old as it says (data-config "at").
       probe().then(function (session) {
         if (session) {
+          var served = Date.parse(session.server_time);
+          if (cfg.at && !isNaN(served) && served - cfg.at > COPY_AFTER_MS) { connection.stale = true; }
           back(session.server_time);
           if (found[0].length) { flush(); }
         } else if (connection.state === "offline") {
