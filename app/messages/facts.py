@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ from .. import events, fr, index_cache, reports, situation
 from ..clock import local, parse_iso
 from ..db import row, rows
 from ..pcs import centres
-from ..playbooks import Playbook
+from ..playbooks import MessageTemplate, Playbook
 from ..records import Event, latest_zones
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ class EventFacts:
     displaced: int | None = None  # people hosted in its open centres now
     restricted: bool = False  # restricted data entered this event (a grant was active)
     params_text: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # The playbook's message templates (empty when the event's playbook is no longer loaded).
+    templates: Mapping[str, MessageTemplate] = field(default_factory=dict)
 
     @property
     def communes(self) -> tuple[Commune, ...]:
@@ -259,6 +262,7 @@ def load_facts(
                 playbook, {k: v for k, v in event.params.items() if v not in (None, "")}
             )
         ),
+        templates={str(k): v for k, v in playbook.messages.items()} if playbook else {},
     )
 
 

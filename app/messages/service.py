@@ -186,7 +186,11 @@ def _cap_alert(
     references: list[str],
 ) -> cap_module.Alert:
     event = facts.event
-    t = templates.text_for(template, facts.hazard)
+    # What CAP says of the template was frozen in the draft (its playbook may have changed or
+    # gone since); older drafts read it from the playbook.
+    cap_fields = fields.get("cap") or templates.cap_fields(
+        templates.text_for(template, facts.templates)
+    )
     areas = []
     for z in facts.zones:
         names = ", ".join(c.name for c in z.communes)
@@ -224,10 +228,10 @@ def _cap_alert(
         incidents=emsi.event_id(facts),
         categories=cap_module.CATEGORIES.get(facts.hazard, ("Other",)),
         event=facts.playbook_title,
-        responses=t.response,
-        urgency=t.urgency,
+        responses=tuple(cap_fields["response"]),
+        urgency=cap_fields["urgency"],
         severity="Minor" if cancel else cap_module.severity(event.level),
-        certainty=t.certainty,
+        certainty=cap_fields["certainty"],
         event_codes=(("caux-seine:guide", facts.playbook_id),),
         effective=paris_offset_time(sent),
         expires=None if cancel else paris_offset_time(sent + CAP_EXPIRES),
@@ -363,7 +367,7 @@ def event_cap(
         return found[1]
     event = _event(db, event_id)
     facts = load_facts(db, now, event, playbook, index=index)
-    fields = templates.fill("mise-a-l-abri", facts.hazard, facts.values())
+    fields = templates.fill("mise-a-l-abri", facts.templates, facts.values())
     alert = _cap_alert(
         facts,
         fields,
@@ -389,15 +393,17 @@ def current_emsi(
     facts = load_facts(db, now, event, playbook, index=index)
     earlier = [m for m in emitted(db, event_id, "emsi") if m.content]
     msg_type = "CANCEL" if not event.is_open else "UPDATE" if earlier else "ALERT"
-    fields = templates.fill(
-        "levee" if not event.is_open else "point-de-situation", facts.hazard, facts.values()
-    )
+    template = "levee" if not event.is_open else "point-de-situation"
+    if facts.templates:
+        freetext = templates.fill(template, facts.templates, facts.values())["headline"]
+    else:  # the event's playbook is no longer loaded: the facts still speak
+        freetext = f"{facts.playbook_title} — {event.title}"
     return emsi.build(
         facts,
         context_id=f"{emsi.event_id(facts)}-{now.strftime('%Y%m%dT%H%M%SZ')}",
         msg_type=msg_type,
         creation=paris_offset_time(now),
-        freetext=fields["headline"],
+        freetext=freetext,
         links=[m.content.identifier for m in earlier if m.content],
         since_level=earlier[-1].content.level if earlier and earlier[-1].content else None,
     )
@@ -510,19 +516,15 @@ def draft(
     if kind not in KINDS:
         raise MessageError(f"Type de message inconnu « {kind} » (attendu : cap, emsi, report).",
                            field="kind")  # fmt: skip
-    if template not in templates.TEMPLATE_IDS:
-        raise MessageError(
-            f"Modèle inconnu « {template} » (attendu : {', '.join(templates.TEMPLATE_IDS)}).",
-            field="template",
-        )
+    template = templates.check_id(template)
     if not actor.roles & set(DRAFT_ROLES):
         raise MessageError("Seuls la cellule et les directeurs rédigent des messages.", 403)
     event = _event(db, event_id)
-    _check_template_for(event, str(template))
+    _check_template_for(event, template)
     if kind == "cap" and template == "levee" and not cap_chain(db, event_id):
         raise MessageError("Aucune alerte CAP en cours à lever pour cet événement.", 409)
     facts = load_facts(db, now, event, playbook, index=index)
-    fields = templates.fill(str(template), facts.hazard, facts.values())
+    fields = templates.fill(template, facts.templates, facts.values())
     exercice = "EXERCICE — " if event.is_drill else ""
     if kind == "report":
         if report_id is not None:

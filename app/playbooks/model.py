@@ -20,6 +20,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import string
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal, NamedTuple, get_args
 
@@ -60,6 +61,31 @@ INJECT_KINDS: tuple[str, ...] = get_args(InjectKind)
 # event is not touched); ``apply: true`` in the scenario makes the change itself.
 CHANGE_KINDS: tuple[str, ...] = ("wind_shift", "param_change", "escalation")
 CASUALTY_KEYS: tuple[str, ...] = ("dead", "seriously_injured", "slightly_injured", "involved")
+# Outgoing messages (issue 17): the template ids every playbook offers (a contract), the CAP 1.2
+# values a template may give, and the placeholders its texts may hold (filled from the event's
+# facts by app.messages).
+TemplateId = Literal["mise-a-l-abri", "evacuation", "levee", "point-de-situation"]
+CapResponse = Literal[
+    "Shelter", "Evacuate", "Prepare", "Execute", "Avoid", "Monitor", "Assess", "AllClear", "None"
+]
+CapUrgency = Literal["Immediate", "Expected", "Future", "Past", "Unknown"]
+CapCertainty = Literal["Observed", "Likely", "Possible", "Unlikely", "Unknown"]
+TEMPLATE_IDS: tuple[str, ...] = get_args(TemplateId)
+PLACEHOLDERS: tuple[str, ...] = (
+    "evenement",
+    "guide",
+    "lieu",
+    "niveau",
+    "date_declaration",
+    "heure_declaration",
+    "date",
+    "heure",
+    "zones",
+    "communes",
+    "communes_insee",
+    "parametres",
+    "exercice",
+)
 EVENT_LEVEL_MIN, EVENT_LEVEL_MAX = 1, 5
 WIND_PARAMETERS: tuple[str, ...] = ("wind_from_deg", "wind_speed_ms")
 TEXT_PARAMETER_MAX = 500
@@ -321,6 +347,38 @@ class ZoneSpec(Declared):
         return self
 
 
+def unknown_placeholders(text: str) -> list[str]:
+    """Placeholders of ``text`` that are not in :data:`PLACEHOLDERS` (or why it is malformed)."""
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    except ValueError as exc:
+        return [str(exc)]
+    return [n for n in names if n not in PLACEHOLDERS]
+
+
+def _placeholders_known(text: str) -> str:
+    unknown = unknown_placeholders(text)
+    if unknown:
+        raise refuse(f"unknown placeholder {', '.join(unknown)} (known: {', '.join(PLACEHOLDERS)})")
+    return text
+
+
+TemplateText = Annotated[Text, AfterValidator(_placeholders_known)]
+
+
+class MessageTemplate(Declared):
+    """The texts of one outgoing-message template (French, with ``{placeholders}``) and what a
+    CAP alert made from it says (responseType, urgency, certainty)."""
+
+    headline: TemplateText
+    cbs: TemplateText  # the FR-Alert cell-broadcast text for the population
+    instruction: TemplateText
+    description: TemplateText | None = None  # None: the console's factual description
+    response: Annotated[tuple[CapResponse, ...], Field(min_length=1), unique("response")]
+    urgency: CapUrgency = "Immediate"
+    certainty: CapCertainty = "Observed"
+
+
 class ChecklistItemSpec(Declared):
     """One checklist item: what to do, who does it, and by when (minutes after declaration)."""
 
@@ -367,6 +425,19 @@ class Playbook(Document):
     callout: Annotated[tuple[Text, ...], unique("function")] = ()
     report_cadence_min: Annotated[int, Strict(), Field(ge=1, le=24 * 60)]
     default_level: EventLevel
+    # The outgoing-message templates: every template id, each once.
+    messages: dict[TemplateId, MessageTemplate]
+
+    @field_validator("messages")
+    @classmethod
+    def _every_template(cls, messages: dict[str, MessageTemplate]) -> dict[str, MessageTemplate]:
+        missing = [t for t in TEMPLATE_IDS if t not in messages]
+        if missing:
+            raise refuse(
+                f"missing template {', '.join(map(repr, missing))} "
+                f"(every playbook offers {', '.join(TEMPLATE_IDS)})"
+            )
+        return messages
 
     @field_validator("zones")
     @classmethod

@@ -51,20 +51,38 @@ def test_draft_is_filled_from_the_event(tdb, tclock):
     assert "Zone des effets irréversibles" in text and "ammoniac" in text.lower()
     assert "Fermez portes et fenêtres" in m.fields["instruction"]
     assert "Port-Jérôme-sur-Seine" in m.fields["cbs"]
-    assert not any(templates.unknown_placeholders(v) for v in m.fields.values())
+    assert not any(
+        templates.unknown_placeholders(v) for v in m.fields.values() if isinstance(v, str)
+    )
+    assert m.fields["cap"] == {
+        "response": ["Shelter"],
+        "urgency": "Immediate",
+        "certainty": "Observed",
+    }
     assert m.subject == m.fields["headline"]
     recorded = row(tdb, "SELECT * FROM audit_log WHERE action = 'message.drafted'")
     assert recorded["object_id"] == str(m.id) and recorded["actor"] == "cell"
 
 
 @pytest.mark.parametrize("template", templates.TEMPLATE_IDS)
-@pytest.mark.parametrize("hazard", [*templates.HAZARDS, "unknown"])
-def test_every_template_has_a_text_for_every_hazard(template, hazard):
-    t = templates.text_for(template, hazard)
-    values = {name: "x" for name in templates.PLACEHOLDERS}
-    fields = templates.fill(template, hazard, values)
+@pytest.mark.parametrize("playbook_id", sorted(playbooks()))
+def test_every_playbook_has_every_template_fitting_cell_broadcast(template, playbook_id):
+    """The texts live in the playbooks; filled with long values they still fit FR-Alert."""
+    playbook = playbooks()[playbook_id]
+    t = templates.text_for(template, playbook.messages)
+    values = {name: "x" * 12 for name in templates.PLACEHOLDERS}
+    values["communes"] = ", ".join(["Port-Jérôme-sur-Seine"] * 8)
+    fields = templates.fill(template, playbook.messages, values)
     assert all(fields.values()) and t.response
-    assert cbs.count(fields["cbs"]).fits
+    assert cbs.count(fields["cbs"]).fits, (playbook_id, template, cbs.count(fields["cbs"]))
+    if template == "levee":
+        assert t.response == ("AllClear",) and t.urgency == "Past"
+
+
+def test_a_playbook_no_longer_loaded_has_no_template():
+    with pytest.raises(msgs.MessageError) as caught:
+        templates.text_for("levee", {})
+    assert caught.value.status == 409
 
 
 def test_bad_kinds_templates_and_placeholders_are_refused(tdb, tclock):

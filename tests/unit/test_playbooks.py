@@ -18,6 +18,7 @@ from app.playbooks import (
     SHAPES,
     ChecklistItemSpec,
     Inject,
+    MessageTemplate,
     Parameter,
     Playbook,
     PlaybookError,
@@ -618,7 +619,15 @@ def test_source_file_is_where_it_was_read(sample: Playbook) -> None:
     assert playbook_from_dict(VALID_PLAYBOOK).source_file == "<playbook>"
 
 
-MODELS_DOCUMENTED = [Playbook, Parameter, ZoneSpec, ChecklistItemSpec, Scenario, Inject]
+MODELS_DOCUMENTED = [
+    Playbook,
+    Parameter,
+    ZoneSpec,
+    ChecklistItemSpec,
+    MessageTemplate,
+    Scenario,
+    Inject,
+]
 
 
 @pytest.mark.parametrize("model", MODELS_DOCUMENTED, ids=lambda m: m.__name__)
@@ -633,3 +642,33 @@ def test_constants() -> None:
     assert ROLES == {"director", "cell", "liaison", "steward", "exercise", "admin"}
     assert SHAPES == ("circle", "plume", "corridor", "area")
     assert LEVELS == ("red", "orange", "yellow")
+
+
+def test_message_templates_are_checked() -> None:
+    """Every playbook writes the four templates; placeholders and CAP values are checked."""
+    data = copy.deepcopy(VALID_PLAYBOOK)
+    assert set(playbook_from_dict(data).messages) == {
+        "mise-a-l-abri",
+        "evacuation",
+        "levee",
+        "point-de-situation",
+    }
+    del data["messages"]["levee"]
+    with pytest.raises(PlaybookError, match="missing template 'levee'") as caught:
+        playbook_from_dict(data)
+    assert caught.value.key == "messages"
+    data = copy.deepcopy(VALID_PLAYBOOK)
+    data["messages"]["evacuation"]["cbs"] = "ALERTE à {comune}"
+    with pytest.raises(PlaybookError, match="unknown placeholder comune") as caught:
+        playbook_from_dict(data)
+    assert caught.value.key == "messages.evacuation.cbs"
+    data = copy.deepcopy(VALID_PLAYBOOK)
+    data["messages"]["levee"]["response"] = ["AllClear", "Relax"]
+    with pytest.raises(PlaybookError) as caught:
+        playbook_from_dict(data)
+    assert caught.value.key == "messages.levee.response[1]"
+    data = copy.deepcopy(VALID_PLAYBOOK)
+    data["messages"]["mise-a-l-abri-bis"] = data["messages"]["levee"]
+    with pytest.raises(PlaybookError) as caught:
+        playbook_from_dict(data)
+    assert caught.value.key.startswith("messages")
