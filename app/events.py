@@ -697,11 +697,14 @@ def change_params(
     changes: Mapping[str, Any],
     *,
     actor: Actor,
+    reason: str = "",
 ) -> Event:
-    """Change some parameters (a wind shift): log the change, recompute the zones."""
+    """Change some parameters (a wind shift), with an optional reason: log the change,
+    recompute the zones."""
     clean, errors = playbook.validate_params(changes, partial=True)
     if errors:
         raise EventError(" ".join(errors), "params")
+    reason = (reason or "").strip()[:TEXT_MAX]
     with transaction(db):
         event = _open_event(db, event_id)
         if event.kind != playbook.id:
@@ -717,7 +720,8 @@ def change_params(
             event_id,
             actor,
             "information",
-            _param_change_text(playbook, event.params, changed),
+            _param_change_text(playbook, event.params, changed)
+            + (f". Motif : {reason}" if reason else ""),
             is_system=True,
         )
         updated = get_event(db, event_id)
@@ -735,6 +739,7 @@ def change_params(
                 "from": {k: event.params.get(k) for k in changed},
                 "to": changed,
                 "zones_version": version,
+                "reason": reason,
             },
         )
     return updated

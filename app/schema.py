@@ -947,6 +947,34 @@ def m0022_report_as_at(db: sqlite_utils.Database) -> None:
     _script(db, "ALTER TABLE reports ADD COLUMN as_at TEXT;")
 
 
+@migrations(name="0023_partner_feed_tokens")
+def m0023_partner_feed_tokens(db: sqlite_utils.Database) -> None:
+    # Partners' systems read the CAP feed with a feed token of their own (issue 17): it opens the
+    # feed and the alerts, nothing else of the API. Only its SHA-256 is kept; revoked, never
+    # deleted (the audit chain names it by id). A partner entry says where it comes from
+    # (``synthetic`` for the demo directory).
+    _script(
+        db,
+        """
+CREATE TABLE partner_feed_tokens (
+  id INTEGER PRIMARY KEY,
+  partner_id INTEGER NOT NULL REFERENCES partners(id),
+  token_hash TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  revoked_at TEXT,
+  last_used_at TEXT
+);
+CREATE INDEX partner_feed_tokens_partner ON partner_feed_tokens(partner_id);
+ALTER TABLE partners ADD COLUMN source TEXT NOT NULL DEFAULT '';
+CREATE TRIGGER partner_feed_tokens_no_delete BEFORE DELETE ON partner_feed_tokens
+BEGIN
+  SELECT RAISE(ABORT, 'partner_feed_tokens: DELETE refused');
+END;
+""",
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names applied. Idempotent."""
     pending = [m.name for m in migrations.pending(db)]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .. import audit, fr, schema
+from .. import audit, fr, messages, schema
 from .. import backup as backup_module
 from .. import demo as demo_module
 from .context import Console, bad_input, pass_console
@@ -46,6 +46,10 @@ def demo(console: Console, quiet: bool) -> None:
     click.echo(
         f"Annuaire de crise : {fr.count(people, 'contact', 'contacts')} ;"
         f" registre des moyens : {fr.count(things, 'moyen', 'moyens')}."
+    )
+    partners = messages.demo_partners(db, console.now())
+    click.echo(
+        f"Annuaire des partenaires (fictifs) : {fr.count(len(partners), 'entrée', 'entrées')}."
     )
     if not quiet:
         click.echo("\nComptes de démonstration (démo uniquement) :")

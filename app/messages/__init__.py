@@ -13,15 +13,27 @@ This package never imports Flask. Modules:
 - ``cap``: THE CAP 1.2 builder and the Atom feed; ``emsi``: the EMSI builder;
 - ``service``: draft, edit, validate, send, cancel; the event's CAP and EMSI; the feed;
   ``store``: reading messages and their frozen bytes;
-- ``partners``: the partner directory; ``mail``: SMTP delivery and the retry sweep.
+- ``partners``: the partner directory and the partners' feed tokens; ``mail``: SMTP delivery
+  and the retry sweep; ``demo``: the demo directory (synthetic, reserved domains).
 """
 
 from __future__ import annotations
 
 from .cbs import CbsCount
 from .cbs import count as cbs_text_count
+from .demo import demo_partners
 from .mail import CheckpointMail, SmtpRelay, mail_checkpoints, retry_due, retry_now
-from .partners import add_partner, get_partner, list_partners, recipients_for, update_partner
+from .partners import (
+    add_partner,
+    feed_partner,
+    feed_token_holders,
+    get_partner,
+    issue_feed_token,
+    list_partners,
+    recipients_for,
+    revoke_feed_token,
+    update_partner,
+)
 from .records import (
     DRAFT_ROLES,
     KINDS,
@@ -41,6 +53,7 @@ from .records import (
 )
 from .service import (
     cancel,
+    cap_alert,
     cap_by_identifier,
     cap_chain,
     cap_feed,
@@ -82,7 +95,12 @@ __all__ = [
     "CheckpointMail",
     "mail_checkpoints",
     "add_partner",
+    "feed_partner",
+    "feed_token_holders",
+    "issue_feed_token",
+    "revoke_feed_token",
     "cancel",
+    "cap_alert",
     "cap_by_identifier",
     "cap_chain",
     "cap_feed",
@@ -92,6 +110,7 @@ __all__ = [
     "content",
     "current_emsi",
     "deliveries",
+    "demo_partners",
     "draft",
     "edit",
     "event_cap",

@@ -31,6 +31,9 @@ IDENTIFIER_PREFIX = "caux-seine-crise"
 CBS_PARAMETER = "FR-Alert:texte"
 # Where the zones' distances come from ("génériques du guide" when a site published none).
 DISTANCES_PARAMETER = "caux-seine:distances"
+FEED_PATH = "/cap/feed.atom"
+EXERCISE_FEED_PATH = "/cap/exercise.atom"
+ATOM_MEDIA_TYPE = "application/atom+xml"
 MAX_VERTICES = 100
 DRILL_NOTE = "EXERCICE — message d'exercice, aucune action réelle"
 DRILL_RESTRICTION = "EXERCICE — diffusion limitée aux participants de l'exercice"
@@ -252,15 +255,16 @@ def atom_feed(
     *,
     updated: str,
     base_url: str,
-    feed_path: str = "/cap/feed.atom",
+    feed_path: str = FEED_PATH,
     title: str = "Alertes CAP — Caux Seine Agglomération",
+    feed_id: str = "cap-feed",
 ) -> bytes:
     """An Atom 1.0 feed (RFC 4287) of issued alerts, newest first; each entry links to the
     alert's stable URL (``base_url`` + :func:`alert_path`)."""
     base = base_url.rstrip("/")
     items = list(entries)
     root = ET.Element("feed", {"xmlns": ATOM_NS, "xml:lang": "fr"})
-    _sub(root, "id", f"tag:{TAG_AUTHORITY},2026:cap-feed")
+    _sub(root, "id", f"tag:{TAG_AUTHORITY},2026:{feed_id}")
     _sub(root, "title", title)
     _sub(root, "updated", max([updated, *(e.sent for e in items)]) if items else updated)
     author = _sub(root, "author")

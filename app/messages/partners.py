@@ -7,8 +7,10 @@ are deactivated, never deleted (deliveries keep a copy of the address they used)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import secrets
 import sqlite3
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -43,6 +45,7 @@ def _partner(r: dict[str, Any]) -> Partner:
         active=bool(r["active"]),
         created_at=r["created_at"],
         updated_at=r["updated_at"],
+        source=r.get("source") or "",
     )
 
 
@@ -111,8 +114,10 @@ def add_partner(
     kinds: Any = KINDS,
     drill_only: Any = False,
     actor: Actor,
+    source: str = "",
 ) -> Partner:
-    """Add an entry to the directory (audited)."""
+    """Add an entry to the directory (audited); ``source`` says where it comes from
+    (``synthetic`` for the demo)."""
     _check_manager(actor)
     if not isinstance(drill_only, bool):
         raise MessageError("« drill_only » doit valoir true ou false.", field="drill_only")
@@ -123,12 +128,13 @@ def add_partner(
         "email": _email(email),
         "kinds": json.dumps(kinds_list),
         "drill_only": int(drill_only),
+        "source": source,
     }
     with transaction(db):
         try:
             cur = db.execute(
-                "INSERT INTO partners (organisation, role, email, kinds, drill_only, active,"
-                " created_at, updated_at) VALUES (?,?,?,?,?,1,?,?)",
+                "INSERT INTO partners (organisation, role, email, kinds, drill_only, source,"
+                " active, created_at, updated_at) VALUES (?,?,?,?,?,?,1,?,?)",
                 [*values.values(), iso(now), iso(now)],
             )
         except sqlite3.IntegrityError:
@@ -211,3 +217,110 @@ def update_partner(
     found = get_partner(db, partner_id)
     assert found is not None
     return found
+
+
+# --- feed tokens: a partner's system reads the CAP feed -----------------------------------------
+
+FEED_TOKEN_PREFIX = "cfeed_"
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue_feed_token(
+    db: sqlite_utils.Database, now: datetime, partner_id: int, *, actor: Actor
+) -> str:
+    """A new feed token for the partner (shown once; its earlier token stops working)."""
+    _check_manager(actor)
+    token = FEED_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with transaction(db):
+        partner = get_partner(db, partner_id)
+        if partner is None:
+            raise MessageError("Partenaire introuvable.", status=404)
+        if not partner.active:
+            raise MessageError(
+                "Ce partenaire est désactivé : réactivez-le avant de lui donner un jeton.",
+                status=409,
+            )
+        revoked = db.execute(
+            "UPDATE partner_feed_tokens SET revoked_at = ? WHERE partner_id = ?"
+            " AND revoked_at IS NULL",
+            [iso(now), partner_id],
+        ).rowcount
+        cur = db.execute(
+            "INSERT INTO partner_feed_tokens (partner_id, token_hash, created_at, created_by)"
+            " VALUES (?,?,?,?)",
+            [partner_id, _token_hash(token), iso(now), actor.login],
+        )
+        audit.append(
+            db,
+            now,
+            "partner.feed_token_issued",
+            actor=actor.login,
+            object_type="partner",
+            object_id=partner_id,
+            details={
+                "token_id": cur.lastrowid,
+                "replaced": revoked,
+                "drill_only": partner.drill_only,
+            },
+        )
+    return token
+
+
+def revoke_feed_token(
+    db: sqlite_utils.Database, now: datetime, partner_id: int, *, actor: Actor
+) -> int:
+    """End the partner's feed token at once; the number of tokens ended (0 or 1)."""
+    _check_manager(actor)
+    with transaction(db):
+        if get_partner(db, partner_id) is None:
+            raise MessageError("Partenaire introuvable.", status=404)
+        ended = db.execute(
+            "UPDATE partner_feed_tokens SET revoked_at = ? WHERE partner_id = ?"
+            " AND revoked_at IS NULL",
+            [iso(now), partner_id],
+        ).rowcount
+        if ended:
+            audit.append(
+                db,
+                now,
+                "partner.feed_token_revoked",
+                actor=actor.login,
+                object_type="partner",
+                object_id=partner_id,
+                details={"revoked": ended},
+            )
+    return int(ended)
+
+
+def feed_token_holders(db: sqlite_utils.Database) -> set[int]:
+    """Ids of the partners holding a live feed token."""
+    return {
+        r["partner_id"]
+        for r in rows(db, "SELECT partner_id FROM partner_feed_tokens WHERE revoked_at IS NULL")
+    }
+
+
+def feed_partner(db: sqlite_utils.Database, now: datetime, token: str) -> Partner | None:
+    """The active partner behind a live feed token, or None."""
+    if not token.startswith(FEED_TOKEN_PREFIX):
+        return None
+    t = row(
+        db,
+        "SELECT id, partner_id, last_used_at FROM partner_feed_tokens WHERE token_hash = ?"
+        " AND revoked_at IS NULL",
+        [_token_hash(token)],
+    )
+    if t is None:
+        return None
+    partner = get_partner(db, t["partner_id"])
+    if partner is None or not partner.active:
+        return None
+    if not t["last_used_at"] or t["last_used_at"] < iso(now)[:16]:
+        with transaction(db):
+            db.execute(
+                "UPDATE partner_feed_tokens SET last_used_at = ? WHERE id = ?", [iso(now), t["id"]]
+            )
+    return partner

@@ -84,6 +84,7 @@ class Partner:
     active: bool
     created_at: str
     updated_at: str
+    source: str = ""  # "synthetic" for the demo directory
 
     def receives(self, kind: str, drill: bool) -> bool:
         """Whether this partner gets a message of this kind from a real event or a drill."""
@@ -103,6 +104,7 @@ class Partner:
             "active": self.active,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "source": self.source,
         }
 
 

@@ -126,13 +126,19 @@ def cap_update_due(db: sqlite_utils.Database, event_id: int) -> list[str]:
 
 def cap_by_identifier(db: sqlite_utils.Database, identifier: str) -> bytes | None:
     """The bytes of an emitted CAP alert by its identifier (its stable URL), or None."""
+    found = cap_alert(db, identifier)
+    return found[1] if found else None
+
+
+def cap_alert(db: sqlite_utils.Database, identifier: str) -> tuple[bool, bytes] | None:
+    """(is it a drill's, its bytes) of an emitted CAP alert by its identifier, or None."""
     r = row(
         db,
-        "SELECT c.body FROM message_contents c JOIN messages m ON m.id = c.message_id"
-        " WHERE c.identifier = ? AND m.kind = 'cap' AND m.status = ?",
+        "SELECT m.is_drill, c.body FROM message_contents c JOIN messages m"
+        " ON m.id = c.message_id WHERE c.identifier = ? AND m.kind = 'cap' AND m.status = ?",
         [identifier, EMITTED],
     )
-    return bytes(r["body"]) if r else None
+    return (bool(r["is_drill"]), bytes(r["body"])) if r else None
 
 
 def cap_feed(
@@ -141,14 +147,19 @@ def cap_feed(
     base_url: str,
     *,
     include_drills: bool = False,
+    only_drills: bool = False,
     limit: int = 100,
 ) -> bytes:
-    """The Atom feed of the CAP alerts emitted (real events; drills too when asked)."""
+    """The Atom feed of the CAP alerts emitted (real events; drills too when asked, or the
+    drills' alone: the exercise feed)."""
+    which = (
+        " AND m.is_drill = 1" if only_drills else "" if include_drills else " AND m.is_drill = 0"
+    )
     found = rows(
         db,
         "SELECT m.id, m.fields, m.is_drill, c.identifier, c.sent, c.msg_type FROM messages m"
         " JOIN message_contents c ON c.message_id = m.id WHERE m.kind = 'cap' AND m.status = ?"
-        + ("" if include_drills else " AND m.is_drill = 0")
+        + which
         + " ORDER BY m.emitted_at DESC, m.id DESC LIMIT ?",
         [EMITTED, limit],
     )
@@ -164,6 +175,15 @@ def cap_feed(
                 headline=f.get("headline", ""),
                 summary=f.get("instruction") or f.get("description", ""),
             )
+        )
+    if only_drills:
+        return cap_module.atom_feed(
+            entries,
+            updated=paris_offset_time(now),
+            base_url=base_url,
+            feed_path=cap_module.EXERCISE_FEED_PATH,
+            title="EXERCICE — Alertes CAP d'exercice — Caux Seine Agglomération",
+            feed_id="cap-exercise-feed",
         )
     return cap_module.atom_feed(entries, updated=paris_offset_time(now), base_url=base_url)
 

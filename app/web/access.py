@@ -14,11 +14,13 @@ from werkzeug.wrappers import Response
 
 from .. import access, auth
 from ..clock import local, parse_iso
+from . import api_models as m
 from .auth_views import _safe_next
 from .context import event_or_404, get_db, now, require_user
 from .errors import fail
 from .htmx import render
 from .notices import done, refused
+from .openapi import describe
 from .owner import review_page
 from .params import bbox_arg, int_arg
 from .security import allow, lockout_policy
@@ -617,6 +619,14 @@ def grant_json(g: access.Grant) -> dict[str, Any]:
 
 @bp.post("/api/v1/events/<int:event_id>/grants")
 @allow(*HOLDERS)
+@describe(
+    "Demander un bris de glace",
+    tag="Accès",
+    body=m.GrantIn,
+    response=m.GrantOut,
+    status=201,
+    errors=(409,),
+)
 def api_create_grant(event_id: int) -> Any:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
@@ -651,24 +661,49 @@ def _api_decide(grant_id: int, action: str) -> Any:
 
 @bp.post("/api/v1/grants/<int:grant_id>/approve")
 @allow("director")
+@describe(
+    "Approuver une demande",
+    tag="Accès",
+    body=m.DecisionIn,
+    body_required=False,
+    response=m.GrantOut,
+    errors=(409,),
+)
 def api_approve_grant(grant_id: int) -> Any:
     return _api_decide(grant_id, "approve")
 
 
 @bp.post("/api/v1/grants/<int:grant_id>/deny")
 @allow("director")
+@describe(
+    "Refuser une demande",
+    tag="Accès",
+    body=m.DecisionIn,
+    body_required=False,
+    response=m.GrantOut,
+    errors=(409,),
+)
 def api_deny_grant(grant_id: int) -> Any:
     return _api_decide(grant_id, "deny")
 
 
 @bp.post("/api/v1/grants/<int:grant_id>/revoke")
 @allow(*HOLDERS, "steward")
+@describe(
+    "Révoquer un accès",
+    tag="Accès",
+    body=m.DecisionIn,
+    body_required=False,
+    response=m.GrantOut,
+    errors=(409,),
+)
 def api_revoke_grant(grant_id: int) -> Any:
     return _api_decide(grant_id, "revoke")
 
 
 @bp.get("/api/v1/grants")
 @allow(*HOLDERS, "steward")
+@describe("Mes accès", tag="Accès", response=m.GrantList)
 def api_list_grants() -> Any:
     user = require_user()
     return jsonify(grants=[grant_json(g) for g in access.list_grants(get_db(), user_id=user.id)])
@@ -698,5 +733,12 @@ def features_response(event_id: int, slug: str, purpose: str = "api") -> Any:
 
 @bp.get("/api/v1/events/<int:event_id>/datasets/<slug>/features")
 @allow(*HOLDERS)
+@describe(
+    "Lire un jeu restreint ouvert par un accès",
+    tag="Accès",
+    query=m.BboxQuery,
+    response=m.RestrictedFeatures,
+    errors=(400,),
+)
 def api_event_features(event_id: int, slug: str) -> Any:
     return features_response(event_id, slug)

@@ -6,9 +6,11 @@ from flask import Blueprint, jsonify, request
 from werkzeug.wrappers import Response
 
 from .. import addresses
+from . import api_models as m
 from .context import get_db
 from .errors import fail
 from .htmx import render
+from .openapi import describe
 from .security import allow
 
 bp = Blueprint("addresses", __name__)
@@ -54,6 +56,13 @@ def search_addresses() -> Response:
 
 @bp.get("/api/v1/addresses")
 @allow()
+@describe(
+    "Chercher une adresse",
+    tag="Données",
+    query=m.AddressQuery,
+    response=m.AddressList,
+    errors=(400,),
+)
 def api_addresses() -> Response:
     q = _query()
     if not q:

@@ -9,7 +9,9 @@ from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
 from ..clock import iso
+from . import api_models as m
 from .context import now, require_user
+from .openapi import describe
 from .security import allow
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -17,6 +19,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 @bp.get("/whoami")
 @allow()
+@describe("Qui est connecté", tag="Session", response=m.Whoami)
 def whoami() -> Response:
     """Who is signed in, and the server's time. With the session (not a Bearer token) also a
     CSRF token: the tablet's offline queue (static/js/offline.js) sends its writes with it."""

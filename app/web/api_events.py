@@ -9,7 +9,10 @@ from werkzeug.wrappers import Response
 
 from .. import events, history, idempotency
 from ..clock import iso
-from .context import event_or_404, get_db, library, now, require_user
+from . import api_models as m
+from .context import event_or_404, get_db, library, now, require_user, signer
+from .openapi import body as parsed_body
+from .openapi import describe
 from .params import int_arg
 from .security import allow
 
@@ -45,6 +48,7 @@ def _full(event: events.Event) -> dict[str, Any]:
 
 @bp.get("")
 @allow(*events.READ_ROLES)
+@describe("Lister les événements", tag="Événements", query=m.EventsQuery, response=m.EventList)
 def list_events() -> Response:
     status = request.args.get("status") or None
     if status not in (None, "open", "closed"):
@@ -54,6 +58,9 @@ def list_events() -> Response:
 
 @bp.post("")
 @allow(*events.DECLARE_ROLES)
+@describe(
+    "Déclarer un événement", tag="Événements", body=m.EventIn, response=m.EventFull, status=201
+)
 def create_event() -> Response:
     body = _body()
     unknown = sorted(set(body) - {"playbook", "title", "site", "point", "params", "drill", "level"})
@@ -127,6 +134,9 @@ def _as_at(event: events.Event) -> dict[str, Any]:
 
 @bp.get("/<int:event_id>")
 @allow(*events.READ_ROLES)
+@describe(
+    "Un événement, sa liste d'actions et sa main courante", tag="Événements", response=m.EventFull
+)
 def get_event(event_id: int) -> Response:
     """The event now, or with ``?at=<ISO 8601>`` as it stood then (400 for a bad time)."""
     event = event_or_404(event_id)
@@ -137,6 +147,7 @@ def get_event(event_id: int) -> Response:
 
 @bp.get("/<int:event_id>/log")
 @allow(*events.READ_ROLES)
+@describe("Lire la main courante", tag="Main courante", query=m.LogQuery, response=m.LogList)
 def get_log(event_id: int) -> Response:
     event = event_or_404(event_id)
     since = int_arg("since", "since", 0)
@@ -151,6 +162,15 @@ def get_log(event_id: int) -> Response:
 
 @bp.post("/<int:event_id>/log")
 @allow(*events.LOG_ROLES)
+@describe(
+    "Écrire dans la main courante",
+    tag="Main courante",
+    body=m.LogEntryIn,
+    response=m.LogEntryOut,
+    status=201,
+    errors=(409,),
+    idempotent=True,
+)
 def add_log_entry(event_id: int) -> Response:
     event = event_or_404(event_id)
     body = _body()
@@ -172,6 +192,15 @@ def add_log_entry(event_id: int) -> Response:
 
 @bp.post("/<int:event_id>/checklist/<item>")
 @allow(*events.CHECKLIST_ROLES)
+@describe(
+    "Cocher une action de la liste",
+    tag="Main courante",
+    body=m.TickIn,
+    body_required=False,
+    response=m.ChecklistItemOut,
+    errors=(409,),
+    idempotent=True,
+)
 def tick_item(event_id: int, item: str) -> Response:
     """Mark an item done; ``item`` is its id or its playbook key (e.g. ``sirenes-fr-alert``).
 
@@ -207,3 +236,78 @@ def tick_item(event_id: int, item: str) -> Response:
         idempotency_key=_idempotency_key(),
     )
     return jsonify(done.to_dict(now()))
+
+
+# --- commands: level, parameters, closure --------------------------------------------------------
+
+
+@bp.post("/<int:event_id>/level")
+@allow(*events.COMMAND_ROLES)
+@describe(
+    "Changer le niveau (avec le motif)",
+    tag="Événements",
+    body=m.LevelIn,
+    response=m.EventOut,
+    errors=(409,),
+    notes="Niveau 1 à 5 ; le motif est écrit dans la main courante. Une alerte CAP en vigueur "
+    "est alors signalée à mettre à jour.",
+)
+def change_level(event_id: int) -> Response:
+    """Raise or lower the level (1 to 5); the reason is written in the main courante."""
+    event = event_or_404(event_id)
+    given: m.LevelIn = parsed_body()
+    changed = events.change_level(
+        get_db(), now(), event.id, given.level, actor=require_user(), reason=given.reason
+    )
+    return jsonify(changed.to_dict())
+
+
+@bp.post("/<int:event_id>/params")
+@allow(*events.PARAMS_ROLES)
+@describe(
+    "Changer des paramètres (nouvelle version des zones)",
+    tag="Événements",
+    body=m.ParamsIn,
+    response=m.ParamsOut,
+    errors=(409,),
+    notes="Les paramètres qui changent (un vent qui tourne : wind_from_deg), vérifiés par le "
+    "guide (hors bornes : refusés, jamais ramenés) ; les zones sont recalculées "
+    "(zones_version).",
+)
+def change_params(event_id: int) -> Response:
+    """A wind shift, a new forecast level…: the parameters that change, checked by the
+    playbook; the zones are recomputed (``zones_version`` in the answer)."""
+    event = event_or_404(event_id)
+    given: m.ParamsIn = parsed_body()
+    playbook = library().playbook(event.kind)
+    if playbook is None:
+        raise events.EventError(
+            "Le guide de cet événement n'est plus chargé : paramètres non modifiables.",
+            "params",
+            status=409,
+        )
+    changed = events.change_params(
+        get_db(), now(), event.id, playbook, given.params, actor=require_user(), reason=given.reason
+    )
+    zones = events.latest_zones(get_db(), event.id)
+    return jsonify({**changed.to_dict(), "zones_version": zones["version"] if zones else None})
+
+
+@bp.post("/<int:event_id>/close")
+@allow(*events.COMMAND_ROLES)
+@describe(
+    "Clore l'événement (déclaration de clôture)",
+    tag="Événements",
+    body=m.CloseIn,
+    response=m.EventOut,
+    errors=(409,),
+    notes="L'événement passe en lecture seule, ses accès bris de glace prennent fin, un point "
+    "de contrôle de la chaîne d'audit est signé.",
+)
+def close_event(event_id: int) -> Response:
+    """The event becomes read-only; its break-glass accesses end; a checkpoint is signed."""
+    event = event_or_404(event_id)
+    given: m.CloseIn = parsed_body()
+    closed = events.close(get_db(), now(), event.id, given.statement, actor=require_user())
+    signer().sign(get_db(), now(), f"event-close:{event.id}")
+    return jsonify(closed.to_dict())

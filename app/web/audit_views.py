@@ -6,8 +6,10 @@ from flask import Blueprint, jsonify, redirect, url_for
 from werkzeug.wrappers import Response
 
 from .. import access, audit
+from . import api_models as m
 from .context import get_db, now, require_user, signer
 from .htmx import render
+from .openapi import describe
 from .params import int_arg
 from .security import allow
 
@@ -65,6 +67,7 @@ def sign_checkpoint() -> Response:
 
 @bp.get("/api/v1/audit/head")
 @allow()
+@describe("La tête de la chaîne d'audit", tag="Audit", response=m.AuditHead)
 def api_head() -> Response:
     seq, digest = audit.head(get_db())
     return jsonify(seq=seq, hash=digest)

@@ -20,10 +20,12 @@ from flask import (
 from .. import catalogue, gis_files, imports
 from ..db import connect
 from ..remote import sync as remote_sync
+from . import api_models as m
 from . import import_progress
 from .context import get_db, now, require_user
 from .errors import fail
 from .htmx import htmx, render
+from .openapi import describe
 from .params import bbox_arg, int_arg
 from .security import allow
 
@@ -299,6 +301,9 @@ def show_map() -> Response:
 
 @bp.get("/api/v1/datasets")
 @allow()
+@describe(
+    "Le catalogue des jeux de données", tag="Données", query=m.DatasetsQuery, response=m.DatasetList
+)
 def api_datasets() -> Response:
     datasets = catalogue.list_datasets(get_db(), **_filters())
     return jsonify(datasets=[d.as_json() for d in datasets])
@@ -306,6 +311,14 @@ def api_datasets() -> Response:
 
 @bp.get("/api/v1/datasets/<slug>/features")
 @allow()
+@describe(
+    "Les objets d'un jeu public (GeoJSON)",
+    tag="Données",
+    query=m.FeaturesQuery,
+    response=m.FeatureCollection,
+    media=("application/geo+json", "application/json"),
+    errors=(400,),
+)
 def api_features(slug: str) -> Response:
     dataset = _dataset_or_404(slug)
     if dataset.sensitivity != "public" and request.args.get("event"):

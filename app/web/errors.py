@@ -6,12 +6,13 @@ import logging
 import sqlite3
 from typing import Any, NoReturn
 
-from flask import Flask, current_app, jsonify, render_template, request, url_for
+from flask import Flask, current_app, jsonify, make_response, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, default_exceptions
 
 from ..errors import DomainError
 from .htmx import htmx
+from .rules import API_PATHS
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def error_response(
         message = f"Le fichier dépasse la taille maximale acceptée ({limit} Mo)."
     if detail:
         message = detail
-    if request.path.startswith("/api/"):
+    if request.path.startswith(API_PATHS):
         return jsonify(error=message, status=code, **(fields or {})), code
     if htmx:
         body = render_template("errors/_error.html", code=code, title=title, message=message)
@@ -83,7 +84,11 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException) -> Any:
         detail = e.description if getattr(e, "crisis_detail", False) else None
-        return error_response(e.code or 500, detail)
+        response = make_response(error_response(e.code or 500, detail))
+        allowed = dict(e.get_headers()).get("Allow")
+        if allowed:  # a 405 names the methods the URL takes (RFC 9110)
+            response.headers["Allow"] = allowed
+        return response
 
     @app.errorhandler(sqlite3.OperationalError)
     def _storage(e: sqlite3.OperationalError) -> Any:

@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 from .. import access, catalogue, events, numbers, reports
 from ..playbooks import EVENT_LEVEL_MAX, EVENT_LEVEL_MIN, Playbook
 from . import access as access_web
+from . import messages as messages_web
 from . import offline as offline_web
 from . import pcs as pcs_web
 from .context import event_or_404, get_db, library, now, require_user, signer
@@ -155,6 +156,7 @@ def _dashboard(
     ctx.update(_upcoming_context(event))
     ctx.update(_access_context(event, playbook))
     ctx.update(pcs_web.response_context(event))
+    ctx.update(messages_web.region_context(event, compact=True))
     return render(
         "events/detail.html",
         status=status,

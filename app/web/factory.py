@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug import routing
 
 from .. import config as config_module
 from .. import playbooks
@@ -22,11 +23,14 @@ from . import (
     addresses,
     admin,
     api,
+    api_docs,
     api_events,
+    api_messages,
     assets,
     audit_views,
     auth_views,
     basemaps,
+    cap,
     catalogue,
     cell,
     drills,
@@ -37,6 +41,7 @@ from . import (
     home,
     impact,
     inbox,
+    messages,
     nav,
     offline,
     owner,
@@ -44,6 +49,15 @@ from . import (
     reports,
     security,
 )
+
+
+class IntegerConverter(routing.IntegerConverter):
+    """``<int:…>`` up to SQLite's largest integer: a longer id is a 404, not a crash. (Same
+    name as Werkzeug's: tools that walk the routes recognise an integer by it.)"""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def _secret_key(instance_path: Path) -> str:
@@ -67,6 +81,7 @@ def _library(app: Flask) -> playbooks.Library:
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """The Flask application (templates and static files of the ``app`` package)."""
     app = Flask("app", instance_relative_config=True)
+    app.url_map.converters["int"] = IntegerConverter
     settings = config_module.from_environment()
     app.config.update({f"CRISIS_{k}": v for k, v in settings.items()})
     app.config.update(
@@ -134,5 +149,9 @@ def _register(app: Flask) -> None:
         pcs,
         addresses,
         history,
+        messages,
+        api_messages,
+        cap,
+        api_docs,
     ):
         app.register_blueprint(module.bp)

@@ -29,6 +29,7 @@ from ..geo import render
 from ..geo.impact import COMPUTED_KEYS, Page, zone_caveats
 from ..pcs import centres
 from ..records import Zones
+from . import api_models as m
 from .access import request_id
 from .basemaps import library as basemap_library
 from .context import event_or_404, get_db, now, require_user
@@ -36,6 +37,7 @@ from .errors import fail
 from .geoindex import get_index
 from .htmx import render as render_page
 from .offline import unrestricted_view
+from .openapi import describe
 from .security import allow
 
 bp = Blueprint("impact", __name__)
@@ -305,6 +307,12 @@ def _page() -> Page | None:
 
 @bp.get("/api/v1/events/<int:event_id>/zones")
 @allow(*READ_ROLES)
+@describe(
+    "Les zones de l'événement (GeoJSON)",
+    tag="Situation",
+    response=m.FeatureCollection,
+    media="application/geo+json",
+)
 def zones_api(event_id: int) -> Response:
     """The event's current zones (``?at=``: the version in force then): GeoJSON, WGS84."""
     event, zones, at = as_at(event_or_404(event_id))
@@ -318,6 +326,7 @@ def zones_api(event_id: int) -> Response:
 
 @bp.get("/api/v1/events/<int:event_id>/impact")
 @allow(*READ_ROLES)
+@describe("Les chiffres par zone", tag="Situation", response=m.Impact)
 def impact_api(event_id: int) -> Response:
     """Per zone: population, establishments, networks, closure points, restricted counts.
 
@@ -349,6 +358,12 @@ def impact_api(event_id: int) -> Response:
 
 @bp.get("/api/v1/events/<int:event_id>/map-features")
 @allow(*READ_ROLES)
+@describe(
+    "Les points de la carte interactive",
+    tag="Situation",
+    response=m.MapFeatures,
+    media="application/geo+json",
+)
 def map_features_api(event_id: int) -> Response:
     """Points for the interactive map: closure points and public establishments near the zones.
 

@@ -23,6 +23,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Accueil", "home.index"),
     NavItem("Événements", "events.list_events"),
     NavItem("Annuaire", "pcs.list_contacts"),
+    NavItem("Partenaires", "messages.list_partners"),
     NavItem("Carte", "catalogue.show_map"),
     NavItem("Catalogue", "catalogue.list_datasets"),
     NavItem("Accès", "access.index"),

@@ -19,9 +19,11 @@ from .. import auth, events
 from ..pcs import PcsError, callouts, calls, centres, contacts, means, summarise, tasks
 from ..playbooks import Playbook
 from ..records import latest_zones
+from . import api_models as m
 from .access import request_id
 from .context import event_or_404, get_db, library, now, require_user
 from .htmx import htmx, render, trigger
+from .openapi import describe
 from .security import allow
 
 bp = Blueprint("pcs", __name__)
@@ -199,6 +201,7 @@ def import_contacts() -> Response:
 
 @bp.get("/api/v1/contacts")
 @allow(*READ)
+@describe("L'annuaire de crise", tag="Réponse", response=m.ContactList)
 def api_contacts() -> Response:
     found = contacts.directory(
         get_db(), now(), require_user(), purpose="api", request_id=request_id()
@@ -260,6 +263,7 @@ def set_callout(event_id: int, contact_id: int) -> Response:
 
 @bp.get("/api/v1/events/<int:event_id>/callouts")
 @allow(*READ)
+@describe("Le tableau de rappel", tag="Réponse", response=m.Callouts)
 def api_callouts(event_id: int) -> Response:
     event = event_or_404(event_id)
     groups = callouts.board(
@@ -404,6 +408,7 @@ def assign_calls(event_id: int) -> Response:
 
 @bp.get("/api/v1/events/<int:event_id>/calls")
 @allow(*READ)
+@describe("La liste d'appels des personnes vulnérables", tag="Réponse", response=m.Calls)
 def api_calls(event_id: int) -> Response:
     """The call list: ``{"event", "personal", "counts", "items": [{"person_id", "status", …}]}``.
 
@@ -432,6 +437,14 @@ def api_calls(event_id: int) -> Response:
 
 @bp.post("/api/v1/events/<int:event_id>/calls/<person_id>")
 @allow(*calls.WRITE_ROLES)
+@describe(
+    "Noter le statut d'un appel",
+    tag="Réponse",
+    body=m.CallIn,
+    response=m.CallOut,
+    errors=(409,),
+    idempotent=True,
+)
 def api_set_call(event_id: int, person_id: str) -> Response:
     """Record a status: ``{"status": S, "note": TEXT}``, S one of ``calls.STATUSES``; honours
     ``Idempotency-Key`` (a resend is answered, not recorded twice). Answers
@@ -573,6 +586,7 @@ def count_people(event_id: int, centre_id: str) -> Response:
 
 @bp.get("/api/v1/events/<int:event_id>/centres")
 @allow(*READ)
+@describe("Les centres d'accueil", tag="Réponse", query=m.CentresQuery, response=m.Centres)
 def api_centres(event_id: int) -> Response:
     """The open centres: ``{"event", "centres": [{"id", "name", "type", "commune",
     "capacity", "occupancy", "remaining", "arrived", "open", "equipment", "contact", "point",
@@ -595,6 +609,14 @@ def api_centres(event_id: int) -> Response:
 
 @bp.post("/api/v1/events/<int:event_id>/centres/<centre_id>/people")
 @allow(*centres.COUNT_ROLES)
+@describe(
+    "Compter les personnes d'un centre",
+    tag="Réponse",
+    body=m.CentreCountIn,
+    response=m.CentreOut,
+    errors=(409,),
+    idempotent=True,
+)
 def api_count_people(event_id: int, centre_id: str) -> Response:
     """People arrived or gone, in numbers: ``{"arrivals": N, "departures": N}`` or
     ``{"count": N}`` (head count), optional ``note``; honours ``Idempotency-Key``."""
@@ -708,6 +730,7 @@ def add_means(event_id: int) -> Response:
 
 @bp.get("/api/v1/events/<int:event_id>/means")
 @allow(*READ)
+@describe("Les moyens", tag="Réponse", response=m.MeansList)
 def api_means(event_id: int) -> Response:
     event = event_or_404(event_id)
     return jsonify(event=event.id, means=[m.to_json() for m in means.board(get_db(), event.id)])
@@ -807,6 +830,7 @@ def update_task(event_id: int, task_id: int) -> Response:
 
 @bp.get("/api/v1/events/<int:event_id>/tasks")
 @allow(*READ)
+@describe("Les tâches", tag="Réponse", response=m.TaskList)
 def api_tasks(event_id: int) -> Response:
     event = event_or_404(event_id)
     moment = now()

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, make_response, redirect, request, url_for
+from flask import Blueprint, jsonify, make_response, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from .. import events, reports
+from . import api_models as m
 from .access import request_id
 from .context import event_or_404, get_db, library, now, require_user, signer
 from .geoindex import get_index
 from .htmx import htmx, render, trigger
+from .openapi import describe
 from .security import allow
 
 bp = Blueprint("reports", __name__)
@@ -141,3 +143,87 @@ def log_pdf(event_id: int) -> Response:
     event = event_or_404(event_id)
     body = reports.log_pdf(get_db(), now(), event, require_user().name)
     return _pdf(body, f"main-courante-evenement-{event.id}.pdf")
+
+
+# --- JSON API -------------------------------------------------------------------------------
+
+
+def report_json(report: reports.Report) -> dict[str, Any]:
+    """The API shape of a stored report (its PDF at ``url``)."""
+    return {
+        **report.to_dict(),
+        "filename": report.filename,
+        "url": url_for("reports.api_report_pdf", report_id=report.id),
+    }
+
+
+def _report_or_404(report_id: int) -> reports.Report:
+    report = reports.get_report(get_db(), report_id)
+    if report is None:
+        raise reports.ReportError("Ce point de situation n'existe pas.", 404)
+    event_or_404(report.event_id)
+    return report
+
+
+@bp.get("/api/v1/events/<int:event_id>/reports")
+@allow(*READ_ROLES)
+@describe("Les points de situation de l'événement", tag="Points de situation",
+          response=m.ReportList)  # fmt: skip
+def api_list_reports(event_id: int) -> Response:
+    """Newest first, with the time the next scheduled one is due."""
+    event = event_or_404(event_id)
+    nxt = events.next_report_at(event, now())
+    return jsonify(
+        event=event.id,
+        reports=[report_json(r) for r in reports.list_reports(get_db(), event.id)],
+        next_report_at=nxt.strftime("%Y-%m-%dT%H:%M:%SZ") if nxt else None,
+    )
+
+
+@bp.post("/api/v1/events/<int:event_id>/reports")
+@allow(*GENERATE_ROLES)
+@describe("Établir un point de situation maintenant", tag="Points de situation",
+          response=m.ReportOut, status=201, errors=(409,))  # fmt: skip
+def api_generate_report(event_id: int) -> Response:
+    """Numbered after the last one (the schedule does not move); restricted layers the author
+    holds a valid grant for are opened through a recorded read; a checkpoint is signed."""
+    event = event_or_404(event_id)
+    user = require_user()
+    report = reports.issue(
+        get_db(),
+        now(),
+        event,
+        signer(),
+        trigger="manual",
+        author=user.name,
+        actor=user.login,
+        reader=user,
+        playbook=_playbook(event),
+        index=get_index(),
+    )
+    if report is None:  # a manual report is always made; a scheduled slot may be taken
+        raise reports.ReportError("Point de situation déjà établi pour ce créneau.", 409)
+    response = jsonify(report_json(report))
+    response.status_code = 201
+    response.headers["Location"] = url_for("reports.api_get_report", report_id=report.id)
+    return response
+
+
+@bp.get("/api/v1/reports/<int:report_id>")
+@allow(*READ_ROLES)
+@describe("Un point de situation", tag="Points de situation", response=m.ReportOut)
+def api_get_report(report_id: int) -> Response:
+    return jsonify(report_json(_report_or_404(report_id)))
+
+
+@bp.get("/api/v1/reports/<int:report_id>/pdf")
+@allow(*READ_ROLES)
+@describe("Le PDF d'un point de situation", tag="Points de situation", media="application/pdf")
+def api_report_pdf(report_id: int) -> Response:
+    """The stored PDF, byte for byte (its SHA-256 in ``X-Content-SHA256``)."""
+    report = _report_or_404(report_id)
+    body = reports.report_pdf(get_db(), report.id)
+    assert body is not None
+    response = _pdf(body, report.filename)
+    response.headers["X-Content-SHA256"] = report.sha256
+    return response

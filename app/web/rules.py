@@ -16,17 +16,23 @@ from .. import auth
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Paths answered in JSON to systems (401 rather than a sign-in page): the API and the CAP URLs
+# that partners' systems read.
+API_PATHS: tuple[str, ...] = ("/api/v1/", "/cap/")
+
 
 @dataclass(frozen=True)
 class Rule:
     """Who may call a view: nobody signed in needed (public), any signed-in user, or roles.
 
     A ``passive`` view is a background poll (the inbox badge): it does not count as activity,
-    so a page left open does not keep an idle session alive."""
+    so a page left open does not keep an idle session alive. ``feed``: a partner's feed token
+    opens it too (the CAP feed and alerts)."""
 
     public: bool = False
     roles: frozenset[str] | None = None
     passive: bool = False
+    feed: bool = False
 
     def allows(self, user: auth.User | None) -> bool:
         if self.public:
@@ -36,12 +42,17 @@ class Rule:
         return self.roles is None or bool(user.roles & self.roles)
 
 
-def allow(*roles: str, public: bool = False, passive: bool = False) -> Callable[[F], F]:
-    """Declare the access rule of a view. ``allow()`` means any signed-in user."""
+def allow(
+    *roles: str, public: bool = False, passive: bool = False, feed: bool = False
+) -> Callable[[F], F]:
+    """Declare the access rule of a view. ``allow()`` means any signed-in user; ``feed=True``
+    also lets a partner's feed token in (the view decides what that partner may read)."""
     unknown = set(roles) - set(auth.ROLES)
     if unknown:
         raise ValueError(f"unknown roles in access rule: {sorted(unknown)}")
-    rule = Rule(public=public, roles=frozenset(roles) if roles else None, passive=passive)
+    rule = Rule(
+        public=public, roles=frozenset(roles) if roles else None, passive=passive, feed=feed
+    )
 
     def mark(view: F) -> F:
         view.access_rule = rule  # type: ignore[attr-defined]

@@ -17,10 +17,10 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .. import auth
+from .. import auth, messages
 from .context import close_db, get_db, now
 from .htmx import htmx
-from .rules import Rule, allow, rule_for
+from .rules import API_PATHS, Rule, allow, rule_for
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def _secure(app: Flask) -> bool:
 
 
 def is_api() -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(API_PATHS)
 
 
 def session_policy(app: Flask) -> auth.SessionPolicy:
@@ -72,11 +72,16 @@ def lockout_policy(app: Flask) -> auth.LockoutPolicy:
 def _authenticate(rule: Rule) -> None:
     g.user = None
     g.bearer = False
+    g.feed_partner = None
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer ") and is_api():
-        g.user = auth.token_user(get_db(), now(), header[7:].strip())
-        g.bearer = g.user is not None
-        if g.user is None:
+        token = header[7:].strip()
+        g.user = auth.token_user(get_db(), now(), token)
+        if g.user is None and rule.feed:
+            # A partner's system reading the CAP feed: its feed token opens that, nothing else.
+            g.feed_partner = messages.feed_partner(get_db(), now(), token)
+        g.bearer = g.user is not None or g.feed_partner is not None
+        if not g.bearer:
             abort(401)
         return
     token = request.cookies.get(SESSION_COOKIE, "")
@@ -100,7 +105,7 @@ def _enforce() -> Response | None:
     _authenticate(rule)
     if request.method not in ("GET", "HEAD", "OPTIONS") and not g.bearer:
         csrf.protect()
-    if rule.allows(g.user):
+    if rule.allows(g.user) or (rule.feed and g.feed_partner is not None):
         return None
     if g.user is None:
         if is_api():
@@ -191,7 +196,13 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(401)
     def _unauthorised(_e: Exception) -> Any:
-        return jsonify(error="authentification requise"), 401
+        response = jsonify(
+            error="Authentification requise : un jeton Bearer valide ou une session ouverte.",
+            status=401,
+        )
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Bearer realm="crisis-console"'
+        return response
 
 
 __all__ = ["Rule", "allow", "csrf", "init_app", "limiter", "rule_for", "set_session_cookie"]
