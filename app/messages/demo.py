@@ -15,7 +15,7 @@ from .records import Partner
 SOURCE = "synthetic"
 
 
-@dataclass(frozen=True)
+@dataclass
 class _DemoLoader:
     """Who writes the demo directory (the audit chain says ``demo``)."""
 

@@ -105,16 +105,20 @@ def _cap_references(chain: Iterable[Message]) -> list[str]:
     ]
 
 
-def cap_update_due(db: sqlite_utils.Database, event_id: int) -> list[str]:
+def cap_update_due(
+    db: sqlite_utils.Database, event: Event, zones: Mapping[str, Any] | None = None
+) -> list[str]:
     """Why the event's alert needs an Update (French reasons): the zones or the level changed
-    since the last CAP message emitted. [] when no alert is in force or it is current."""
-    chain = cap_chain(db, event_id)
-    event = get_event(db, event_id)
-    if not chain or event is None or chain[-1].content is None:
+    since the last CAP message emitted, or the event closed. [] when no alert is in force or it
+    is current. ``zones``: the event's latest zones when the caller read them (else read here,
+    only when an alert is in force)."""
+    chain = cap_chain(db, event.id)
+    if not chain or chain[-1].content is None:
         return []
     last = chain[-1].content
     reasons = []
-    zones = latest_zones(db, event_id)
+    if zones is None:
+        zones = latest_zones(db, event.id)
     if zones and zones["version"] != last.zones_version:
         reasons.append("Les zones ont changé depuis la dernière alerte émise.")
     if event.level != last.level:

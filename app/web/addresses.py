@@ -10,7 +10,7 @@ from . import api_models as m
 from .context import get_db
 from .errors import fail
 from .htmx import render
-from .openapi import describe
+from .openapi import describe, query
 from .security import allow
 
 bp = Blueprint("addresses", __name__)
@@ -67,7 +67,7 @@ def api_addresses() -> Response:
     q = _query()
     if not q:
         fail(400, "Paramètre q attendu (ex. « 12 rue Victor Hugo, Lillebonne »).")
-    found = addresses.search(get_db(), q, _limit(10))
+    found = addresses.search(get_db(), q, query().limit or 10)  # checked by AddressQuery
     return jsonify(
         query=q,
         count=len(found),

@@ -92,7 +92,7 @@ def list_messages(event_id: int) -> Response:
     return jsonify(
         event=event.id,
         messages=[message_json(x) for x in messages.list_messages(db, event.id)],
-        cap_update_due=messages.cap_update_due(db, event.id),
+        cap_update_due=messages.cap_update_due(db, event),
         smtp_configured=smtp_configured(),
     )
 

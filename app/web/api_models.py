@@ -1,7 +1,7 @@
 """The bodies of the JSON API, as pydantic 2 models: what each operation takes and answers.
 
 ``app.web.openapi`` writes their JSON Schema (2020-12) into ``/api/v1/openapi.json`` and checks
-every request body and query string against them. Request models are closed (an unknown key is
+every request body and query string against them. Request bodies are closed (an unknown key is
 refused: a typo must not pass silently) and strict (text is not a number, ``1`` is not
 ``true``); answer models list the keys every answer has and allow more, so that a field added
 later does not break a client. Keys are the API's contract: never rename one.
@@ -23,9 +23,10 @@ class In(BaseModel):
 
 
 class Query(BaseModel):
-    """A query string: closed; values are text converted to the declared types."""
+    """A query string: values are text converted to the declared types; other parameters are
+    ignored (a cache-buster or a page's own parameter must not break a read)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
 
 class Out(BaseModel):
@@ -46,6 +47,14 @@ FactAt = Annotated[
     ),
 ]
 Item = dict[str, Any]
+Bbox = Annotated[
+    str,
+    Field(
+        max_length=200,
+        pattern=r"^-?[0-9]+(\.[0-9]+)?(,-?[0-9]+(\.[0-9]+)?){3}$",
+        description="minlon,minlat,maxlon,maxlat (WGS84)",
+    ),
+]
 
 # --- who am I, audit ----------------------------------------------------------------------------
 
@@ -225,12 +234,12 @@ class DatasetList(Out):
 
 
 class FeaturesQuery(Query):
-    bbox: Line | None = Field(default=None, description="minlon,minlat,maxlon,maxlat")
+    bbox: Bbox | None = None
     event: Id | None = Field(default=None, description="Pour un jeu restreint : l'événement.")
 
 
 class BboxQuery(Query):
-    bbox: Line | None = Field(default=None, description="minlon,minlat,maxlon,maxlat")
+    bbox: Bbox | None = None
 
 
 class RestrictedFeatures(FeatureCollection):
@@ -257,7 +266,7 @@ class GrantIn(In):
     dataset: Line
     reason_code: Line
     justification: Text
-    duration_min: Annotated[int, Field(ge=1)] | None = None
+    duration_min: Annotated[int, Field(ge=1, le=100_000)] | None = None
     totp: Annotated[str, Field(max_length=20)] | None = None
 
 

@@ -156,14 +156,15 @@ def _dashboard(
     ctx.update(_upcoming_context(event))
     ctx.update(_access_context(event, playbook))
     ctx.update(pcs_web.response_context(event))
-    ctx.update(messages_web.region_context(event, compact=True))
+    zones = events.latest_zones(db, event.id)
+    ctx.update(messages_web.region_context(event, compact=True, zones=zones))
     return render(
         "events/detail.html",
         status=status,
         drill_banner=event.is_drill,
         playbook=playbook,
         params=events.describe_params(playbook, event.params),
-        zones=events.latest_zones(db, event.id),
+        zones=zones,
         errors=errors or {},
         levels=range(EVENT_LEVEL_MIN, EVENT_LEVEL_MAX + 1),
         can_command=event.is_open and _can(*events.COMMAND_ROLES),

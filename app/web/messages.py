@@ -48,9 +48,15 @@ def _templates_for(event: events.Event) -> dict[str, str]:
 
 
 def region_context(
-    event: events.Event, *, compact: bool, error: str | None = None, form: Any = None
+    event: events.Event,
+    *,
+    compact: bool,
+    error: str | None = None,
+    form: Any = None,
+    zones: Any = None,
 ) -> dict[str, Any]:
-    """What ``messages/_messages.html`` shows: the dashboard's region (``compact``) or the page."""
+    """What ``messages/_messages.html`` shows: the dashboard's region (``compact``) or the page
+    (``zones``: the event's latest zones when the caller read them)."""
     db = get_db()
     found = messages.list_messages(db, event.id)
     summaries = {}
@@ -64,7 +70,7 @@ def region_context(
         "msgs_more": max(0, len(found) - REGION_SIZE) if compact else 0,
         "msgs_compact": compact,
         "delivery_summaries": summaries,
-        "cap_update_due": messages.cap_update_due(db, event.id),
+        "cap_update_due": messages.cap_update_due(db, event, zones),
         "smtp_configured": smtp_configured(),
         "can_draft": _can(*messages.DRAFT_ROLES),
         "draft_templates": _templates_for(event),

@@ -13,10 +13,10 @@ The declaration is the truth twice: :func:`document` writes it into ``/api/v1/op
 (paths and path parameters from the URL rule, bodies and answers from the models' JSON Schema
 2020-12, the security of the rule, the shared error answers), and the decorated view refuses a
 request its declaration does not allow — the JSON body and the query string are validated by
-the models before the view runs, with a French message naming the field (422; 400 when the
-body is not a JSON object). The view reads the parsed values with :func:`body` and
-:func:`query`. ``tests/web/test_openapi.py`` fails for a route of ``/api/v1/`` without a
-declaration, naming what to add.
+the models before the view runs, with a French message naming the field (422; 400 for an
+unknown field or a body that is not a JSON object). The view reads the parsed values with
+:func:`body` and :func:`query`. ``tests/web/test_openapi.py`` fails for a route of
+``/api/v1/`` without a declaration, naming what to add.
 """
 
 from __future__ import annotations
@@ -168,7 +168,8 @@ def _validate(model: type[BaseModel], data: Any, *, where: str) -> BaseModel:
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         field = ".".join(str(part) for part in error["loc"]) or where
-        raise RequestError(f"« {field} » : {french(error)}", status=422, field=field) from None
+        status = 400 if error["type"] == "extra_forbidden" else 422  # as the API always did
+        raise RequestError(f"« {field} » : {french(error)}", status=status, field=field) from None
 
 
 def french(error: Any) -> str:
@@ -308,7 +309,7 @@ def document(app: Flask) -> dict[str, Any]:
                     "required": False,
                     "description": "Nom de l'écriture donné par le client : renvoyée avec la "
                     "même clé, elle est répondue, pas refaite.",
-                    "schema": {"type": "string", "maxLength": 200},
+                    "schema": {"type": "string"},
                 }
             )
         ok: dict[str, Any] = {"description": "Succès"}

@@ -103,7 +103,13 @@ def _enforce() -> Response | None:
     if request.endpoint == "static" or request.endpoint.startswith("assets."):
         return None
     _authenticate(rule)
-    if request.method not in ("GET", "HEAD", "OPTIONS") and not g.bearer:
+    # CSRF protects a session's writes and every page form; an API write with neither session
+    # nor token is refused below (401: authentication is what it lacks) whatever it carries.
+    if (
+        request.method not in ("GET", "HEAD", "OPTIONS")
+        and not g.bearer
+        and (g.user is not None or rule.public or not is_api())
+    ):
         csrf.protect()
     if rule.allows(g.user) or (rule.feed and g.feed_partner is not None):
         return None
@@ -197,7 +203,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(401)
     def _unauthorised(_e: Exception) -> Any:
         response = jsonify(
-            error="Authentification requise : un jeton Bearer valide ou une session ouverte.",
+            error="Échec de l'authentification : jeton Bearer invalide, ou ni jeton ni session.",
             status=401,
         )
         response.status_code = 401

@@ -58,7 +58,7 @@ def check(method: str, url: str, response: Any) -> None:
     body = response.get_data(as_text=True) if response.mimetype.startswith(("text", "app")) else ""
     assert not LEAKS.search(body), (where, body[:500])
     ctype = h.get("Content-Type", "")
-    if url.startswith("/api/") and response.status_code != 204:
+    if url.startswith("/api/v1/") and response.status_code != 204:
         assert ctype.startswith(("application/json", "application/geo+json")), (where, ctype)
         json.loads(response.get_data())
     elif ctype.startswith("application/json"):

@@ -257,6 +257,9 @@ def _values(ids: dict[str, Any]) -> dict[str, Any]:
         "inject_id": "x",
         "contact_id": 1,
         "delivery_id": 1,  # a checkpoint given to an owner
+        "message_id": 1,
+        "partner_id": 1,
+        "identifier": "x",
         # a basemap tile (/basemaps/<name>/<z>/<x>/<y>.<ext>)
         "z": 8,
         "x": 0,
@@ -315,6 +318,8 @@ def _check_response(url: str, response: Any, seen: list[str], tmp_path: Path) ->
         assert url == "/sw.js", (url, ctype)  # the service worker: a file, no data
     elif ctype.startswith("image/vnd.microsoft.icon"):
         assert url == "/favicon.ico", (url, ctype)  # the browser tab's icon: a file, no data
+    elif ctype.startswith(("application/cap+xml", "application/atom+xml")):
+        ET.fromstring(body)  # well-formed: no payload broke out of a text node
     else:
         assert ctype.startswith(("text/csv", "application/xml", "text/xml")), (url, ctype)
 

@@ -22,6 +22,7 @@ from app import messages as msgs
 from app.clock import FixedClock
 from app.db import connect
 from app.messages import cap, emsi
+from app.records import get_event
 from tests.messages_support import (
     CAP,
     EMSI,
@@ -76,11 +77,11 @@ def test_toxic_release_alert_update_cancel_chain_and_emsi_at_each_stage(tdb, tcl
     tclock.advance(minutes=10)
     events.change_params(tdb, tclock.now(), event.id, pb, {"wind_from_deg": 260},
                          actor=user(tdb, "cell"))  # fmt: skip
-    assert msgs.cap_update_due(tdb, event.id) == [
+    assert msgs.cap_update_due(tdb, get_event(tdb, event.id)) == [
         "Les zones ont changé depuis la dernière alerte émise."
     ]
     update1 = issue(tdb, tclock, event.id, "cap", "mise-a-l-abri")
-    assert msgs.cap_update_due(tdb, event.id) == []
+    assert msgs.cap_update_due(tdb, get_event(tdb, event.id)) == []
     second_emsi = issue(tdb, tclock, event.id, "emsi", "point-de-situation")
 
     tclock.advance(minutes=10)

@@ -40,6 +40,14 @@ ROUTES: list[tuple[str, str, tuple[str, ...], dict[str, Any] | None]] = [
     ("GET", "/api/v1/events/{id}/log", events.READ_ROLES, None),
     ("POST", "/api/v1/events/{id}/log", events.LOG_ROLES, {"text": ""}),
     ("POST", "/api/v1/events/{id}/checklist/nope", events.CHECKLIST_ROLES, {}),
+    ("POST", "/api/v1/events/{id}/level", events.COMMAND_ROLES, {"level": 99, "reason": "x"}),
+    (
+        "POST",
+        "/api/v1/events/{id}/params",
+        events.PARAMS_ROLES,
+        {"params": {"wind_from_deg": 999}, "reason": "x"},
+    ),
+    ("POST", "/api/v1/events/{id}/close", events.COMMAND_ROLES, {"statement": ""}),
 ]
 
 

@@ -89,9 +89,10 @@ def test_requests_are_checked_against_the_declared_models(app):
     ]
     for body, field, words in bad:
         response = client.post("/api/v1/events/1/level", json=body)
-        assert response.status_code == 422, body
+        assert response.status_code == (400 if field == "niveau" else 422), body
         error = response.get_json()
-        assert error["field"] == field and words in error["error"] and error["status"] == 422
+        assert error["field"] == field and words in error["error"]
+        assert error["status"] == response.status_code
     response = client.post("/api/v1/events/1/level", data="[1]", content_type="application/json")
     assert response.status_code == 400 and "objet" in response.get_json()["error"]
     response = client.get("/api/v1/events?status=ouvert")
@@ -105,9 +106,8 @@ def test_refusals_are_json_errors_with_a_french_message(app):
     client = app.test_client()
     response = client.get("/api/v1/events")
     assert response.status_code == 401
-    assert (
-        response.get_json()["status"] == 401 and "Authentification" in response.get_json()["error"]
-    )
+    error = response.get_json()
+    assert error["status"] == 401 and "authentification" in error["error"].lower()
     response = client.get("/api/v1/events", headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
     client.login("steward")
