@@ -293,6 +293,25 @@ def change_params(event_id: int) -> Response:
     return jsonify({**changed.to_dict(), "zones_version": zones["version"] if zones else None})
 
 
+@bp.put("/<int:event_id>/synthesis")
+@allow(*events.SYNTHESIS_ROLES)
+@describe(
+    "Écrire la synthèse du directeur (nouvelle version)",
+    tag="Événements",
+    body=m.SynthesisIn,
+    response=m.EventOut,
+    errors=(409,),
+    notes="Le texte entier remplace la synthèse en vigueur (page 1 du point de situation) ; "
+    "chaque version est écrite dans la main courante. Un texte identique est refusé (422).",
+)
+def put_synthesis(event_id: int) -> Response:
+    """A new version of the director's synthesis (``events.set_synthesis``, as the page)."""
+    event = event_or_404(event_id)
+    given: m.SynthesisIn = parsed_body()
+    updated = events.set_synthesis(get_db(), now(), event, given.text, require_user())
+    return jsonify(updated.to_dict())
+
+
 @bp.post("/<int:event_id>/close")
 @allow(*events.COMMAND_ROLES)
 @describe(

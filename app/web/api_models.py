@@ -73,12 +73,39 @@ class Whoami(Out):
     csrf_token: str | None = Field(default=None, description="Avec la session seulement.")
 
 
+class InboxItemOut(Out):
+    id: str = Field(description="« genre:numéro », ex. « approval:12 ».")
+    kind: str
+    title: str
+    detail: str
+    event: int | None
+    event_title: str
+    drill: bool
+    until: str | None = Field(description="L'échéance (ISO 8601, UTC) s'il y en a une.")
+    url: str = Field(description="La page où le traiter.")
+
+
+class InboxOut(Out):
+    count: int
+    counts: dict[str, int]
+    fingerprint: str
+    pending_roles: list[str]
+    items: list[InboxItemOut]
+    server_time: str
+
+
 class AuditHead(Out):
     seq: int
     hash: str | None
 
 
 # --- events -------------------------------------------------------------------------------------
+
+
+class SynthesisOut(Out):
+    text: str
+    at: str | None
+    by: str | None
 
 
 class EventOut(Out):
@@ -97,6 +124,7 @@ class EventOut(Out):
     place: str
     params: dict[str, Any]
     report_cadence_min: int
+    synthesis: SynthesisOut
 
 
 class LogEntryOut(Out):
@@ -200,7 +228,14 @@ class CloseIn(In):
 
 
 class SynthesisIn(In):
-    text: Annotated[str, Field(max_length=8000)]
+    text: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=3500,  # events.SYNTHESIS_MAX: the whole text goes in one log entry
+            description="Le texte entier (situation, mesures prises, prochaines étapes).",
+        ),
+    ]
 
 
 # --- situation, datasets, addresses -------------------------------------------------------------

@@ -16,8 +16,10 @@ from werkzeug.wrappers import Response
 
 from .. import inbox
 from ..clock import iso
+from . import api_models as m
 from .context import get_db, now, require_user
 from .htmx import htmx, render
+from .openapi import describe
 from .security import allow
 
 bp = Blueprint("inbox", __name__)
@@ -91,6 +93,14 @@ def show_inbox() -> Response:
 
 @bp.get("/api/v1/inbox")
 @allow(passive=True)
+@describe(
+    "Ce qui attend l'utilisateur (boîte de réception)",
+    tag="Session",
+    response=m.InboxOut,
+    notes="Les plus urgents d'abord, les événements réels avant les exercices. La réponse porte "
+    "un ETag : renvoyé dans If-None-Match, il donne 304 sans corps tant que rien n'a changé. "
+    "Cette lecture ne prolonge pas la session.",
+)
 def api_inbox() -> Response:
     """Counts and items waiting for the user; 304 while nothing changed (``If-None-Match``)."""
     found = current()

@@ -258,3 +258,23 @@ def test_an_unreachable_relay_fails_visibly_and_the_retry_delivers(smtp_app):
     mails = inbox.mails()
     content = cell.ok("GET", f"/api/v1/messages/{sent['id']}/content").data
     assert len(mails) == 1 and next(mails[0].iter_attachments()).get_content() == content
+
+
+def test_the_director_writes_the_synthesis_through_the_api(territory_app, apis):
+    cell, director = apis
+    event_id = declare(cell)
+    text = "Situation : fuite d'ammoniac.\n\nMesures prises : mise à l'abri.\n"
+    body = {"text": text}
+    refused = cell("PUT", f"/api/v1/events/{event_id}/synthesis", json=body)
+    assert refused.status_code == 403 and refused.get_json()["error"]
+    written = director.ok("PUT", f"/api/v1/events/{event_id}/synthesis", json=body).get_json()
+    assert written["synthesis"]["text"] == text.strip() and written["synthesis"]["by"]
+    got = cell.ok("GET", f"/api/v1/events/{event_id}").get_json()
+    assert got["synthesis"]["text"] == text.strip()
+    log = cell.ok("GET", f"/api/v1/events/{event_id}/log").get_json()["entries"]
+    assert any(e["text"].startswith("Synthèse du directeur, version 1") for e in log)
+    again = director("PUT", f"/api/v1/events/{event_id}/synthesis", json=body)
+    assert again.status_code == 422 and "Rien n'a changé" in again.get_json()["error"]
+    url = f"/api/v1/events/{event_id}/synthesis"
+    typo = director("PUT", url, json={"text": "Autre", "txt": text})
+    assert typo.status_code == 400 and typo.get_json()["field"] == "txt"

@@ -48,6 +48,7 @@ ROUTES: list[tuple[str, str, tuple[str, ...], dict[str, Any] | None]] = [
         {"params": {"wind_from_deg": 999}, "reason": "x"},
     ),
     ("POST", "/api/v1/events/{id}/close", events.COMMAND_ROLES, {"statement": ""}),
+    ("PUT", "/api/v1/events/{id}/synthesis", events.SYNTHESIS_ROLES, {"text": ""}),
 ]
 
 
@@ -55,7 +56,7 @@ def _call(client: Any, method: str, url: str, body: dict[str, Any] | None) -> An
     if method == "GET":
         return client.get(url)
     if url.startswith("/api/"):
-        return client.post(url, json=body or {})
+        return client.open(url, method=method, json=body or {})
     return client.post(url, data=body or {})
 
 
