@@ -321,6 +321,56 @@ class GrantList(Out):
     grants: list[GrantOut]
 
 
+# --- the owner's review (docs/owner-review.md) ---------------------------------------------------
+
+
+class ReviewQuery(Query):
+    org: Line | None = Field(
+        default=None,
+        description="L'organisation propriétaire (slug) ; par défaut celle de l'utilisateur.",
+    )
+
+
+class Person(Out):
+    login: str
+    name: str
+
+
+class VerdictOut(Out):
+    id: int
+    verdict: Literal["conforme", "contestee"]
+    label: str
+    comment: str
+    content_sha256: str
+    matches_content: bool | None
+    covered_seq: int
+    signed_by: Person
+    signed_at: str
+    answer: Item | None
+
+
+class ReviewOut(Out):
+    format: str
+    event: Item
+    organisation: Item
+    summary: Item
+    grants: list[Item] = Field(description="Chaque accès, avec ses lectures (« reads »).")
+    audit_seqs: list[int]
+    content_sha256: str = Field(description="SHA-256 de la forme canonique du contenu.")
+    verdict: VerdictOut | None
+    generated_at: str
+
+
+class VerdictIn(In):
+    # The verdict's value and the comment are the domain's to judge (its French message).
+    verdict: Annotated[
+        str, Field(max_length=20, json_schema_extra={"enum": ["conforme", "contestee"]})
+    ]
+    comment: Text = ""
+    grants: list[Id] | None = Field(default=None, description="Les accès contestés.")
+    reads: list[Id] | None = Field(default=None, description="Les lectures contestées.")
+
+
 # --- the response (PCS) -------------------------------------------------------------------------
 
 

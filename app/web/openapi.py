@@ -216,7 +216,8 @@ def french(error: Any) -> str:
         word = "au plus" if kind == "less_than_equal" else "strictement moins de"
         return f"{word} {fr.number(bound, 3)}."
     if kind in ("literal_error", "enum"):
-        return f"valeur parmi {ctx.get('expected', '')}."
+        expected = str(ctx.get("expected", "")).replace("' or '", "' ou '")
+        return f"valeur parmi {expected}."
     if kind == "string_pattern_mismatch":
         return "format non reconnu."
     if kind == "value_error":

@@ -17,10 +17,12 @@ from werkzeug.wrappers import Response
 
 from .. import access
 from ..clock import parse_iso
+from . import api_models as m
 from .context import get_db, now, require_user
 from .errors import fail
 from .htmx import htmx, render
 from .notices import done
+from .openapi import describe
 from .security import allow
 
 bp = Blueprint("owner", __name__)
@@ -119,6 +121,14 @@ def _ints(values: Any) -> list[int]:
 
 @bp.get("/api/v1/events/<int:event_id>/review")
 @allow("steward", "director")
+@describe(
+    "La revue des accès d'une organisation pour un événement",
+    tag="Accès",
+    query=m.ReviewQuery,
+    response=m.ReviewOut,
+    notes="Pour le référent de l'organisation ou un directeur : les accès, chacun avec ses "
+    "lectures, le résumé, l'empreinte du contenu et le verdict (docs/owner-review.md).",
+)
 def api_review(event_id: int) -> Any:
     """The review as JSON: grants (each with its reads), summary, content hash, audit seqs,
     verdict (docs/owner-review.md)."""
@@ -131,6 +141,16 @@ def api_review(event_id: int) -> Any:
 
 @bp.post("/api/v1/events/<int:event_id>/review")
 @allow("steward")
+@describe(
+    "Signer la revue (conforme ou contestée)",
+    tag="Accès",
+    query=m.ReviewQuery,
+    body=m.VerdictIn,
+    response=m.VerdictOut,
+    status=201,
+    notes="Le référent de l'organisation seulement ; le verdict porte l'empreinte du contenu "
+    "lu et entre dans la chaîne d'audit.",
+)
 def api_sign_review(event_id: int) -> Any:
     """The steward of the organisation records ``conforme`` or ``contestee`` with a comment."""
     data = request.get_json(silent=True)

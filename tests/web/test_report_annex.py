@@ -15,7 +15,9 @@ from flask import Flask
 from app import auth, messages
 from app.clock import iso
 from app.db import connect, scalar, transaction
+from app.records import get_event
 from tests.builders import declare_with_grant
+from tests.messages_support import playbooks
 
 GAS_ID = re.compile(r"DEMO-GAS-\d+")
 ROLES = ("director", "cell", "liaison", "exercise")
@@ -123,9 +125,11 @@ def test_report_body_holds_counts_and_the_annex_follows_the_grant(
     db = connect(app.config["CRISIS_DB"])
     try:
         director = auth.get_user_by_login(db, "director")
+        event = get_event(db, event_id)
+        assert event is not None
         m = messages.draft(
-            db, clock.now(), event_id, kind="report", template="point-de-situation",
-            actor=director, report_id=report_id,
+            db, clock.now(), event_id, playbooks()[event.kind], kind="report",
+            template="point-de-situation", actor=director, report_id=report_id,
         )  # fmt: skip
         media, _name, attached = messages.preview(db, clock.now(), m.id)
     finally:
