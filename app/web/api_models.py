@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from .. import access
 
 # --- base classes -------------------------------------------------------------------------------
 
@@ -301,7 +303,14 @@ class GrantIn(In):
     dataset: Line
     reason_code: Line
     justification: Text
-    duration_min: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    # Judged by the domain (app.numbers: whole, finite, 1 to DURATION_MAX_MIN) with its own
+    # French message; the document says what it accepts.
+    duration_min: Annotated[
+        Any,
+        WithJsonSchema(
+            {"type": ["integer", "null"], "minimum": 1, "maximum": access.DURATION_MAX_MIN}
+        ),
+    ] = None
     totp: Annotated[str, Field(max_length=20)] | None = None
 
 

@@ -13,8 +13,9 @@ The declaration is the truth twice: :func:`document` writes it into ``/api/v1/op
 (paths and path parameters from the URL rule, bodies and answers from the models' JSON Schema
 2020-12, the security of the rule, the shared error answers), and the decorated view refuses a
 request its declaration does not allow — the JSON body and the query string are validated by
-the models before the view runs, with a French message naming the field (422; 400 for an
-unknown field or a body that is not a JSON object). The view reads the parsed values with
+the models before the view runs, with a French message naming the field (422 for a body's
+values; 400 for a malformed query string, an unknown field or a body that is not a JSON
+object). The view reads the parsed values with
 :func:`body` and :func:`query`. ``tests/web/test_openapi.py`` fails for a route of
 ``/api/v1/`` without a declaration, naming what to add.
 """
@@ -168,7 +169,9 @@ def _validate(model: type[BaseModel], data: Any, *, where: str) -> BaseModel:
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         field = ".".join(str(part) for part in error["loc"]) or where
-        status = 400 if error["type"] == "extra_forbidden" else 422  # as the API always did
+        # As the API always did: a malformed query string or an unknown field is a bad request
+        # (400); a body of the right form whose values are refused is 422.
+        status = 400 if where == "query" or error["type"] == "extra_forbidden" else 422
         raise RequestError(f"« {field} » : {french(error)}", status=status, field=field) from None
 
 
@@ -325,7 +328,7 @@ def document(app: Flask) -> dict[str, Any]:
         if params:
             codes.add(404)
         if op.query is not None:
-            codes.add(422)
+            codes.add(400)
         if rule is not None and rule.public:
             codes -= {401, 403}
         for code in sorted(codes):
