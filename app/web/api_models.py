@@ -279,6 +279,24 @@ class BboxQuery(Query):
     bbox: Bbox | None = None
 
 
+# Paging judged by the view (its French message names the bounds); the document says them.
+PageLimit = Annotated[
+    Any,
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": 100_000}),
+    Field(description="Éléments par liste (toutes les listes sont paginées)."),
+]
+PageOffset = Annotated[
+    Any,
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": 10**9}),
+    Field(description="Premier élément de chaque liste (0 : le premier)."),
+]
+
+
+class ImpactQuery(Query):
+    limit: PageLimit = None
+    offset: PageOffset = None
+
+
 class RestrictedFeatures(FeatureCollection):
     classification: str
     drill: bool

@@ -326,7 +326,14 @@ def zones_api(event_id: int) -> Response:
 
 @bp.get("/api/v1/events/<int:event_id>/impact")
 @allow(*READ_ROLES)
-@describe("Les chiffres par zone", tag="Situation", response=m.Impact)
+@describe(
+    "Les chiffres par zone",
+    tag="Situation",
+    query=m.ImpactQuery,
+    response=m.Impact,
+    notes="Avec ?limit=&offset=, chaque liste d'éléments est paginée (items_total dit combien "
+    "il y en a) ; « page » rappelle la pagination appliquée.",
+)
 def impact_api(event_id: int) -> Response:
     """Per zone: population, establishments, networks, closure points, restricted counts.
 
