@@ -135,7 +135,12 @@ def _as_at(event: events.Event) -> dict[str, Any]:
 @bp.get("/<int:event_id>")
 @allow(*events.READ_ROLES)
 @describe(
-    "Un événement, sa liste d'actions et sa main courante", tag="Événements", response=m.EventFull
+    "Un événement, sa liste d'actions et sa main courante",
+    tag="Événements",
+    query=m.AtQuery,
+    response=m.EventFull,
+    notes="Avec ?at=, l'événement tel qu'il était à cet instant (as_at, grants_held, response,"
+    " limits en plus).",
 )
 def get_event(event_id: int) -> Response:
     """The event now, or with ``?at=<ISO 8601>`` as it stood then (400 for a bad time)."""

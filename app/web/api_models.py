@@ -292,9 +292,25 @@ PageOffset = Annotated[
 ]
 
 
+AtParam = Annotated[
+    str | None,
+    Field(
+        default=None,
+        max_length=64,
+        description="Instant ISO 8601 (sans décalage : heure de Paris) : la situation telle"
+        " qu'elle était alors, entre la déclaration et maintenant (vue historique).",
+    ),
+]
+
+
+class AtQuery(Query):
+    at: AtParam = None
+
+
 class ImpactQuery(Query):
     limit: PageLimit = None
     offset: PageOffset = None
+    at: AtParam = None
 
 
 class RestrictedFeatures(FeatureCollection):

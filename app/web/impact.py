@@ -310,6 +310,7 @@ def _page() -> Page | None:
 @describe(
     "Les zones de l'événement (GeoJSON)",
     tag="Situation",
+    query=m.AtQuery,
     response=m.FeatureCollection,
     media="application/geo+json",
 )
@@ -368,6 +369,7 @@ def impact_api(event_id: int) -> Response:
 @describe(
     "Les points de la carte interactive",
     tag="Situation",
+    query=m.AtQuery,
     response=m.MapFeatures,
     media="application/geo+json",
 )
