@@ -32,8 +32,9 @@ def test_history_view_and_timeline(browser: Any, territory_app, size, viewport):
             everything = rows.count()
             p.page.locator("input[name=kind][value=main_courante]").uncheck()
             p.page.wait_for_function(
-                f"document.querySelectorAll('.timeline-table tbody tr:not(.timeline-day)')"
-                f".length < {everything}"
+                "(n) => document.querySelectorAll("
+                "'.timeline-table tbody tr:not(.timeline-day)').length < n",
+                arg=everything,
             )
             assert "kind=" in p.page.url  # the filter is in the address (shareable, printable)
             p.shot(f"timeline-{size}")
