@@ -14,7 +14,7 @@ from ..clock import iso
 from ..db import rows
 from ..records import Agreement
 from .agreements import list_agreements
-from .grants import notifications_for
+from .notices import notifications_for
 from .readable import readable_review
 from .renewal import REMIND_BEFORE, Renewal, renewal
 from .review import checkpoints_from, owner_review

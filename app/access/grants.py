@@ -561,36 +561,3 @@ def pending_for(db: sqlite_utils.Database, now: datetime, director: auth.User) -
         for g in list_grants(db, statuses=("pending",))
         if g.user_id != director.id and g.effective_status(now) == "pending"
     ]
-
-
-def notifications_for(
-    db: sqlite_utils.Database, user: auth.User, unread_only: bool = False
-) -> list[dict[str, Any]]:
-    """The steward inbox: notifications to the user's organisation."""
-    if not user.has("steward"):
-        return []
-    sql = "SELECT * FROM notifications WHERE org_id = ? AND user_id IS NULL"
-    if unread_only:
-        sql += " AND read_at IS NULL"
-    return rows(db, sql + " ORDER BY id DESC LIMIT 200", [user.org_id])
-
-
-def mark_read(
-    db: sqlite_utils.Database, now: datetime, user: auth.User, notification_id: int
-) -> None:
-    """A steward marks an inbox notification read."""
-    with transaction(db):
-        cur = db.execute(
-            "UPDATE notifications SET read_at = ?, read_by = ? WHERE id = ? AND org_id = ?"
-            " AND user_id IS NULL AND read_at IS NULL",
-            [iso(now), user.id, notification_id, user.org_id],
-        )
-        if cur.rowcount:
-            audit.append(
-                db,
-                now,
-                "notification.read",
-                actor=user.login,
-                object_type="notification",
-                object_id=notification_id,
-            )

@@ -92,15 +92,46 @@ def personal_notifications(
     return rows(db, sql + " ORDER BY id DESC LIMIT ?", [user.id, limit])
 
 
+def notifications_for(
+    db: sqlite_utils.Database, user: auth.User, unread_only: bool = False
+) -> list[dict[str, Any]]:
+    """The steward inbox: notifications to the user's organisation."""
+    if not user.has("steward"):
+        return []
+    sql = "SELECT * FROM notifications WHERE org_id = ? AND user_id IS NULL"
+    if unread_only:
+        sql += " AND read_at IS NULL"
+    return rows(db, sql + " ORDER BY id DESC LIMIT 200", [user.org_id])
+
+
+def mark_read(
+    db: sqlite_utils.Database, now: datetime, user: auth.User, notification_id: int
+) -> None:
+    """A steward marks an inbox notification (to their organisation) read."""
+    _mark(db, now, user, notification_id, "org_id = ? AND user_id IS NULL", user.org_id)
+
+
 def mark_personal_read(
     db: sqlite_utils.Database, now: datetime, user: auth.User, notification_id: int
 ) -> bool:
     """``user`` marks one of their own notifications read (someone else's: nothing happens)."""
+    return _mark(db, now, user, notification_id, "user_id = ?", user.id)
+
+
+def _mark(
+    db: sqlite_utils.Database,
+    now: datetime,
+    user: auth.User,
+    notification_id: int,
+    addressee: str,
+    value: Any,
+) -> bool:
+    """Mark one notification read if ``addressee`` (a fixed SQL clause) holds; audited."""
     with transaction(db):
         cur = db.execute(
-            "UPDATE notifications SET read_at = ?, read_by = ? WHERE id = ? AND user_id = ?"
-            " AND read_at IS NULL",
-            [iso(now), user.id, notification_id, user.id],
+            "UPDATE notifications SET read_at = ?, read_by = ? WHERE id = ? AND read_at IS NULL"
+            f" AND {addressee}",
+            [iso(now), user.id, notification_id, value],
         )
         if cur.rowcount:
             audit.append(
