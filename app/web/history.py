@@ -14,14 +14,13 @@ from typing import Any
 from flask import Blueprint, make_response, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from .. import events, history, reports
+from .. import events, history
 from ..clock import local
 from ..pcs import callouts, calls
-from .context import event_or_404, get_db, library, now, require_user, signer
-from .geoindex import get_index
+from .context import event_or_404, get_db, library, now, require_user
 from .htmx import render
 from .impact import figures_context
-from .reports import GENERATE_ROLES
+from .reports import GENERATE_ROLES, issue_manual
 from .security import allow
 
 bp = Blueprint("history", __name__, url_prefix="/events")
@@ -106,20 +105,7 @@ def generate_report_as_at(event_id: int) -> Response:
     event = event_or_404(event_id)
     at = history.parse_at(request.form.get("at"), event, now())
     playbook = library().playbook(event.kind)
-    past = history.situation_at(get_db(), event, at, playbook)
-    user = require_user()
-    reports.issue(
-        get_db(),
-        now(),
-        event,
-        signer(),
-        trigger="manual",
-        author=user.name,
-        actor=user.login,
-        playbook=playbook,
-        index=get_index(),
-        past=past,
-    )
+    issue_manual(event, playbook=playbook, past=history.situation_at(get_db(), event, at, playbook))
     return redirect(url_for("reports.list_reports", event_id=event.id))
 
 

@@ -29,6 +29,27 @@ def _playbook(event: events.Event) -> Any:
     return library().playbook(event.kind)
 
 
+def issue_manual(
+    event: events.Event, *, playbook: Any = None, past: Any = None
+) -> reports.Report | None:
+    """A report asked for by the signed-in user, now (restricted layers they hold a grant for
+    opened through a recorded read) or rebuilt as at ``past`` (counts only)."""
+    user = require_user()
+    return reports.issue(
+        get_db(),
+        now(),
+        event,
+        signer(),
+        trigger="manual",
+        author=user.name,
+        actor=user.login,
+        reader=user if past is None else None,
+        playbook=playbook if playbook is not None else _playbook(event),
+        index=get_index(),
+        past=past,
+    )
+
+
 def _context(event: events.Event, error: str | None = None) -> dict[str, Any]:
     user = require_user()
     moment = now()
@@ -54,20 +75,8 @@ def list_reports(event_id: int) -> Response:
 @allow(*GENERATE_ROLES)
 def generate_report(event_id: int) -> Response:
     event = event_or_404(event_id)
-    user = require_user()
     try:
-        reports.issue(
-            get_db(),
-            now(),
-            event,
-            signer(),
-            trigger="manual",
-            author=user.name,
-            actor=user.login,
-            reader=user,
-            playbook=_playbook(event),
-            index=get_index(),
-        )
+        issue_manual(event)
     except reports.ReportError as exc:
         return render(
             "reports/list.html",
@@ -187,20 +196,7 @@ def api_list_reports(event_id: int) -> Response:
 def api_generate_report(event_id: int) -> Response:
     """Numbered after the last one (the schedule does not move); restricted layers the author
     holds a valid grant for are opened through a recorded read; a checkpoint is signed."""
-    event = event_or_404(event_id)
-    user = require_user()
-    report = reports.issue(
-        get_db(),
-        now(),
-        event,
-        signer(),
-        trigger="manual",
-        author=user.name,
-        actor=user.login,
-        reader=user,
-        playbook=_playbook(event),
-        index=get_index(),
-    )
+    report = issue_manual(event_or_404(event_id))
     if report is None:  # a manual report is always made; a scheduled slot may be taken
         raise reports.ReportError("Point de situation déjà établi pour ce créneau.", 409)
     response = jsonify(report_json(report))
