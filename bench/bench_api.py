@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
         TARGET_WHOAMI,
     )
     _target(
-        "pages not drawing the big layer, département / demo (worst: "
+        "pages not drawing the big layer, département / demo (worst, "
         f"{page_name.rsplit('| ', 1)[-1]})",
         page_worst,
         TARGET_PAGES,
