@@ -70,13 +70,23 @@ checklist:
 """
 
 
+def _messages_of(playbook_id: str) -> str:
+    """The message templates of one of the console's playbooks, as YAML (a playbook must carry
+    its templates; the bench playbooks reuse the toxic release's)."""
+    import yaml
+
+    source = yaml.safe_load((PROJECT / "playbooks" / f"{playbook_id}.yaml").read_text("utf-8"))
+    return yaml.safe_dump({"messages": source["messages"]}, allow_unicode=True, sort_keys=False)
+
+
 def playbooks_dir(workdir: Path) -> Path:
     """The console's playbooks plus the two bench playbooks."""
     out = workdir / "playbooks"
     if not out.exists():
         shutil.copytree(PROJECT / "playbooks", out)
         for pid, (shape, title) in BENCH_PLAYBOOKS.items():
-            (out / f"{pid}.yaml").write_text(_playbook_yaml(pid, shape, title), "utf-8")
+            text = _playbook_yaml(pid, shape, title) + _messages_of("toxic-release")
+            (out / f"{pid}.yaml").write_text(text, "utf-8")
     return out
 
 
