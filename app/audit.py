@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from . import db as storage
-from . import fr
+from . import fr, live
 from .clock import iso
 from .db import transaction
 
@@ -74,6 +74,9 @@ def append(
 
     The record carries the content hashes of the rows of registered kinds that this unit of work
     wrote (``details["content"]``, see :data:`CONTENT_KINDS`).
+
+    When the action changes what a view of the event shows (``live.PARTS``), the event's state
+    version is bumped in the same transaction.
     """
     if not db.conn.in_transaction:
         raise RuntimeError("audit.append must run inside the transaction of the change")
@@ -124,6 +127,8 @@ def _write(
             digest,
         ),
     )
+    # The event's live state moves in the same transaction when a view shows this change.
+    live.bump(db, now, event_id, action, actor)
     return int(record["seq"])
 
 

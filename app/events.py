@@ -340,6 +340,47 @@ def next_report_at(event: Event, now: datetime) -> datetime | None:
     return start + k * cadence
 
 
+def zones_summary(db: sqlite_utils.Database, event_id: int) -> dict[str, Any] | None:
+    """The current zones' version, time and parameters, without their geometry (cheap)."""
+    r = row(
+        db,
+        "SELECT version, computed_at, params FROM event_zones WHERE event_id = ?"
+        " ORDER BY version DESC LIMIT 1",
+        [event_id],
+    )
+    if r is None:
+        return None
+    params = json.loads(r["params"] or "{}")
+    return {
+        "version": r["version"],
+        "computed_at": r["computed_at"],
+        "wind_from_deg": params.get("wind_from_deg"),
+        "wind_speed_ms": params.get("wind_speed_ms"),
+    }
+
+
+def wind_text(wind_from_deg: Any, wind_speed_ms: Any = None, *, compass: bool = True) -> str:
+    """``vent 260° (O), 4 m/s`` — the wind as the cell says it ("" when the event has none)."""
+    if wind_from_deg is None or wind_from_deg == "":
+        return ""
+    text = f"vent {fr.decimal(wind_from_deg, 1)}°"
+    if compass:
+        text += f" ({fr.compass(wind_from_deg)})"
+    if wind_speed_ms not in (None, ""):
+        text += f", {fr.decimal(wind_speed_ms, 1)} m/s"
+    return text
+
+
+def zones_notice(summary: Mapping[str, Any], by: str | None) -> str:
+    """« Zones recalculées (version 3, vent 260°) à 14:02 par Claire Morel »."""
+    inside = [f"version {summary['version']}"]
+    wind = wind_text(summary.get("wind_from_deg"), compass=False)
+    if wind:
+        inside.append(wind)
+    text = f"Zones recalculées ({', '.join(inside)}) à {local(summary['computed_at'], '%H:%M')}"
+    return text + (f" par {by}" if by else "")
+
+
 def describe_params(playbook: Playbook | None, params: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(label, shown value) of each parameter, in French, in playbook order."""
     out: list[tuple[str, str]] = []

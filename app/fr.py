@@ -64,3 +64,34 @@ def count(value: Any, one: str, other: str) -> str:
     if value is None or value == "":
         return f"— {other}"
     return f"{integer(value)} {plural(round(float(value)), one, other)}"
+
+
+# --- compass points (wind directions) --------------------------------------------------------
+
+# The 16 French points of the compass, clockwise from north (O = ouest).
+COMPASS: tuple[str, ...] = (
+    "N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE",
+    "S", "SSO", "SO", "OSO", "O", "ONO", "NO", "NNO",
+)  # fmt: skip
+_COMPASS_WORDS = (("NORD", "N"), ("SUD", "S"), ("OUEST", "O"), ("EST", "E"), ("W", "O"))
+
+
+def compass(degrees: Any) -> str:
+    """The nearest of the 16 points of the compass: ``260`` → ``O``, ``247.5`` → ``OSO``."""
+    if degrees is None or degrees == "":
+        return ""
+    return COMPASS[int((float(degrees) % 360) / 22.5 + 0.5) % 16]
+
+
+def parse_compass(text: str) -> float | None:
+    """Degrees from a point of the compass (``NNE``, ``sud-ouest``, ``WSW``); None if it is none."""
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().upper()
+    plain = "".join(ch for ch in plain if ch.isalpha() or ch == "-")
+    for word, letter in _COMPASS_WORDS:
+        plain = plain.replace(word, letter)
+    plain = plain.replace("-", "")
+    if plain in COMPASS:
+        return COMPASS.index(plain) * 22.5
+    return None

@@ -975,6 +975,25 @@ END;
     )
 
 
+@migrations(name="0024_event_state")
+def m0024_event_state(db: sqlite_utils.Database) -> None:
+    # The live state of each event (app.live): one row, its version bumped in the transaction of
+    # every change a view shows; views poll it cheaply. Existing events start at version 1.
+    _script(
+        db,
+        """
+CREATE TABLE event_state (
+  event_id INTEGER PRIMARY KEY REFERENCES events(id),
+  version INTEGER NOT NULL,
+  changed_at TEXT NOT NULL,
+  parts TEXT NOT NULL DEFAULT '{}'
+);
+INSERT INTO event_state (event_id, version, changed_at, parts)
+  SELECT id, 1, COALESCE(closed_at, declared_at), '{}' FROM events;
+""",
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names applied. Idempotent."""
     pending = [m.name for m in migrations.pending(db)]

@@ -822,7 +822,8 @@ def describe(value: Any) -> str:
 
 
 def _param_ref(parameter: Parameter) -> str:
-    return f"« {parameter.label} » ({parameter.name})"
+    # The label the cell reads on the form, never the internal key (files name the key).
+    return f"« {parameter.label} »"
 
 
 def _bounds_error(parameter: Parameter, number: float) -> str | None:
@@ -846,11 +847,22 @@ def coerce_param(parameter: Parameter, value: Any) -> tuple[Any, str | None]:
             number = value
         elif isinstance(value, str):
             text = value.replace(",", ".").replace("\u00a0", "").replace(" ", "")
+            if parameter.unit == "°":
+                # A direction may be given as a point of the compass ("NNE", "sud-ouest").
+                text = text.rstrip("°")
+                point = fr.parse_compass(text)
+                if point is not None:
+                    text = str(point)
             try:
                 number = (
                     int(text) if kind == "int" and re.fullmatch(r"[+-]?\d+", text) else float(text)
                 )
             except ValueError:
+                if parameter.unit == "°":
+                    return None, (
+                        f"« {value} » n'est ni un nombre de degrés ni un point cardinal"
+                        " (N, NNE, NE, … NNO)."
+                    )
                 return None, f"« {value} » n'est pas un nombre."
         else:
             return None, "un nombre est attendu."

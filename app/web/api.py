@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, g, jsonify, make_response, request
 from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
+from .. import live
 from ..clock import iso
 from . import api_models as m
-from .context import now, require_user
+from .context import get_db, now, require_user
 from .openapi import describe
 from .security import allow
 
@@ -34,3 +35,23 @@ def whoami() -> Response:
     if not g.get("bearer"):
         body["csrf_token"] = generate_csrf()
     return jsonify(body)
+
+
+@bp.get("/state")
+@allow()
+def state() -> Response:
+    """The state of all events together (the home page's lists follow it): a number that grows
+    with every change to any event, and how many events there are. ETag and 304 as for one
+    event's state; nothing about an event's content."""
+    found = live.global_state(get_db())
+    if request.if_none_match.contains_raw(found.etag):
+        response = make_response("", 304)
+    else:
+        response = jsonify(
+            version=found.version,
+            events=found.events,
+            changed_at=found.changed_at,
+            server_time=iso(now()),
+        )
+    response.headers["ETag"] = found.etag
+    return response

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, jsonify, make_response, request, url_for
 from werkzeug.wrappers import Response
 
-from .. import events, history, idempotency
+from .. import events, history, idempotency, live
 from ..clock import iso
 from . import api_models as m
 from .context import event_or_404, get_db, library, now, require_user, signer
@@ -148,6 +148,34 @@ def get_event(event_id: int) -> Response:
     if "at" in request.args:
         return jsonify(_as_at(event))
     return jsonify(_full(event))
+
+
+@bp.get("/<int:event_id>/state")
+@allow(*events.READ_ROLES)
+def get_state(event_id: int) -> Response:
+    """The event's live state: its version and the version of each part's last change.
+
+    Every open view polls it (``static/js/live.js``) with ``If-None-Match``: an unchanged event
+    costs one indexed read and a 304. When the zones changed, ``zones`` carries what the notice
+    says ("Zones recalculées (version 3, vent 260°) à 14:02 par …").
+    """
+    found = live.state(get_db(), event_id)
+    if found is None:
+        raise events.EventError("Cet événement n'existe pas.", "event", status=404)
+    if request.if_none_match.contains_raw(found.etag):
+        response = make_response("", 304)
+    else:
+        body = live.to_json(found)
+        summary = events.zones_summary(get_db(), event_id)
+        if summary is not None:
+            change = found.parts.get("zones")
+            summary["by"] = change.by if change else None
+            summary["notice"] = events.zones_notice(summary, summary["by"]) if change else None
+        body["zones"] = summary
+        body["server_time"] = iso(now())
+        response = jsonify(body)
+    response.headers["ETag"] = found.etag
+    return response
 
 
 @bp.get("/<int:event_id>/log")

@@ -170,7 +170,9 @@ def test_declare_refuses_bad_input_naming_the_field(
 def test_wind_out_of_bounds_message_names_the_parameter(site_db: Any, playbooks: Any) -> None:
     with pytest.raises(events.EventError) as info:
         toxic(site_db, playbooks, params={"wind_from_deg": 400})
-    assert "wind_from_deg" in info.value.message
+    # Named as the form labels it, never by its internal key (issue 12); the field says which.
+    assert "« Vent venant du (direction) »" in info.value.message
+    assert "wind_from_deg" not in info.value.message and info.value.field == "params"
 
 
 def test_point_only_playbook_refuses_a_site(site_db: Any, playbooks: Any) -> None:

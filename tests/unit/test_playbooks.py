@@ -402,17 +402,18 @@ def test_validate_params_coerces_and_fills_defaults(shipped: dict[str, Playbook]
 @pytest.mark.parametrize(
     ("params", "fragment"),
     [
-        ({}, "« Vent venant du (direction) » (wind_from_deg) : valeur obligatoire."),
-        ({"wind_from_deg": ""}, "(wind_from_deg) : valeur obligatoire"),
-        ({"wind_from_deg": 400}, "(wind_from_deg) : 400 ° est supérieur au maximum 360 °."),
+        ({}, "« Vent venant du (direction) » : valeur obligatoire."),
+        ({"wind_from_deg": ""}, "(direction) » : valeur obligatoire"),
+        ({"wind_from_deg": 400}, "(direction) » : 400 ° est supérieur au maximum 360 °."),
         ({"wind_from_deg": -1}, "inférieur au minimum 0"),
-        ({"wind_from_deg": "nord"}, "« nord » n'est pas un nombre"),
+        ({"wind_from_deg": "brise"}, "« brise » n'est ni un nombre de degrés ni un point cardinal"),
+        ({"wind_speed_ms": "fort", "wind_from_deg": 1}, "« fort » n'est pas un nombre"),
         ({"wind_from_deg": True}, "un nombre est attendu"),
         ({"wind_from_deg": "nan"}, "hors limites"),
         ({"wind_from_deg": 1e400}, "hors limites"),
         (
             {"wind_from_deg": 10, "duration_min": 2.5},
-            "(duration_min) : 2,5 n'est pas un nombre entier",
+            "« Durée estimée du rejet » : 2,5 n'est pas un nombre entier",
         ),
         ({"wind_from_deg": 10, "release_type": "lent"}, "choix inconnu « lent »"),
         ({"wind_from_deg": 10, "substance": "x" * 501}, "texte trop long"),
@@ -424,6 +425,21 @@ def test_validate_params_errors_name_the_parameter(
 ) -> None:
     clean, errors = shipped["toxic-release"].validate_params(params)
     assert len(errors) == 1 and fragment in errors[0], errors
+    # The cell reads the form's French labels, never the internal keys.
+    known = [p.name for p in shipped["toxic-release"].parameters]
+    assert not any(f"({name})" in errors[0] for name in known), errors
+
+
+@pytest.mark.parametrize(
+    ("given", "degrees"),
+    [("NNE", 22.5), ("oso", 247.5), ("Sud-Ouest", 225.0), ("WSW", 247.5), ("N", 0.0),
+     ("260", 260.0), ("260°", 260.0), ("247,5", 247.5)],
+)  # fmt: skip
+def test_wind_direction_as_a_point_of_the_compass(
+    shipped: dict[str, Playbook], given: str, degrees: float
+) -> None:
+    clean, errors = shipped["toxic-release"].validate_params({"wind_from_deg": given})
+    assert errors == [] and clean["wind_from_deg"] == degrees
 
 
 def test_validate_params_refuses_instead_of_clamping(shipped: dict[str, Playbook]) -> None:

@@ -38,6 +38,7 @@ ROUTES: list[tuple[str, str, tuple[str, ...], dict[str, Any] | None]] = [
     ("POST", "/api/v1/events", events.DECLARE_ROLES, {"playbook": "nope"}),
     ("GET", "/api/v1/events/{id}", events.READ_ROLES, None),
     ("GET", "/api/v1/events/{id}/log", events.READ_ROLES, None),
+    ("GET", "/api/v1/events/{id}/state", events.READ_ROLES, None),
     ("POST", "/api/v1/events/{id}/log", events.LOG_ROLES, {"text": ""}),
     ("POST", "/api/v1/events/{id}/checklist/nope", events.CHECKLIST_ROLES, {}),
     ("POST", "/api/v1/events/{id}/level", events.COMMAND_ROLES, {"level": 99, "reason": "x"}),
