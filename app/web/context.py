@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlite_utils
 from flask import current_app, g
 
-from .. import audit, auth, events, playbooks
+from .. import audit, auth, events, live, playbooks
 from ..db import connect
 
 
@@ -65,3 +65,12 @@ def signer() -> audit.Signer:
     """Who signs the app's audit checkpoints (``CRISIS_CHECKPOINT_KEY`` and ``_DIR``)."""
     cfg = current_app.config
     return audit.Signer(cfg["CRISIS_CHECKPOINT_KEY"], cfg["CRISIS_CHECKPOINT_DIR"])
+
+
+def live_state(event_id: int) -> live.EventState | None:
+    """The event's live state, read once per request and FIRST, before the page's content: a
+    change made while the page renders then shows as a newer version at the first poll."""
+    cache: dict[int, live.EventState | None] = g.setdefault("live_states", {})
+    if event_id not in cache:
+        cache[event_id] = live.state(get_db(), event_id)
+    return cache[event_id]

@@ -15,14 +15,12 @@ from werkzeug.wrappers import Response
 
 from .. import auth, drills, events, messages
 from ..playbooks import CHANGE_KINDS, Scenario
-from .context import event_or_404, get_db, library, now, require_user
-from .htmx import render
+from .context import event_or_404, get_db, library, live_state, now, require_user
+from .htmx import htmx, render
 from .notices import done, refused
 from .security import allow
 
 bp = Blueprint("drills", __name__, url_prefix="/drills")
-
-POLL_SECONDS = 10  # the injects table (a polite poll: not while a note is being typed)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -86,7 +84,6 @@ def _injects_context(drill: drills.Drill, scenario: Scenario) -> dict[str, Any]:
         "director": director,
         "can_ack": user.has(*drills.ACK_ROLES),
         "scenario_minutes": drill.scenario_seconds(now()) // 60,
-        "poll_seconds": POLL_SECONDS,
         "role_labels": auth.ROLES,
         "change_kinds": CHANGE_KINDS,
     }
@@ -160,6 +157,7 @@ def show_drill(event_id: int) -> Response:
         can_stop=require_user().has(*drills.STOP_ROLES),
         casualties=drills.latest_casualties(get_db(), event_id),
         drill_banner=True,
+        live_state=None if htmx else live_state(event_id),  # injects follow the drill live
         **_injects_context(drill, scenario),
     )
 

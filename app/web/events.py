@@ -6,21 +6,22 @@ a broken playbook file is logged at start-up and the console starts with the val
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from flask import Blueprint, make_response, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from .. import access, catalogue, events, numbers, reports
+from .. import access, catalogue, events, fr, numbers, reports
 from ..playbooks import EVENT_LEVEL_MAX, EVENT_LEVEL_MIN, Playbook
 from . import access as access_web
 from . import messages as messages_web
 from . import offline as offline_web
 from . import pcs as pcs_web
-from .context import event_or_404, get_db, library, now, require_user, signer
+from .context import event_or_404, get_db, library, live_state, now, require_user, signer
 from .errors import fail
 from .htmx import htmx, render, trigger
-from .impact import basemap_urls
+from .impact import basemap_urls, key_figures_context
 from .params import int_arg
 from .security import allow
 
@@ -28,7 +29,31 @@ bp = Blueprint("events", __name__, url_prefix="/events")
 
 LOG_PAGE = 50  # entries on the dashboard and per page of the full log
 LIAISON_LOG_PAGE = 15  # small pages for weak networks
-POLL_SECONDS = 5
+# Keyboard-first entry: a single letter per category (Alt+letter, or Alt+1…5), shown on the form.
+CATEGORY_KEYS: dict[str, str] = {
+    "information": "i",
+    "décision": "d",
+    "action": "a",
+    "message reçu": "r",
+    "message émis": "e",
+}
+
+
+def _marked(label: str, key: str) -> tuple[str, str, str]:
+    """The label cut around the letter of its key (shown underlined): the first word starting
+    with it, accents aside ("Message émis", "e" -> "Message ", "é", "mis")."""
+    plain = unicodedata.normalize("NFKD", label)
+    plain = "".join(ch for ch in plain if not unicodedata.combining(ch)).lower()
+    starts = [i for i, ch in enumerate(plain) if ch == key and (i == 0 or plain[i - 1] == " ")]
+    at = starts[-1] if starts else plain.find(key)
+    if at < 0:
+        return label, "", ""
+    return label[:at], label[at], label[at + 1 :]
+
+
+CATEGORY_MARKS: dict[str, tuple[str, str, str]] = {
+    value: _marked(events.CATEGORY_LABELS[value], key) for value, key in CATEGORY_KEYS.items()
+}
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -80,7 +105,6 @@ def _log_context(
         "compact": compact,
         "authors": events.log_authors(db, event.id),
         "categories": events.CATEGORY_LABELS,
-        "poll_seconds": POLL_SECONDS,
         "can_log": _can(*events.LOG_ROLES) and event.is_open,
     }
 
@@ -91,6 +115,7 @@ def _log_form_context(
     form: dict[str, Any] | None = None,
     error: events.EventError | None = None,
     compact: bool = False,
+    saved: events.LogEntry | None = None,
 ) -> dict[str, Any]:
     form = dict(form or {})
     corrects = form.get("corrects_id") or request.args.get("corrects")
@@ -111,15 +136,32 @@ def _log_form_context(
         "form_error": error,
         "corrected": corrected,
         "categories": events.CATEGORY_LABELS,
+        "category_keys": CATEGORY_KEYS,
+        "category_marks": CATEGORY_MARKS,
         "compact": compact,
+        "saved": saved,
         "can_log": _can(*events.LOG_ROLES) and event.is_open,
     }
 
 
-def _checklist_context(event: events.Event, error: str | None = None) -> dict[str, Any]:
+def _saved(event: events.Event) -> events.LogEntry | None:
+    """The entry just written (``?saved=<id>`` after a plain form post): the confirmation."""
+    saved = request.args.get("saved", type=int)
+    if saved is None:
+        return None
+    found = events.log_entries(get_db(), event.id, since=saved - 1, limit=1)
+    return found[0] if found and found[0].id == saved else None
+
+
+def _checklist_context(
+    event: events.Event, error: str | None = None, compact: bool | None = None
+) -> dict[str, Any]:
     user = require_user()
     items = events.checklist(get_db(), event.id)
+    if compact is None:  # the tablet's checklist asks for itself again with compact=1
+        compact = request.values.get("compact") == "1"
     return {
+        "compact": compact,
         "event": event,
         "items": items,
         "moment": now(),
@@ -147,30 +189,58 @@ def _dashboard(
     log_form: dict[str, Any] | None = None,
     log_error: events.EventError | None = None,
 ) -> Response:
-    db = get_db()
+    state = live_state(event.id)  # first: what the page shows is at least this recent
     playbook = _playbook_of(event)
-    ctx: dict[str, Any] = {}
+    ctx: dict[str, Any] = {"live_state": state}
+    zones = events.latest_zones(get_db(), event.id)  # read once, passed down
+    ctx.update(_situation_context(event, playbook, zones))
+    ctx.update(key_figures_context(event, zones))
     ctx.update(_log_context(event))
-    ctx.update(_log_form_context(event, form=log_form, error=log_error))
+    ctx["desk_log"] = True
+    ctx.update(_log_form_context(event, form=log_form, error=log_error, saved=_saved(event)))
     ctx.update(_checklist_context(event))
     ctx.update(_upcoming_context(event))
     ctx.update(_access_context(event, playbook))
     ctx.update(pcs_web.response_context(event))
-    zones = events.latest_zones(db, event.id)
     ctx.update(messages_web.region_context(event, compact=True, zones=zones))
-    return render(
-        "events/detail.html",
-        status=status,
-        drill_banner=event.is_drill,
-        playbook=playbook,
-        params=events.describe_params(playbook, event.params),
-        zones=zones,
-        errors=errors or {},
-        levels=range(EVENT_LEVEL_MIN, EVENT_LEVEL_MAX + 1),
-        can_command=event.is_open and _can(*events.COMMAND_ROLES),
-        can_params=event.is_open and _can(*events.PARAMS_ROLES) and playbook is not None,
-        **ctx,
-    )
+    ctx.update(_facts_context(event, playbook, zones, errors))
+    return render("events/detail.html", status=status, drill_banner=event.is_drill, **ctx)
+
+
+def _situation_context(
+    event: events.Event, playbook: Playbook | None, zones: events.Zones | None = None
+) -> dict[str, Any]:
+    """The situation line: level, zones version, wind (``events/_situation_line.html``); without
+    ``zones``, only their version and time are read."""
+    summary = zones if zones is not None else events.zones_summary(get_db(), event.id)
+    wind_from = event.params.get("wind_from_deg")
+    return {
+        "event": event,
+        "playbook": playbook,
+        "zones_summary": summary,
+        "wind_from": wind_from,
+        "wind_speed": event.params.get("wind_speed_ms"),
+        "wind_compass": fr.compass(wind_from) if wind_from is not None else "",
+    }
+
+
+def _facts_context(
+    event: events.Event,
+    playbook: Playbook | None,
+    zones: events.Zones | None,
+    errors: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Facts and commands (``events/_facts.html``): parameters, zones, level, closure."""
+    return {
+        "event": event,
+        "playbook": playbook,
+        "params": events.describe_params(playbook, event.params),
+        "zones": zones,
+        "errors": errors or {},
+        "levels": range(EVENT_LEVEL_MIN, EVENT_LEVEL_MAX + 1),
+        "can_command": event.is_open and _can(*events.COMMAND_ROLES),
+        "can_params": event.is_open and _can(*events.PARAMS_ROLES) and playbook is not None,
+    }
 
 
 def _access_context(event: events.Event, playbook: Playbook | None) -> dict[str, Any]:
@@ -307,6 +377,40 @@ def show_event(event_id: int) -> Response:
     return _dashboard(event_or_404(event_id))
 
 
+def _region(event: events.Event, fragment: str, ctx: dict[str, Any]) -> Response:
+    """One live region of an event page: the fragment for htmx, else a page holding it."""
+    ctx = {**ctx, "event": event, "drill_banner": event.is_drill, "region": fragment}
+    return render("events/region.html", fragment, **ctx)
+
+
+@bp.get("/<int:event_id>/situation-line")
+@allow(*events.READ_ROLES)
+def show_situation(event_id: int) -> Response:
+    """The situation line (level, zones version, wind), refreshed when they change."""
+    event = event_or_404(event_id)
+    ctx = _situation_context(event, _playbook_of(event))
+    ctx["compact"] = request.args.get("compact") == "1"
+    return _region(event, "events/_situation_line.html", ctx)
+
+
+@bp.get("/<int:event_id>/facts")
+@allow(*events.READ_ROLES)
+def show_facts(event_id: int) -> Response:
+    """Facts and commands of the dashboard, refreshed when the level or the zones change."""
+    event = event_or_404(event_id)
+    zones = events.latest_zones(get_db(), event.id)
+    return _region(event, "events/_facts.html", _facts_context(event, _playbook_of(event), zones))
+
+
+@bp.get("/<int:event_id>/access")
+@allow(*events.READ_ROLES)
+def show_access(event_id: int) -> Response:
+    """The break-glass panel, refreshed when a grant is asked, opened or ended."""
+    event = event_or_404(event_id)
+    ctx = _access_context(event, _playbook_of(event))
+    return _region(event, "events/_access.html", ctx)
+
+
 @bp.post("/<int:event_id>/level")
 @allow(*events.COMMAND_ROLES)
 def change_level(event_id: int) -> Response:
@@ -379,8 +483,19 @@ def show_log(event_id: int) -> Response:
     if since is not None:
         return _new_entries(event, since, category, author, compact)
     before = int_arg("before", "before")
+    desk = request.args.get("desk") == "1"
+    state = None if htmx else live_state(event.id)
     ctx = _log_context(event, compact=compact, category=category, author=author, before=before)
-    return render("events/log.html", "events/_log.html", drill_banner=event.is_drill, **ctx)
+    return render(
+        "events/log.html",
+        "events/_log.html",
+        drill_banner=event.is_drill,
+        live_state=state,
+        # The full log filters; the dashboard's log (desk=1) links to it instead.
+        log_filters=not compact and not desk,
+        desk_log=desk,
+        **ctx,
+    )
 
 
 def _new_entries(
@@ -411,7 +526,7 @@ def add_log_entry(event_id: int) -> Response:
     form = request.form.to_dict()
     compact = form.get("compact") == "1"
     try:
-        events.add_log(
+        entry = events.add_log(
             get_db(),
             now(),
             event.id,
@@ -432,12 +547,12 @@ def add_log_entry(event_id: int) -> Response:
         # Back to the default category: a sticky "décision" would misfile the next entries (and
         # "Décisions prises" in the situation report is read from it).
         fresh = {"category": "message reçu"} if compact else {}
-        ctx = _log_form_context(event, form=fresh, compact=compact)
+        ctx = _log_form_context(event, form=fresh, compact=compact, saved=entry)
         ctx["form"].pop("corrects_id", None)
         ctx["corrected"] = None
         return trigger(render("events/_log_form.html", **ctx), "log-changed")
     target = "events.show_liaison" if compact else "events.show_event"
-    return redirect(url_for(target, event_id=event.id) + "#event-log")
+    return redirect(url_for(target, event_id=event.id, saved=entry.id) + "#log-form")
 
 
 # --- checklist ----------------------------------------------------------------------------------
@@ -447,10 +562,12 @@ def add_log_entry(event_id: int) -> Response:
 @allow(*events.READ_ROLES)
 def show_checklist(event_id: int) -> Response:
     event = event_or_404(event_id)
+    state = None if htmx else live_state(event.id)
     return render(
         "events/checklist.html",
         "events/_checklist.html",
         drill_banner=event.is_drill,
+        live_state=state,
         **_checklist_context(event),
     )
 
@@ -497,21 +614,26 @@ def tick_item(event_id: int, item_id: int) -> Response:
 @bp.get("/<int:event_id>/liaison")
 @allow(*events.READ_ROLES)
 def show_liaison(event_id: int) -> Response:
-    """The essentials for a tablet in the field: large type, live log, small pages."""
+    """The tablet in the field: situation line, map, key figures, the entry form above the log
+    (newest first), the liaison's own checklist items; every control at least 44 px."""
     event = event_or_404(event_id)
+    state = live_state(event.id)  # first: what the page shows is at least this recent
     playbook = _playbook_of(event)
-    ctx: dict[str, Any] = {}
+    ctx: dict[str, Any] = {"live_state": state}
+    zones = events.latest_zones(get_db(), event.id)  # read once, passed down
+    ctx.update(_situation_context(event, playbook, zones))
+    ctx.update(key_figures_context(event, zones))
     ctx.update(_log_context(event, compact=True))
-    ctx.update(_log_form_context(event, form={"category": "message reçu"}, compact=True))
+    form = {"category": "message reçu"}
+    ctx.update(_log_form_context(event, form=form, compact=True, saved=_saved(event)))
     ctx.update(_upcoming_context(event))
     ctx["upcoming"] = ctx["upcoming"][:3]
-    ctx.update(_checklist_context(event))
+    ctx.update(_checklist_context(event, compact=True))
     ctx.update(pcs_web.response_context(event, "liaison"))
     last_report = reports.latest_report(get_db(), event.id)
     return render(
         "events/liaison.html",
         drill_banner=event.is_drill,
-        playbook=playbook,
         params=events.describe_params(playbook, event.params),
         last_report=last_report,
         offline=offline_web.liaison_config(event, last_report, basemap_urls().values()),

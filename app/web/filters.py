@@ -57,4 +57,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["count"] = fr.count
     app.jinja_env.filters["remaining"] = _remaining
     app.jinja_env.filters["cell"] = _cell
+    app.jinja_env.filters["compass"] = fr.compass
     app.jinja_env.globals["ROLE_LABELS"] = auth.ROLES

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, url_for
 
+from .. import live
 from . import inbox
-from .context import require_user
+from .context import get_db, require_user
 from .htmx import render
 from .security import allow, rule_for
 
@@ -17,9 +18,13 @@ bp = Blueprint("home", __name__)
 def index() -> object:
     user = require_user()
     events_rule = rule_for(current_app, "events.list_events")
+    show_events = bool(events_rule and events_rule.allows(user))
     return render(
         "home.html",
         user=user,
-        show_events=bool(events_rule and events_rule.allows(user)),
+        show_events=show_events,
         **inbox.context(),
+        # The lists follow every event (declared, closed, changed): GET /api/v1/state.
+        live_state=live.global_state(get_db()) if show_events else None,
+        live_url=url_for("api.state"),
     )

@@ -32,9 +32,10 @@ from ..records import Zones
 from . import api_models as m
 from .access import request_id
 from .basemaps import library as basemap_library
-from .context import event_or_404, get_db, now, require_user
+from .context import event_or_404, get_db, live_state, now, require_user
 from .errors import fail
 from .geoindex import get_index
+from .htmx import htmx
 from .htmx import render as render_page
 from .offline import unrestricted_view
 from .openapi import describe
@@ -302,6 +303,44 @@ def _page() -> Page | None:
     return (offset, number(raw_limit, "limit", None))
 
 
+def key_figures_context(event: events.Event, latest: Zones | None) -> dict[str, Any]:
+    """The key figures (``impact/_key_figures.html``): population, sensitive establishments,
+    closure points and restricted counts per zone. Counts only: no grant is read for them, so
+    the page holding them stays one a tablet may keep offline."""
+    impact = situation.event_impact(get_db(), get_index(), event, latest, frozenset())
+    zones = [*impact.zones]
+    rows: list[dict[str, Any]] = []
+    for zone in zones:
+        by_type = zone.establishments_by_type
+        rows.append(
+            {
+                "id": zone.id,
+                "level": zone.level,
+                "threshold": zone.threshold,
+                "label": zone.label,
+                "distance_m": zone.distance_m,
+                "population": (zone.population or {}).get("rounded"),
+                "establishments": sum(int(v.get("count") or 0) for v in by_type.values()),
+                "capacity": sum(int(v.get("capacity") or 0) for v in by_type.values()),
+                "restricted": sum(int(r.get("count") or 0) for r in zone.restricted),
+            }
+        )
+    outer = impact.outer
+    outer_types = outer.establishments_by_type
+    hidden = [r for r in outer.restricted if r.get("count")]
+    return {
+        "key_rows": rows,
+        "key_population": (outer.population or {}).get("rounded") if zones else None,
+        "key_population_source": (outer.population or {}).get("source"),
+        "key_establishments": sum(int(v.get("count") or 0) for v in outer_types.values()),
+        "key_capacity": sum(int(v.get("capacity") or 0) for v in outer_types.values()),
+        "key_closures": len(impact.closure_points),
+        "key_restricted": sum(int(r["count"]) for r in hidden),
+        "key_restricted_sets": len(hidden),
+        "key_zones": latest,
+    }
+
+
 # -- JSON API --------------------------------------------------------------------------------
 
 
@@ -461,13 +500,30 @@ def map_extract(event_id: int) -> Response:
 def show_impact(event_id: int) -> Response:
     """The figures per zone and the sortable lists (a fragment for htmx, a page otherwise)."""
     sit = _requested(event_or_404(event_id), "view")
+    # The page follows the event live (not a view of a past moment: ?at=).
+    state = None if htmx or request.args.get("at") else live_state(sit.event.id)
     ctx = _figures(sit, request.args.get("zone"), request.args.get("sort"))
     return render_page(
         "impact/page.html",
         "impact/_figures.html",
         event=sit.event,
         drill_banner=sit.event.is_drill,
+        live_state=state,
         **ctx,
+    )
+
+
+@bp.get("/events/<int:event_id>/key-figures")
+@allow(*READ_ROLES)
+def show_key_figures(event_id: int) -> Response:
+    """The key figures of the dashboard and the tablet view (refreshed when the zones change)."""
+    event = event_or_404(event_id)
+    return render_page(
+        "impact/page.html",
+        "impact/_key_figures.html",
+        event=event,
+        drill_banner=event.is_drill,
+        **key_figures_context(event, events.latest_zones(get_db(), event.id)),
     )
 
 

@@ -262,7 +262,7 @@ def liaison_config(
                 "prefix": True,
                 "after": ["log-changed", "checklist-changed"],
                 "reload": {
-                    "url": url_for("events.show_checklist", event_id=event.id),
+                    "url": url_for("events.show_checklist", event_id=event.id, compact="1"),
                     "target": "#event-checklist",
                 },
             },

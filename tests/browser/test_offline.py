@@ -157,7 +157,7 @@ def test_tablet_survives_a_dropped_network(
     banner = page.locator("#connection-banner")
     banner.wait_for(state="visible", timeout=15000)
     assert banner.get_attribute("data-state") == "offline"
-    assert banner.inner_text().startswith("Hors ligne — situation de 14:00")
+    assert banner.inner_text().startswith("Connexion perdue — données de 14:00")
     assert page.locator("#event-log .log-entry").count() == 2
     assert "PS n°1" in page.locator(".liaison-facts").inner_text()
     # The copy kept offline is the unrestricted view: counts only, nothing opened by the grant.

@@ -344,7 +344,7 @@ def test_log_filters(site_app: Flask, client: Any) -> None:
     fragment = client.get(
         f"/events/{event.id}/log?category=message+reçu", headers={"HX-Request": "true"}
     ).get_data(as_text=True)
-    assert fragment.lstrip().startswith('<section class="card" id="event-log"')
+    assert fragment.lstrip().startswith('<section class="card log-card" id="event-log"')
     assert "Du terrain" in fragment and "Déclaration" not in fragment
     by_author = client.get(f"/events/{event.id}/log?author=Claire+Morel+(démo)").get_data(
         as_text=True
@@ -385,7 +385,10 @@ def test_liaison_view_is_small_and_live(site_app: Flask, client: Any) -> None:
     html = response.get_data(as_text=True)
     ids = parse(html).ids
     assert response.status_code == 200 and "liaison-view" in html
-    assert 'hx-trigger="every 5s, log-changed from:body"' in html
+    # One live mechanism: the log follows the event's state (any part), no poll of its own.
+    assert "every 5s" not in html and 'hx-trigger="live-refresh, log-changed from:body"' in html
+    assert ids["live-state"]["data-live-state"] == f"/api/v1/events/{event.id}/state"
+    assert ids["event-log"] and "log-poll" in parse(html).classes
     assert "category-c" in ids and "filter-category" not in ids
     assert len(response.data) < 40_000
 

@@ -2,7 +2,7 @@
  *
  * - The connection banner: one element (#connection-banner), one state (data-state: online,
  *   offline, restored) and the time of the data on screen, in the server's clock
- *   ("Hors ligne — situation de 14:02"). Other scripts may drive it through
+ *   ("Connexion perdue — données de 14:02"). Other scripts may drive it through
  *   window.CrisisConnection.lost(at) / .back(at).
  * - The queue (outbox) of writes made on this tablet: the forms a page declares (data-config
  *   "routes": the main courante, checklist ticks…) go into IndexedDB as {method, url, body,
@@ -82,7 +82,7 @@
     if (cfg.fallback_page) {
       text.textContent = "Hors ligne — cette page n'est pas conservée sur la tablette" + waiting;
     } else if (connection.state === "offline") {
-      text.textContent = "Hors ligne — situation " + situationLabel(connection.dataAt) + waiting;
+      text.textContent = "Connexion perdue — données " + situationLabel(connection.dataAt) + waiting;
     } else if (connection.state === "restored") {
       text.textContent = "Connexion rétablie — cette page date " + situationLabel(connection.dataAt) + waiting;
     } else {
@@ -245,7 +245,16 @@
     if (field && field.options && field.selectedIndex >= 0) {
       return field.options[field.selectedIndex].textContent.trim();
     }
-    return "";
+    var checked = form.querySelector('input[name="' + name + '"]:checked');
+    var label = checked && checked.closest("label");
+    return label ? label.textContent.trim() : "";
+  }
+
+  // The page says what happened to a write (forms.js shows the confirmation).
+  function announce(name, item, answer) {
+    document.dispatchEvent(new CustomEvent(name, {
+      detail: { kind: item.kind, body: item.body, fact_at: item.fact_at, label: item.label, answer: answer || null }
+    }));
   }
 
   // What each kind of form sends, and how the tablet describes it (generic: method, URL, body).
@@ -306,6 +315,7 @@
         var text = form.elements.namedItem("text");
         if (text) { text.value = ""; }
       }
+      announce("crisis:queued", item);
       return renderQueue();
     }).then(flush);
   }
@@ -370,9 +380,12 @@
       body: JSON.stringify(item.body)
     }).then(function (response) {
       if (response.ok) {
-        return remove("outbox", item.seq).then(function () {
-          refreshAfter(item);
-          return true;
+        return response.json().catch(function () { return null; }).then(function (answer) {
+          return remove("outbox", item.seq).then(function () {
+            refreshAfter(item);
+            announce("crisis:sent", item, answer);
+            return true;
+          });
         });
       }
       if (response.status === 401) {
