@@ -194,6 +194,47 @@ def list_sites(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return sorted(found, key=lambda s: (s["fid"] != "FICTIF-1", s["name"]))
 
 
+COMMUNES_DATASET = "communes"
+
+
+def list_communes(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """The territory's communes (``communes``), each with a point inside it: where an event
+    without a site is declared when its exact position is not known yet."""
+    from .geo import proj
+
+    found = []
+    for r in rows(db, _SITE_SQL, [COMMUNES_DATASET]):
+        props = json.loads(r["properties"])
+        inside = proj.geojson_to_shape(json.loads(r["geometry"])).representative_point()
+        found.append(
+            {
+                "insee": str(props.get("insee") or r["fid"]),
+                "name": str(props.get("name") or r["fid"]),
+                "lon": round(float(inside.x), 6),
+                "lat": round(float(inside.y), 6),
+            }
+        )
+    return sorted(found, key=lambda c: c["name"])
+
+
+def get_commune(db: sqlite_utils.Database, insee: str) -> dict[str, Any] | None:
+    """One commune of :func:`list_communes` by its INSEE code, or None."""
+    return next((c for c in list_communes(db) if c["insee"] == str(insee)), None)
+
+
+def commune_at(db: sqlite_utils.Database, lon: float, lat: float) -> str | None:
+    """The name of the commune a point lies in, or None (outside, or no communes loaded)."""
+    from shapely.geometry import Point
+
+    from .geo import proj
+
+    here = Point(lon, lat)
+    for r in rows(db, _SITE_SQL, [COMMUNES_DATASET]):
+        if proj.geojson_to_shape(json.loads(r["geometry"])).covers(here):
+            return str(json.loads(r["properties"]).get("name") or r["fid"])
+    return None
+
+
 def check_point(point: Any) -> tuple[float, float]:
     """A [lon, lat] pair inside the territory's rough bounding box, else EventError."""
     if (
@@ -518,11 +559,16 @@ def declare(
         if "point" not in playbook.applies_to:
             raise EventError(f"« {playbook.title} » s'applique à un site, pas à un point.", "point")
         lon, lat = check_point(point)
-        where = place.strip() or f"Point {lat:.5f} N, {lon:.5f} E"
+        commune = commune_at(db, lon, lat)
+        at = f"point {lat:.5f} N, {lon:.5f} E"
+        where = place.strip() or (f"{commune} — {at}" if commune else at[0].upper() + at[1:])
         site_fid = None
     else:
         field = "site" if "site" in playbook.applies_to else "point"
-        raise EventError("Indiquez le lieu : un site ou un point [longitude, latitude].", field)
+        where_from = "un site, une commune ou un point sur la carte"
+        if "site" not in playbook.applies_to:
+            where_from = "une commune ou un point sur la carte"
+        raise EventError(f"Indiquez le lieu : {where_from}.", field)
     clean_params, errors = playbook.validate_params(params or {})
     if errors:
         raise EventError(" ".join(errors), "params")

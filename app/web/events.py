@@ -304,6 +304,7 @@ def _declare_form(
     playbook = playbooks.get(str(values.get("playbook") or "")) or (
         playbooks.get("toxic-release") or next(iter(playbooks.values()), None)
     )
+    pointed = playbook is not None and "point" in playbook.applies_to
     return render(
         "events/new.html",
         "events/_declare_form.html",
@@ -311,6 +312,7 @@ def _declare_form(
         playbooks=sorted(playbooks.values(), key=lambda p: p.title),
         playbook=playbook,
         sites=events.list_sites(get_db()),
+        communes=events.list_communes(get_db()) if pointed else [],
         values=values,
         form_error=error,
         levels=range(EVENT_LEVEL_MIN, EVENT_LEVEL_MAX + 1),
@@ -340,12 +342,20 @@ def declare_event() -> Response:
         if playbook is None:
             raise events.EventError("Choisissez un type d'événement (guide).", "playbook")
         point = None
+        place = ""
         site = values.get("site") or None
         if not site and (values.get("lon") or values.get("lat")):
+            # Picked on the map (or typed in "Saisir des coordonnées").
             point = [
                 _number(values.get("lon", ""), "point", "Longitude"),
                 _number(values.get("lat", ""), "point", "Latitude"),
             ]
+        elif not site and values.get("commune"):
+            commune = events.get_commune(get_db(), values["commune"])
+            if commune is None:
+                raise events.EventError("Commune inconnue : choisissez-la dans la liste.", "point")
+            point = [commune["lon"], commune["lat"]]
+            place = f"{commune['name']} (commune, position à préciser)"
         params = {
             p.name: values.get(f"p_{p.name}", "")
             for p in playbook.parameters
@@ -362,6 +372,7 @@ def declare_event() -> Response:
             point=point,
             drill=values.get("drill") == "1",
             level=values.get("level") or None,
+            place=place,
         )
     except events.EventError as exc:
         return _declare_form(values, exc, status=422)

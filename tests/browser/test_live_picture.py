@@ -436,3 +436,58 @@ def test_map_reads_like_a_map(
         assert problems == [], problems
     finally:
         p.close()
+
+
+# --- declaring where it happens ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", ["desk", "tablet"])
+def test_declare_a_point_on_the_map(
+    territory_app: Flask, browser: Any, live_territory_server: LiveServer, size: str
+) -> None:
+    viewport = DESK if size == "desk" else TABLET
+    p = Page(browser, live_territory_server.url, viewport)
+    try:
+        problems = _watch(p.page)
+        p.login("director")
+        p.page.goto("/events/new?playbook=toxic-release")
+        node = p.page.locator("#declare-map")
+        p.page.wait_for_selector("#declare-map[data-communes]", timeout=20000)
+        assert node.is_visible() and p.page.locator("#lon").is_hidden()  # folded away
+        p.page.fill("#title", "Nuage d'origine inconnue — Lillebonne")
+        assert p.page.input_value("#site") == ""  # no site: a point or a commune
+        # A tap on the map places the point; the readout names the commune it lies in.
+        box = node.bounding_box()
+        assert box is not None
+        node.click(position={"x": box["width"] * 0.45, "y": box["height"] * 0.45})
+        read = p.page.locator("#place-read")
+        assert read.inner_text().startswith("Point : 49,")
+        lon, lat = float(p.page.input_value("#lon")), float(p.page.input_value("#lat"))
+        assert 0.3 < lon < 1.0 and 49.35 < lat < 49.75
+        assert p.page.locator(".place-pin").count() == 1
+        # The wind as a compass point: the arrow is drawn from the point as it is typed.
+        wind = p.page.locator("#p_wind_from_deg")
+        wind.type("OSO")
+        assert node.get_attribute("data-wind-arrow") == "247.5"
+        assert p.page.locator("#declare-map path.wind-line").count() == 2
+        assert "247,5° (OSO)" in p.page.inner_text(".direction-read")
+        # A commune from the list moves the marker there and drops the typed point.
+        p.page.select_option("#commune", label="Lillebonne")
+        assert p.page.input_value("#lon") == "" and "Lillebonne" in read.inner_text()
+        p.page.wait_for_timeout(600)  # the map glides to the commune
+        node.click(position={"x": box["width"] * 0.3, "y": box["height"] * 0.3})
+        assert p.page.input_value("#commune") == ""
+        node.scroll_into_view_if_needed()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        p.page.screenshot(path=str(SCREENSHOTS / f"live-declare-{size}.png"), caret="initial")
+        with p.page.expect_navigation():
+            p.page.click("#declare-form button[type=submit]:has-text('Déclarer')")
+        assert "/events/" in p.page.url
+        p.page.wait_for_selector("#event-situation", timeout=20000)
+        sub = p.page.inner_text("#event-situation .situation-sub")
+        assert "point 49." in sub, sub
+        assert "Vent du 247,5° (OSO)" in p.page.inner_text("#event-situation")
+        assert p.external == []
+        assert problems == [], problems
+    finally:
+        p.close()

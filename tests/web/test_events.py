@@ -88,7 +88,8 @@ def test_declare_through_the_web_form(site_app: Flask, client: Any) -> None:
     assert form.status_code == 200
     ids = parse(form.get_data(as_text=True)).ids
     assert {"playbook", "title", "site", "p_wind_from_deg", "p_wind_speed_ms"} <= set(ids)
-    assert ids["p_wind_from_deg"]["max"] == "360.0"
+    # A direction is typed as degrees or a point of the compass (its arrow drawn as you type).
+    assert "data-direction" in ids["p_wind_from_deg"] and "required" in ids["p_wind_from_deg"]
 
     response = client.post(
         "/events/",
@@ -469,3 +470,48 @@ def test_log_form_returns_to_the_default_category_after_an_entry(
     assert r.status_code == 200
     selected = re.findall(r'<option value="([^"]+)" selected', r.get_data(as_text=True))
     assert "décision" not in selected
+
+
+def test_declare_where_it_happens_without_typing_coordinates(territory_app: Flask) -> None:
+    """A point picked on the map, or a commune from the list; a wind as a compass point; errors
+    named by the form's French labels (issue 12, item 6)."""
+    db = connect(territory_app.config["CRISIS_DB"])
+    try:
+        communes = events.list_communes(db)
+    finally:
+        db.conn.close()
+    assert len(communes) >= 40 and all(c["lon"] and c["lat"] for c in communes)
+    client = territory_app.test_client()
+    client.login("cell")
+    form = parse(client.get("/events/new?playbook=toxic-release").get_data(as_text=True)).ids
+    assert {"declare-map", "commune", "lon", "lat", "place-read"} <= set(form)
+    base = {"playbook": "toxic-release", "title": "Fuite sur canalisation", "site": ""}
+    wind = {"p_wind_from_deg": "sud-ouest", "p_wind_speed_ms": "4", "p_release_type": "continu"}
+    lillebonne = next(c for c in communes if c["name"] == "Lillebonne")
+    made = client.post("/events/", data={**base, **wind, "commune": lillebonne["insee"]})
+    assert made.status_code == 302, made.get_data(as_text=True)[:400]
+    event = client.get("/api/v1/events").get_json()["events"][0]
+    assert event["place"] == "Lillebonne (commune, position à préciser)"
+    assert event["point"] == [lillebonne["lon"], lillebonne["lat"]]
+    picked = client.post("/events/", data={**base, **wind, "lon": "0.6", "lat": "49.5"})
+    assert picked.status_code == 302
+    event = client.get("/api/v1/events").get_json()["events"][0]
+    assert event["params"]["wind_from_deg"] == 225.0
+    # The place names the commune the point lies in.
+    assert event["place"].endswith(" — point 49.50000 N, 0.60000 E"), event["place"]
+    # Errors name the fields as the form labels them, never by an internal key.
+    bad = client.post(
+        "/events/", data={**base, "p_wind_from_deg": "brise", "lon": "0.6", "lat": "49.5"}
+    )
+    text = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "« Vent venant du (direction) »" in text
+    assert "wind_from_deg" not in text.replace('name="p_wind_from_deg"', "").replace(
+        'id="p_wind_from_deg"', ""
+    ).replace('for="p_wind_from_deg"', "").replace("p_wind_from_deg-", "")
+    nowhere = client.post("/events/", data={**base, **wind})
+    assert nowhere.status_code == 422
+    assert "Indiquez le lieu : un site, une commune ou un point sur la carte." in nowhere.get_data(
+        as_text=True
+    )
+    unknown = client.post("/events/", data={**base, **wind, "commune": "00000"})
+    assert unknown.status_code == 422 and "Commune inconnue" in unknown.get_data(as_text=True)

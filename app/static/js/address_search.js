@@ -25,6 +25,8 @@
         latInput.value = lat;
         var site = form.querySelector("#site");
         if (site && site.querySelector('option[value=""]')) { site.value = ""; }
+        // The declaration's map (declare_map.js) follows the fields: marker, commune, readout.
+        lonInput.dispatchEvent(new Event("input", { bubbles: true }));
       }
     }
     if (status) { status.textContent = "Point placé : " + label + " (" + lon + ", " + lat + ")"; }
