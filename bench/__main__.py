@@ -1,12 +1,14 @@
 """Run every benchmark in bench/ and write docs/benchmarks.md.
 
-    python -m bench [--quick] [--only NAME ...] [--output PATH]
+    python -m bench [--quick] [--only NAME ...] [--update] [--output PATH]
 
 Each ``bench/bench_*.py`` present is run in its own subprocess (``python -m bench.<name>``, with
 ``--quick`` when asked and when the module accepts it), so that one benchmark's memory and caches
 do not colour the next one's figures, and a failing benchmark does not stop the others. The
 report gives the machine (CPU model, cores, memory), the Python and library versions, then each
-benchmark's own output (its tables put our figures beside the peer's).
+benchmark's own output (its tables put our figures beside the peer's). With ``--only NAME
+--update`` the named sections are measured again and the others are kept from the file as it
+was (each section says when it was run).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import ast
 import os
 import platform
+import re
 import sqlite3
 import subprocess
 import sys
@@ -36,6 +39,7 @@ ORDER = (
     "bench_render",
     "bench_report",
     "bench_load",
+    "bench_poll",
 )
 LIBRARIES = (
     "Flask",
@@ -188,8 +192,40 @@ def target_lines(out: str) -> list[tuple[str, str, str]]:
     return found
 
 
-def render(results: list[tuple[str, list[str], int, float, str, str]], quick: bool) -> str:
+Result = tuple[str, list[str], int, float, str, str]
+
+
+def kept_sections(path: Path) -> dict[str, tuple[str, str]]:
+    """The sections of an existing report: name -> (summary row, section text)."""
+    if not path.exists():
+        return {}
+    text = path.read_text("utf-8")
+    row = re.compile(r"^\| \[(bench_\w+)\]\(#\1\) .*$", re.M)
+    rows = {m.group(1): m.group(0) for m in row.finditer(text)}
+    written = re.search(r"on (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", text)
+    out: dict[str, tuple[str, str]] = {}
+    parts = re.split(r"^## (bench_\w+)\n", text, flags=re.M)
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        if name not in rows:
+            continue
+        if written and ", run on " not in body:  # a section of a whole run: its run's date
+            body = re.sub(r"^(`python -m [^`]+` — \d+ s)$", rf"\1, run on {written.group(1)}",
+                          body, count=1, flags=re.M)  # fmt: skip
+        out[name] = (rows[name], f"## {name}\n{body}".rstrip() + "\n")
+    # Where the kept sections ran: the old file's machine and versions, said as such.
+    setting = re.search(r"^## Machine\n(.*?)^## Summary\n", text, re.M | re.S)
+    if out and setting:
+        when = f" (run on {written.group(1)})" if written else ""
+        block = setting.group(1).replace("## Versions", f"### Versions of the kept sections{when}")
+        out["_setting"] = ("", f"### Machine of the kept sections{when}\n{block}".rstrip() + "\n")
+    return out
+
+
+def render(
+    results: list[Result], quick: bool, kept: dict[str, tuple[str, str]] | None = None
+) -> str:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    kept = kept or {}
     lines = [
         "# Benchmarks",
         "",
@@ -204,8 +240,25 @@ def render(results: list[tuple[str, list[str], int, float, str, str]], quick: bo
             "",
         ]
     lines += ["## Machine", "", *_table(machine()), "", "## Versions", "", *_table(versions()), ""]
+    if "_setting" in kept:
+        lines += [kept["_setting"][1]]
+    if kept:
+        lines += [
+            "> Rows marked *(kept)* come from an earlier run (`--update` measured only the",
+            "> others); each section says when it ran; the machine of that run is given above.",
+            "",
+        ]
+    ran = {r[0]: r for r in results}
+    order = [n for n in discover() if n in ran or n in kept]  # "_setting" is no benchmark
     lines += ["## Summary", "", "| benchmark | what | status | time |", "|---|---|---|---|"]
-    for name, _cmd, code, seconds, _out, _err in results:
+    for name in order:
+        if name not in ran:
+            cells = kept[name][0].split(" | ")
+            if len(cells) >= 4 and "(kept)" not in cells[2]:
+                cells[2] += " *(kept)*"
+            lines.append(" | ".join(cells))
+            continue
+        _name, _cmd, code, seconds, _out, _err = ran[name]
         status = "ok" if code == 0 else ("timed out" if code == -1 else f"exit {code}")
         lines.append(f"| [{name}](#{name}) | {summary(name)} | {status} | {seconds:.0f} s |")
     lines.append("")
@@ -224,8 +277,19 @@ def render(results: list[tuple[str, list[str], int, float, str, str]], quick: bo
         for name, (what, measured, state) in targets:
             lines.append(f"| [{name}](#{name}) | {what} | {measured} | {state} |")
         lines.append("")
-    for name, cmd, code, seconds, out, err in results:
-        lines += [f"## {name}", "", summary(name), "", f"`{' '.join(cmd)}` — {seconds:.0f} s", ""]
+    for name in order:
+        if name not in ran:
+            lines += [kept[name][1]]
+            continue
+        name, cmd, code, seconds, out, err = ran[name]
+        lines += [
+            f"## {name}",
+            "",
+            summary(name),
+            "",
+            f"`{' '.join(cmd)}` — {seconds:.0f} s, run on {stamp}",
+            "",
+        ]
         lines += ["```text", out.rstrip() or "(no output)", "```", ""]
         if code != 0:
             lines += [f"**Failed** ({'timed out' if code == -1 else f'exit {code}'}):", ""]
@@ -238,6 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller and shorter runs")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="e.g. bench_load bench_impact")
     parser.add_argument("--output", type=Path, default=PROJECT / "docs" / "benchmarks.md")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="with --only: keep the other benchmarks' sections of the existing output",
+    )
     parser.add_argument("--timeout", type=float, default=None, help="seconds per benchmark")
     args = parser.parse_args(argv)
     names = discover()
@@ -261,7 +330,10 @@ def main(argv: list[str] | None = None) -> int:
             print(err, file=sys.stderr)
         results.append((name, cmd, code, seconds, out, err))
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(render(results, args.quick) + "\n", "utf-8")
+    kept: dict[str, tuple[str, str]] = {}
+    if args.update and args.only:
+        kept = {k: v for k, v in kept_sections(args.output).items() if k not in args.only}
+    args.output.write_text(render(results, args.quick, kept) + "\n", "utf-8")
     print(f"written: {args.output}", file=sys.stderr)
     return 0 if all(r[2] == 0 for r in results) else 1
 

@@ -519,8 +519,9 @@ def show_key_figures(event_id: int) -> Response:
     """The key figures of the dashboard and the tablet view (refreshed when the zones change)."""
     event = event_or_404(event_id)
     return render_page(
-        "impact/page.html",
+        "events/region.html",  # without htmx: a page holding the region
         "impact/_key_figures.html",
+        region="impact/_key_figures.html",
         event=event,
         drill_banner=event.is_drill,
         **key_figures_context(event, events.latest_zones(get_db(), event.id)),

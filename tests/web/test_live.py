@@ -93,3 +93,53 @@ def test_global_state(site_app: Flask, client: Any) -> None:  # noqa: F811
     assert grown.status_code == 200 and grown.get_json()["events"] == 1
     client.post("/logout")
     assert client.get("/api/v1/state").status_code == 401
+
+
+def test_pages_carry_the_state_they_were_rendered_at(site_app: Flask, client: Any) -> None:  # noqa: F811
+    """Every live page says which state it shows (read before its content) and marks its
+    regions with the parts they follow; each region has its own fragment route."""
+    from tests.web.test_events import parse
+
+    event = declare(site_app)
+    client.login("director")
+    client.post(f"/events/{event.id}/log", data={"category": "action", "text": "x"})
+    for url in (
+        f"/events/{event.id}",
+        f"/events/{event.id}/liaison",
+        f"/events/{event.id}/impact",
+        f"/events/{event.id}/log",
+        f"/events/{event.id}/checklist",
+    ):
+        ids = parse(client.get(url).get_data(as_text=True)).ids
+        live = ids["live-state"]
+        assert live["data-live-state"] == f"/api/v1/events/{event.id}/state", url
+        assert live["data-live-version"] == "2" and live["data-live-etag"] == f'W/"e{event.id}.v2"'
+    page = parse(client.get(f"/events/{event.id}").get_data(as_text=True)).ids
+    follows = {
+        "event-situation": "event zones",
+        "event-map": "zones grants",
+        "event-key-figures": "zones",
+        "event-impact": "zones grants",
+        "event-facts": "event zones",
+        "event-access": "grants event",
+        "event-checklist": "checklist event",
+        "event-upcoming": "checklist event reports",
+    }
+    for region, parts in follows.items():
+        assert page[region]["data-live-part"] == parts, region
+    for region, route in (
+        ("event-situation", "situation"),
+        ("event-facts", "facts"),
+        ("event-access", "access"),
+        ("event-key-figures", "key-figures"),
+    ):
+        fragment = client.get(f"/events/{event.id}/{route}", headers={"HX-Request": "true"})
+        html = fragment.get_data(as_text=True)
+        assert fragment.status_code == 200 and parse(html).ids[region], route
+        assert "<html" not in html  # the fragment alone; without htmx, a page holding it
+        full = client.get(f"/events/{event.id}/{route}").get_data(as_text=True)
+        assert "<html" in full and f'id="{region}"' in full
+    # The home page's list follows every event through the global state.
+    home = parse(client.get("/").get_data(as_text=True)).ids
+    assert home["live-state"]["data-live-state"] == "/api/v1/state"
+    assert home["open-events"]["data-live-part"] == "*"
