@@ -44,6 +44,12 @@ PARTS: dict[str, str | None] = {
     "drill.inject": "injects",
     "report.": "reports",
     "message.": "messages",
+    # The response boards (app.pcs); reading the directory's numbers (contact.read) is a read.
+    "call.": "calls",
+    "callout.": "callouts",
+    "centre.": "centres",
+    "means.": "means",
+    "task.": "tasks",
 }
 
 # Parts a view may follow; "*" (in a page's data-live-part) means any of them.

@@ -11,6 +11,7 @@ from markupsafe import Markup
 from .. import auth, fr
 from ..clock import local, parse_iso
 from ..pcs import phones
+from .context import live_state
 
 
 def _remaining(until: datetime | str | None) -> str:
@@ -59,3 +60,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["cell"] = _cell
     app.jinja_env.filters["compass"] = fr.compass
     app.jinja_env.globals["ROLE_LABELS"] = auth.ROLES
+    # _live.html reads an event's state when its view did not (app.web.context.live_state).
+    app.jinja_env.globals["live_state_of"] = live_state

@@ -32,6 +32,12 @@ __all__ = ["playbooks", "site_db"]
         ("drill.paused", "drill"),
         ("report.generated", "reports"),
         ("message.sent", "messages"),
+        ("call.status", "calls"),
+        ("callout.status", "callouts"),
+        ("centre.opened", "centres"),
+        ("means.status", "means"),
+        ("task.updated", "tasks"),
+        ("contact.read", None),  # reading the directory's numbers is a read
         # Reads and refused attempts change nothing a view shows.
         ("grant.refused", None),
         ("data.read", None),

@@ -139,6 +139,15 @@ def test_pages_carry_the_state_they_were_rendered_at(site_app: Flask, client: An
         assert "<html" not in html  # the fragment alone; without htmx, a page holding it
         full = client.get(f"/events/{event.id}/{route}").get_data(as_text=True)
         assert "<html" in full and f'id="{region}"' in full
+    # The response boards follow their parts too (the state read when the page renders).
+    for board, region, part in (
+        ("centres", "event-centres", "centres"),
+        ("tasks", "event-tasks", "tasks"),
+        ("means", "event-means", "means"),
+    ):
+        ids = parse(client.get(f"/events/{event.id}/{board}").get_data(as_text=True)).ids
+        assert ids["live-state"]["data-live-state"] == f"/api/v1/events/{event.id}/state"
+        assert ids[region]["data-live-part"] == part and ids[region]["hx-trigger"] == "live-refresh"
     # The home page's list follows every event through the global state.
     home = parse(client.get("/").get_data(as_text=True)).ids
     assert home["live-state"]["data-live-state"] == "/api/v1/state"
