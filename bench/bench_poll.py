@@ -8,15 +8,15 @@ free port of 127.0.0.1 (one gunicorn process with threads, the scheduler off) an
 event. Then:
 
 1. **One poll of an unchanged event** — ``GET /api/v1/events/<id>/state`` with ``If-None-Match``
-   (a 304), what every open view sends every 3 s (``static/js/live.js``) — against a bare
+   (a 304), what every open view sends every 2 s (``static/js/live.js``) — against a bare
    ``GET /api/v1/whoami`` (authentication, JSON, no event read), in the same run, interleaved
    request by request on one kept-alive connection, ``--repeats`` times ``--requests`` each. The
    ratio of the mean latencies is given per repeat: min and median (target: at most 1.5×). The
    state with a body (the first poll of a page, or after a change) and the main courante's own
    poll (``log?since=``, which the live state replaced) are timed in the same rounds.
-2. **Server CPU with 50 tablets polling the same event** — each tablet polls the state every 3 s
+2. **Server CPU with 50 tablets polling the same event** — each tablet polls the state every 2 s
    with its ETag for ``--duration`` s (a cell member writes an entry every 10 s, so the tablets
-   also see real changes), then the same tablets poll ``whoami`` every 3 s (the reference). The
+   also see real changes), then the same tablets poll ``whoami`` every 2 s (the reference). The
    server's CPU time (gunicorn master and worker) is read from /proc through psutil.
 
 Traffic goes to 127.0.0.1 only.
@@ -42,7 +42,7 @@ from bench.bench_load import HOST, Server, declare_event, free_port, prepare
 from bench.common import print_table
 
 TARGET_RATIO = 1.5
-POLL_SECONDS = 3.0  # static/js/live.js
+POLL_SECONDS = 2.0  # static/js/live.js
 
 
 class Client:
@@ -139,7 +139,7 @@ def latency_rounds(
 def tablets(
     port: int, tokens: list[str], path_for: Any, duration: float, writer: str | None, event_id: int
 ) -> dict[str, Any]:
-    """Every tablet polls ``path_for(state)`` every 3 s for ``duration``; CPU of the server."""
+    """Every tablet polls ``path_for(state)`` every 2 s for ``duration``; CPU of the server."""
     stop = threading.Event()
     counts = {"304": 0, "200": 0, "other": 0}
     lock = threading.Lock()

@@ -22,7 +22,7 @@
   var holder = document.getElementById("live-state");
   if (!holder) { return; }
   var url = holder.getAttribute("data-live-state");
-  var period = Number(holder.getAttribute("data-live-period")) || 3000;
+  var period = Number(holder.getAttribute("data-live-period")) || 2000;
   var HIDDEN_PERIOD = 15000; // a tab nobody looks at polls less; back at once when shown
   var UNAVAILABLE = [502, 503, 504];
   var known = {
