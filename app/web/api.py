@@ -8,7 +8,7 @@ from flask import Blueprint, g, jsonify, make_response, request
 from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
-from .. import live
+from .. import events, live
 from ..clock import iso
 from . import api_models as m
 from .context import get_db, now, require_user
@@ -38,11 +38,11 @@ def whoami() -> Response:
 
 
 @bp.get("/state")
-@allow()
+@allow(*events.READ_ROLES)
 def state() -> Response:
     """The state of all events together (the home page's lists follow it): a number that grows
     with every change to any event, and how many events there are. ETag and 304 as for one
-    event's state; nothing about an event's content."""
+    event's state; for those who read events (stewards and the admin read none)."""
     found = live.global_state(get_db())
     if request.if_none_match.contains_raw(found.etag):
         response = make_response("", 304)

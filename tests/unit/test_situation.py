@@ -8,7 +8,7 @@ import pytest
 from shapely.geometry import box
 
 from app import auth, catalogue, events, records, situation
-from app.db import connect
+from app.db import connect, transaction
 from app.geo.index import SpatialIndex
 from app.geo.zones import area
 from app.playbooks import load_playbooks
@@ -101,6 +101,34 @@ def test_event_zones_and_impact(tdb: Any, index: SpatialIndex, playbooks: Any) -
     opened = situation.event_impact(tdb, index, event, stored, {"plant-inventory"})
     assert "plant-inventory" not in {r["dataset"] for r in opened.outer.restricted}
     assert opened.outer.other_items["plant-inventory"].to_list()
+
+
+def test_an_analysis_serves_every_view_until_the_zones_or_the_data_change(
+    tdb: Any, index: SpatialIndex, playbooks: Any
+) -> None:
+    """When the zones change every open view asks for the figures: the same zones over the same
+    data are analysed once; new zones, another set of opened layers or a new revision of a
+    dataset make a new analysis."""
+    event = declare(
+        tdb, playbooks, "toxic-release", site="FICTIF-1",
+        params={"wind_from_deg": 240, "wind_speed_ms": 4},
+    )  # fmt: skip
+    stored = records.latest_zones(tdb, event.id)
+    first = situation.event_impact(tdb, index, event, stored)
+    assert situation.event_impact(tdb, index, event, stored) is first
+    opened = situation.event_impact(tdb, index, event, stored, {"plant-inventory"})
+    assert opened is not first and "plant-inventory" in opened.outer.other_items
+    director = auth.get_user_by_login(tdb, "director")
+    assert director is not None
+    events.change_params(
+        tdb, T0, event.id, playbooks["toxic-release"], {"wind_from_deg": 60}, actor=director
+    )
+    shifted = records.latest_zones(tdb, event.id)
+    again = situation.event_impact(tdb, index, event, shifted)
+    assert again is not first and shifted is not None and shifted["version"] == 2
+    with transaction(tdb):
+        tdb.execute("UPDATE datasets SET revision = revision + 1 WHERE slug = 'schools'")
+    assert situation.event_impact(tdb, index, event, shifted) is not again
 
 
 def test_map_spec_draws_public_layers_and_marks_restricted_ones(

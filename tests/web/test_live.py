@@ -82,7 +82,9 @@ def test_state_access_rules(site_app: Flask, client: Any) -> None:  # noqa: F811
 
 
 def test_global_state(site_app: Flask, client: Any) -> None:  # noqa: F811
-    client.login("steward")  # any signed-in user: a counter, no event content
+    client.login("steward")  # who reads no event does not follow them either
+    assert client.get("/api/v1/state").status_code == 403
+    client.login("liaison")
     empty = client.get("/api/v1/state")
     assert empty.status_code == 200 and empty.get_json()["version"] == 0
     tag = empty.headers["ETag"]

@@ -48,15 +48,16 @@
     var read = box.querySelector(".direction-read");
     var deg = parseDirection(input.value);
     if (deg === null || isNaN(deg)) {
-      if (needle) { needle.setAttribute("hidden", ""); }
+      if (needle) { needle.hidden = true; }
       if (read) { read.textContent = deg === null ? "" : "Direction non reconnue"; }
       input.setAttribute("aria-invalid", deg === null ? "false" : "true");
       input.removeAttribute("data-degrees");
       return;
     }
     if (needle) {
-      needle.removeAttribute("hidden");
-      needle.setAttribute("transform", "rotate(" + ((deg + 180) % 360) + ")");
+      // The exact angle (the server drew the nearest of 16); CSSOM, allowed by the CSP.
+      needle.hidden = false;
+      needle.style.transform = "rotate(" + ((deg + 180) % 360) + "deg)";
     }
     if (read) { read.textContent = fmt(deg) + "° (" + compass(deg) + ") — vers le " + compass((deg + 180) % 360); }
     input.setAttribute("aria-invalid", "false");
