@@ -34,6 +34,7 @@ PARTS: dict[str, str | None] = {
     "event.declared": "event",
     "event.level_changed": "event",
     "event.closed": "event",
+    "event.synthesis_changed": "event",  # the director's synthesis (events/_synthesis.html)
     "event.params_changed": "zones",
     "event.cadence_changed": "reports",
     "log.": "log",

@@ -23,6 +23,10 @@ __all__ = ["playbooks", "site_db"]
         ("event.level_changed", "event"),
         ("event.closed", "event"),
         ("event.declared", "event"),
+        ("event.synthesis_changed", "event"),
+        ("checklist.item_undone", "checklist"),
+        ("checklist.item_corrected", "checklist"),
+        ("grant.denied", "grants"),
         ("log.entry_added", "log"),
         ("checklist.item_done", "checklist"),
         ("grant.requested", "grants"),
@@ -77,6 +81,16 @@ def test_every_change_bumps_its_part_and_reads_do_not(site_db: Any, playbooks: A
     assert zoned is not None and zoned.version == 3
     assert zoned.parts["zones"].version == 3 and zoned.parts["zones"].at == "2026-11-23T13:03:00Z"
     assert zoned.changed_at == "2026-11-23T13:03:00Z"
+
+    # The director's synthesis shows on the event's pages (its region follows "event").
+    written = events.set_synthesis(
+        db, later, event, "Situation : fuite maîtrisée.", actor=user(db, "director")
+    )
+    assert written.synthesis
+    synthesised = live.state(db, event.id)
+    assert synthesised is not None and synthesised.version == 4
+    assert synthesised.parts["event"].version == 4
+    zoned = synthesised
 
     # A read (an access record) is in the audit chain but does not move the state.
     with transaction(db):

@@ -48,7 +48,8 @@ function crisisTickCountdowns() {
 setInterval(crisisTickCountdowns, 1000);
 
 // A region being typed in is not replaced under the user's fingers: refreshes wait until the
-// focus leaves it and nothing typed is left in it (used by the inbox and polite polls).
+// focus leaves it and nothing typed is left in it (used by the inbox; static/js/live.js
+// has its own rule for the regions that follow an event's state).
 function crisisBusy(region) {
   if (!region) { return false; }
   if (region.contains(document.activeElement) && document.activeElement !== document.body) { return true; }
@@ -57,18 +58,3 @@ function crisisBusy(region) {
   });
 }
 
-// Polite polls: an htmx region with data-refresh-every="N" (seconds) and hx-trigger="refresh"
-// is asked to refresh every N seconds, unless the user is typing in it.
-document.addEventListener("DOMContentLoaded", function () {
-  setInterval(function () {
-    if (!window.htmx || document.hidden) { return; }
-    document.querySelectorAll("[data-refresh-every]").forEach(function (el) {
-      var every = parseInt(el.dataset.refreshEvery, 10) * 1000;
-      var last = parseInt(el.dataset.refreshedAt || "0", 10);
-      if (Date.now() - last >= every && !crisisBusy(el)) {
-        el.dataset.refreshedAt = String(Date.now());
-        window.htmx.trigger(el, "refresh");
-      }
-    });
-  }, 1000);
-});

@@ -6,8 +6,8 @@
  * with If-None-Match (a 304 when nothing changed: one indexed read on the server). When the
  * state moved, every region whose data-live-part names a changed part (or "*") receives the
  * "live-refresh" event: htmx regions declare hx-trigger="live-refresh" and re-fetch themselves,
- * scripts (the map) listen for it. A region the user is typing in is refreshed when they leave
- * it, never under their fingers. The "crisis:live" event (on document) tells scripts what
+ * scripts (the map) listen for it. A region the user is typing in, or has left words typed in,
+ * is refreshed once they leave it and the words are sent or emptied, never under their fingers. The "crisis:live" event (on document) tells scripts what
  * changed, with the state.
  *
  * When the zones changed, the page's notice ([data-live-notice]) says so: "Zones recalculées
@@ -49,14 +49,20 @@
     return parts.some(function (p) { return changed.indexOf(p) !== -1; });
   }
 
-  // Someone is typing in this region: a refresh would swap their words away.
+  // Someone is typing in this region, or left words typed in it (a note, a correction, a draft
+  // synthesis): a refresh would swap their words away. It waits until they are sent or emptied.
+  var FIELDS = "textarea, input:not([type=hidden]):not([type=checkbox]):not([type=radio]):not([type=submit]):not([type=button])";
+
   function busy(node) {
     var active = document.activeElement;
-    if (!active || !node.contains(active)) { return false; }
-    var tag = active.tagName;
-    if (tag === "TEXTAREA" || tag === "SELECT") { return true; }
-    if (tag === "INPUT") { return ["checkbox", "radio", "button", "submit"].indexOf(active.type) === -1 || active.value !== ""; }
-    return false;
+    if (active && node.contains(active)) {
+      var tag = active.tagName;
+      if (tag === "TEXTAREA" || tag === "SELECT") { return true; }
+      if (tag === "INPUT" && (["checkbox", "radio", "button", "submit"].indexOf(active.type) === -1 || active.value !== "")) { return true; }
+    }
+    return Array.prototype.some.call(node.querySelectorAll(FIELDS), function (el) {
+      return el.value !== el.defaultValue;
+    });
   }
 
   function fire(node, detail) {
@@ -67,20 +73,29 @@
     }
   }
 
+  // Regions that waited for the user: tried again when the focus leaves them and at each poll.
+  var waiting = [];
+
   function refresh(node, detail) {
     if (!busy(node)) {
       fire(node, detail);
       return;
     }
-    if (node.getAttribute("data-live-pending")) { return; }
     node.setAttribute("data-live-pending", "1");
-    node.addEventListener("focusout", function later() {
-      setTimeout(function () {
-        if (busy(node)) { return; }
-        node.removeEventListener("focusout", later);
-        node.removeAttribute("data-live-pending");
-        fire(node, detail);
-      }, 0);
+    waiting = waiting.filter(function (w) { return w.node !== node; });
+    waiting.push({ node: node, detail: detail });
+    if (node.getAttribute("data-live-waits")) { return; }
+    node.setAttribute("data-live-waits", "1");
+    node.addEventListener("focusout", function () { setTimeout(retry, 0); });
+  }
+
+  function retry() {
+    waiting = waiting.filter(function (w) {
+      if (!w.node.isConnected) { return false; } // swapped meanwhile (the user's own send)
+      if (busy(w.node)) { return true; }
+      w.node.removeAttribute("data-live-pending");
+      fire(w.node, w.detail);
+      return false;
     });
   }
 
@@ -125,6 +140,7 @@
 
   function schedule() {
     if (stopped) { return; }
+    if (waiting.length) { retry(); }
     clearTimeout(timer);
     timer = setTimeout(poll, document.hidden ? HIDDEN_PERIOD : period);
   }
