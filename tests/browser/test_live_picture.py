@@ -249,6 +249,37 @@ def test_connection_lost_banner(
         desk.close()
 
 
+def test_a_session_that_ended_signs_in_again_unless_someone_is_typing(
+    territory_app: Flask, browser: Any, live_territory_server: LiveServer
+) -> None:
+    """The poll answered 401: an idle page goes to the sign-in page (and back after it); a page
+    with words typed in it stays (its send carries the draft, tests/browser/test_drafts.py)."""
+    event = _declare(territory_app)
+    idle = Page(browser, live_territory_server.url, DESK)
+    busy = Page(browser, live_territory_server.url, DESK)
+    try:
+        for p, login in ((idle, "cell"), (busy, "liaison")):
+            p.login(login)
+            p.page.goto(f"/events/{event.id}")
+            p.page.wait_for_selector("#event-map[data-loaded='1']", timeout=20000)
+        busy.page.fill("#log-form textarea[name=text]", "Appel de la mairie en cours")
+        db = connect(territory_app.config["CRISIS_DB"])
+        try:
+            for login in ("cell", "liaison"):
+                auth.end_all_sessions(db, territory_app.config["CLOCK"].now(), login, actor="test")
+        finally:
+            db.conn.close()
+        idle.page.wait_for_url("**/login**", timeout=10000)
+        busy.page.wait_for_timeout(3000)  # more than a poll: the 401 was seen
+        assert f"/events/{event.id}" in busy.page.url and "/login" not in busy.page.url
+        assert busy.page.input_value("#log-form textarea[name=text]") == (
+            "Appel de la mairie en cours"
+        )
+    finally:
+        idle.close()
+        busy.close()
+
+
 # --- the desk dashboard: a crisis-room screen --------------------------------------------------
 
 

@@ -60,6 +60,10 @@
       if (tag === "TEXTAREA" || tag === "SELECT") { return true; }
       if (tag === "INPUT" && (["checkbox", "radio", "button", "submit"].indexOf(active.type) === -1 || active.value !== "")) { return true; }
     }
+    return typed(node);
+  }
+
+  function typed(node) {
     return Array.prototype.some.call(node.querySelectorAll(FIELDS), function (el) {
       return el.value !== el.defaultValue;
     });
@@ -155,6 +159,12 @@
     if (c) { c.back(response.headers.get("X-Situation-At")); }
   }
 
+  // (The desk's entry text has the focus from the start: words in it, not the focus, count.)
+  function signIn() {
+    if (!typed(document.body)) { window.location.reload(); return; }
+    setTimeout(signIn, period);
+  }
+
   function poll() {
     var headers = { Accept: "application/json" };
     if (known.etag) { headers["If-None-Match"] = known.etag; }
@@ -164,9 +174,11 @@
         return undefined;
       }
       if (response.status === 401) {
-        // The session ended: the page would go on showing old data. Sign in again.
+        // The session ended: the page would go on showing old data. Sign in again — but not
+        // under the fingers of someone typing: their send goes to the sign-in page with the
+        // draft (static/js/drafts.js); the page reloads once nothing is being typed.
         stopped = true;
-        window.location.reload();
+        signIn();
         return undefined;
       }
       if (response.status === 304) {
