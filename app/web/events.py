@@ -194,7 +194,7 @@ def _dashboard(
     ctx: dict[str, Any] = {"live_state": state}
     zones = events.latest_zones(get_db(), event.id)  # read once, passed down
     ctx.update(_situation_context(event, playbook, zones))
-    ctx.update(key_figures_context(event, zones))
+    ctx.update(key_figures_context(event, zones, in_page=True))
     ctx.update(_log_context(event))
     ctx["desk_log"] = True
     ctx.update(_log_form_context(event, form=log_form, error=log_error, saved=_saved(event)))
@@ -633,7 +633,7 @@ def show_liaison(event_id: int) -> Response:
     ctx: dict[str, Any] = {"live_state": state}
     zones = events.latest_zones(get_db(), event.id)  # read once, passed down
     ctx.update(_situation_context(event, playbook, zones))
-    ctx.update(key_figures_context(event, zones))
+    ctx.update(key_figures_context(event, zones, in_page=True))
     ctx.update(_log_context(event, compact=True))
     form = {"category": "message reçu"}
     ctx.update(_log_form_context(event, form=form, compact=True, saved=_saved(event)))

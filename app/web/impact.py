@@ -303,11 +303,19 @@ def _page() -> Page | None:
     return (offset, number(raw_limit, "limit", None))
 
 
-def key_figures_context(event: events.Event, latest: Zones | None) -> dict[str, Any]:
+def key_figures_context(
+    event: events.Event, latest: Zones | None, *, in_page: bool = False
+) -> dict[str, Any]:
     """The key figures (``impact/_key_figures.html``): population, sensitive establishments,
     closure points and restricted counts per zone. Counts only: no grant is read for them, so
-    the page holding them stays one a tablet may keep offline."""
-    impact = situation.event_impact(get_db(), get_index(), event, latest, frozenset())
+    the page holding them stays one a tablet may keep offline. ``in_page``: for a page that
+    holds them — while the spatial index is being built in the background, the page answers at
+    once and the region loads itself (``key_pending``) rather than waiting for the build."""
+    db, index = get_db(), get_index()
+    query = situation.impact_query(db, event, latest, frozenset())
+    if in_page and index.memo.get(query.key) is None and index.building:
+        return {"key_pending": True, "key_zones": latest}
+    impact = situation.event_impact(db, index, event, latest, frozenset(), query=query)
     zones = [*impact.zones]
     rows: list[dict[str, Any]] = []
     for zone in zones:
