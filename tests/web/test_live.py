@@ -130,7 +130,7 @@ def test_pages_carry_the_state_they_were_rendered_at(site_app: Flask, client: An
     for region, parts in follows.items():
         assert page[region]["data-live-part"] == parts, region
     for region, route in (
-        ("event-situation", "situation"),
+        ("event-situation", "situation-line"),
         ("event-facts", "facts"),
         ("event-access", "access"),
         ("event-key-figures", "key-figures"),
