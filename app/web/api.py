@@ -39,6 +39,12 @@ def whoami() -> Response:
 
 @bp.get("/state")
 @allow(*events.READ_ROLES)
+@describe(
+    "État de l'ensemble des événements",
+    tag="Session",
+    response=m.GlobalStateOut,
+    notes="Renvoyez l'ETag reçu dans If-None-Match : 304 tant que rien n'a changé.",
+)
 def state() -> Response:
     """The state of all events together (the home page's lists follow it): a number that grows
     with every change to any event, and how many events there are. ETag and 304 as for one

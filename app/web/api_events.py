@@ -152,6 +152,14 @@ def get_event(event_id: int) -> Response:
 
 @bp.get("/<int:event_id>/state")
 @allow(*events.READ_ROLES)
+@describe(
+    "État en direct de l'événement",
+    tag="Événements",
+    response=m.EventStateOut,
+    errors=(404,),
+    notes="Ce que chaque vue ouverte interroge toutes les 2 s. Renvoyez l'ETag reçu dans "
+    "If-None-Match : 304 tant que rien n'a changé (une lecture indexée).",
+)
 def get_state(event_id: int) -> Response:
     """The event's live state: its version and the version of each part's last change.
 

@@ -75,6 +75,42 @@ class Whoami(Out):
     csrf_token: str | None = Field(default=None, description="Avec la session seulement.")
 
 
+class PartChangeOut(Out):
+    version: int = Field(description="La version de l'événement à ce changement.")
+    at: str
+    by: str | None
+
+
+class StateZonesOut(Out):
+    version: int
+    computed_at: str
+    wind_from_deg: float | None
+    wind_speed_ms: float | None
+    by: str | None = None
+    notice: str | None = Field(
+        default=None, description="« Zones recalculées (version 3, vent 260°) à 14:02 par … »"
+    )
+
+
+class EventStateOut(Out):
+    event: int
+    version: int = Field(description="Croît à chaque changement que montre une vue.")
+    changed_at: str | None
+    status: str
+    level: int
+    parts: dict[str, int] = Field(description="Partie (zones, log, checklist…) → sa version.")
+    changes: dict[str, PartChangeOut]
+    zones: StateZonesOut | None
+    server_time: str
+
+
+class GlobalStateOut(Out):
+    version: int = Field(description="La somme des versions de tous les événements.")
+    events: int
+    changed_at: str | None
+    server_time: str
+
+
 class InboxItemOut(Out):
     id: str = Field(description="« genre:numéro », ex. « approval:12 ».")
     kind: str
