@@ -49,6 +49,9 @@ def test_a_log_entry_typed_after_the_session_ended_is_sent_after_signing_in(
     try:
         p.login("cell")
         p.page.goto(f"/events/{event_id}")
+        # The page's own regions are loaded (the figures load themselves): a region asked for
+        # after the session ended would take the page to the sign-in page before the send.
+        p.page.wait_for_selector("#event-impact .impact-summary", timeout=20000)
         p.page.fill("#log-form textarea[name=text]", ENTRY)
         end_sessions(territory_app, "cell")  # idle timeout, or an administrator ended it
         p.page.click("#log-form button[type=submit]")
