@@ -201,7 +201,9 @@ def kept_sections(path: Path) -> dict[str, tuple[str, str]]:
         return {}
     text = path.read_text("utf-8")
     row = re.compile(r"^\| \[(bench_\w+)\]\(#\1\) .*$", re.M)
-    rows = {m.group(1): m.group(0) for m in row.finditer(text)}
+    rows: dict[str, str] = {}
+    for m in row.finditer(text):  # the Summary's row (the Targets table comes after it)
+        rows.setdefault(m.group(1), m.group(0))
     written = re.search(r"on (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", text)
     out: dict[str, tuple[str, str]] = {}
     parts = re.split(r"^## (bench_\w+)\n", text, flags=re.M)
@@ -262,7 +264,11 @@ def render(
         status = "ok" if code == 0 else ("timed out" if code == -1 else f"exit {code}")
         lines.append(f"| [{name}](#{name}) | {summary(name)} | {status} | {seconds:.0f} s |")
     lines.append("")
-    targets = [(name, t) for name, _c, _k, _s, out, _e in results for t in target_lines(out)]
+    # The targets of each benchmark shown, in order: measured now, or read from a kept section.
+    outputs = {r[0]: r[4] for r in results}
+    outputs.update({n: kept[n][1] for n in kept if n not in outputs and n != "_setting"})
+    shown = [n for n in discover() if n in outputs]
+    targets = [(name, t) for name in shown for t in target_lines(outputs[name])]
     if targets:
         lines += [
             "## Targets",
