@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +30,57 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite_utils.Databas
         db.enable_wal()
     conn.execute("PRAGMA synchronous = NORMAL")
     return db
+
+
+class Pool:
+    """Open connections kept between the requests of one process.
+
+    Opening a connection costs about a millisecond (SQLite maps the WAL index and reads the
+    schema again), more than a cached request's whole work; a request takes a connection, gives
+    it back at its end, and the next request of any thread reuses it. One connection serves one
+    request at a time. A connection given back inside a transaction is rolled back first (a
+    request that failed half-way leaves nothing open); one inherited through a fork is never
+    reused (a child process opens its own). ``:memory:`` databases are not pooled: each
+    connection to one is another database.
+    """
+
+    def __init__(self, path: str | Path, size: int = 8) -> None:
+        self.path = str(path)
+        self.size = max(0, size)
+        self._idle: list[sqlite_utils.Database] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def take(self) -> sqlite_utils.Database:
+        """A connection: an idle one of this process, or a new one."""
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's connections are not ours
+                self._idle, self._pid = [], os.getpid()
+            if self._idle:
+                return self._idle.pop()
+        return connect(self.path)
+
+    def give(self, db: sqlite_utils.Database) -> None:
+        """Take back a connection; closed instead when the pool is full or it is unusable."""
+        keep = self.path != ":memory:" and os.getpid() == self._pid
+        try:
+            if db.conn.in_transaction:
+                db.conn.rollback()
+        except sqlite3.Error:
+            keep = False
+        with self._lock:
+            if keep and len(self._idle) < self.size:
+                self._idle.append(db)
+                return
+        db.conn.close()
+
+    def close(self) -> None:
+        """Close every idle connection (the database file is about to be replaced, or the
+        process ends)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for db in idle:
+            db.conn.close()
 
 
 def row(db: sqlite_utils.Database, sql: str, params: Any = ()) -> dict[str, Any] | None:

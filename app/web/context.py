@@ -3,26 +3,43 @@ playbook library of the app, and the one lookup of an event by id (``event_or_40
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 import sqlite_utils
 from flask import current_app, g
 
 from .. import audit, auth, events, live, playbooks
-from ..db import connect
+from ..db import Pool
+
+_POOL_LOCK = threading.Lock()
+
+
+def pool() -> Pool:
+    """The app's pool of open connections (made on first use, one per process)."""
+    cfg, extensions = current_app.config, current_app.extensions
+    found: Pool | None = extensions.get("db_pool")
+    if found is None or found.path != str(cfg["CRISIS_DB"]):
+        with _POOL_LOCK:
+            found = extensions.get("db_pool")
+            if found is None or found.path != str(cfg["CRISIS_DB"]):
+                found = Pool(cfg["CRISIS_DB"], int(cfg.get("CRISIS_THREADS", 8)))
+                extensions["db_pool"] = found
+    return found
 
 
 def get_db() -> sqlite_utils.Database:
-    """The request's database connection, opened on first use and closed at teardown."""
+    """The request's database connection, taken from the pool on first use and given back at
+    teardown (any transaction left open is rolled back then)."""
     if "db" not in g:
-        g.db = connect(current_app.config["CRISIS_DB"])
+        g.db = pool().take()
     return g.db
 
 
 def close_db(_exc: BaseException | None = None) -> None:
     db = g.pop("db", None)
     if db is not None:
-        db.conn.close()
+        pool().give(db)
 
 
 def now() -> datetime:

@@ -305,6 +305,7 @@ def test_read_only_database_gives_a_clear_error(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same without root: every connection of the app refuses writes (SQLITE_READONLY)."""
+    from app import db as db_module
     from app.web import context
 
     def read_only(path: str, **kwargs: Any) -> Any:
@@ -314,11 +315,15 @@ def test_read_only_database_gives_a_clear_error(
 
     client = app.test_client()
     client.refresh_csrf()  # type: ignore[attr-defined]
-    monkeypatch.setattr(context, "connect", read_only)
+    monkeypatch.setattr(db_module, "connect", read_only)
+    with app.app_context():
+        context.pool().close()  # the app's next connections are read-only ones
     response = client.post("/login", data={"login": "cell", "password": demo_password("cell")})
     assert response.status_code != 302
     _storage_error_page(response, (503,), "lecture seule")
     monkeypatch.undo()
+    with app.app_context():
+        context.pool().close()  # the database is writable again
     _consistent(app.config["CRISIS_DB"])
     client.login("cell")  # type: ignore[attr-defined]
 

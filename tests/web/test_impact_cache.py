@@ -195,6 +195,7 @@ def test_maps_ask_only_for_what_they_draw(territory_app: Flask, toxic, analyses)
 def test_one_catalogue_read_per_request_on_its_connection(
     territory_app: Flask, toxic, monkeypatch: pytest.MonkeyPatch
 ):
+    from app import db as db_module
     from app.web import context
 
     client = login(territory_app)
@@ -205,14 +206,16 @@ def test_one_catalogue_read_per_request_on_its_connection(
 
     monkeypatch.setattr(index, "_revision_of", no_own_connection)
     statements: list[str] = []
-    real_connect = context.connect
+    real_connect = db_module.connect
 
     def traced(path: Any, **kwargs: Any) -> Any:
         db = real_connect(path, **kwargs)
         db.conn.set_trace_callback(statements.append)
         return db
 
-    monkeypatch.setattr(context, "connect", traced)
+    monkeypatch.setattr(db_module, "connect", traced)
+    with territory_app.app_context():
+        context.pool().close()  # the requests below open traced connections
     for path in (
         f"/api/v1/events/{toxic.id}/impact",
         f"/events/{toxic.id}/impact",

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from app import db as db_module
 from app.web import context
 from tests.builders import declare_with_grant
 
@@ -19,16 +20,20 @@ ZONES_READ = "SELECT * FROM event_zones WHERE event_id = "
 
 
 @pytest.fixture
-def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def statements(territory_app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement of the connections requests open from now on (the idle ones of the
+    app's pool are closed first)."""
     seen: list[str] = []
-    opened = context.connect
+    opened = db_module.connect
 
     def connect(path: Any, **kw: Any) -> Any:
         db = opened(path, **kw)
         db.conn.set_trace_callback(seen.append)
         return db
 
-    monkeypatch.setattr(context, "connect", connect)
+    monkeypatch.setattr(db_module, "connect", connect)
+    with territory_app.app_context():
+        context.pool().close()
     return seen
 
 
