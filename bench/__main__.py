@@ -214,17 +214,71 @@ def kept_sections(path: Path) -> dict[str, tuple[str, str]]:
             body = re.sub(r"^(`python -m [^`]+` — \d+ s)$", rf"\1, run on {written.group(1)}",
                           body, count=1, flags=re.M)  # fmt: skip
         out[name] = (rows[name], f"## {name}\n{body}".rstrip() + "\n")
-    # Where the kept sections ran: the old file's machine and versions, said as such.
-    setting = re.search(r"^## Machine\n(.*?)^## Summary\n", text, re.M | re.S)
-    if out and setting:
-        when = f" (run on {written.group(1)})" if written else ""
-        block = setting.group(1).replace("## Versions", f"### Versions of the kept sections{when}")
-        out["_setting"] = ("", f"### Machine of the kept sections{when}\n{block}".rstrip() + "\n")
     return out
 
 
+_RAN_ON = re.compile(r"run on (\d{4}-\d\d-\d\d \d\d:\d\d UTC)")
+_SETTING = "### Machine and versions of the run of "
+
+
+def _tables(block: str) -> list[str]:
+    """The ``| … |`` lines of a block of Markdown (its key/value tables)."""
+    return [line for line in block.splitlines() if line.startswith("|")]
+
+
+def setting() -> list[str]:
+    """This run's machine and versions, as the table lines they are written with."""
+    return [*_table(machine()), *_table(versions())]
+
+
+def kept_settings(path: Path) -> dict[str, list[str]]:
+    """Where each earlier run of an existing report ran: date -> its machine and versions tables.
+
+    The report's own run (its top ``## Machine`` and ``## Versions``) and every run it already
+    kept sections of (``### Machine and versions of the run of DATE``)."""
+    if not path.exists():
+        return {}
+    text = path.read_text("utf-8")
+    out: dict[str, list[str]] = {}
+    written = re.search(r"\bon (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", text.split("\n## ", 1)[0])
+    own = re.search(r"^## Machine\n(.*?)^## Versions\n(.*?)^#", text, re.M | re.S)
+    if written and own:
+        out[written.group(1)] = _tables(own.group(1)) + _tables(own.group(2))
+    for m in re.finditer(
+        rf"^{re.escape(_SETTING)}(.+?)\n(.*?)(?=^#|^>)", text, re.M | re.S
+    ):  # fmt: skip
+        out.setdefault(m.group(1).strip(), _tables(m.group(2)))
+    return out
+
+
+def _settings_lines(
+    kept: dict[str, tuple[str, str]], settings: dict[str, list[str]], current: list[str]
+) -> list[str]:
+    """Where the kept sections ran: each earlier run's date, said to be this machine with these
+    versions, or given with its own tables (once per run, however many updates follow)."""
+    dates = sorted({m.group(1) for _, text in kept.values() if (m := _RAN_ON.search(text))})
+    same = [d for d in dates if settings.get(d) == current]
+    lines: list[str] = []
+    if same:
+        lines += [f"The kept sections run on {', '.join(same)} ran on this machine with these"
+                  " versions.", ""]  # fmt: skip
+    for date in dates:
+        if date in same:
+            continue
+        lines += [f"{_SETTING}{date}", ""]
+        for line in settings.get(date) or ["(not recorded)"]:
+            if line == "| | |" and lines[-1] != "":
+                lines.append("")  # the versions table after the machine's
+            lines.append(line)
+        lines.append("")
+    return lines
+
+
 def render(
-    results: list[Result], quick: bool, kept: dict[str, tuple[str, str]] | None = None
+    results: list[Result],
+    quick: bool,
+    kept: dict[str, tuple[str, str]] | None = None,
+    settings: dict[str, list[str]] | None = None,
 ) -> str:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     kept = kept or {}
@@ -242,16 +296,15 @@ def render(
             "",
         ]
     lines += ["## Machine", "", *_table(machine()), "", "## Versions", "", *_table(versions()), ""]
-    if "_setting" in kept:
-        lines += [kept["_setting"][1]]
     if kept:
+        lines += _settings_lines(kept, settings or {}, setting())
         lines += [
             "> Rows marked *(kept)* come from an earlier run (`--update` measured only the",
-            "> others); each section says when it ran; the machine of that run is given above.",
+            "> others); each section says when it ran, and where is said above.",
             "",
         ]
     ran = {r[0]: r for r in results}
-    order = [n for n in discover() if n in ran or n in kept]  # "_setting" is no benchmark
+    order = [n for n in discover() if n in ran or n in kept]
     lines += ["## Summary", "", "| benchmark | what | status | time |", "|---|---|---|---|"]
     for name in order:
         if name not in ran:
@@ -266,7 +319,7 @@ def render(
     lines.append("")
     # The targets of each benchmark shown, in order: measured now, or read from a kept section.
     outputs = {r[0]: r[4] for r in results}
-    outputs.update({n: kept[n][1] for n in kept if n not in outputs and n != "_setting"})
+    outputs.update({n: kept[n][1] for n in kept if n not in outputs})
     shown = [n for n in discover() if n in outputs]
     targets = [(name, t) for name in shown for t in target_lines(outputs[name])]
     if targets:
@@ -337,9 +390,11 @@ def main(argv: list[str] | None = None) -> int:
         results.append((name, cmd, code, seconds, out, err))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     kept: dict[str, tuple[str, str]] = {}
+    settings: dict[str, list[str]] = {}
     if args.update and args.only:
         kept = {k: v for k, v in kept_sections(args.output).items() if k not in args.only}
-    args.output.write_text(render(results, args.quick, kept) + "\n", "utf-8")
+        settings = kept_settings(args.output)
+    args.output.write_text(render(results, args.quick, kept, settings) + "\n", "utf-8")
     print(f"written: {args.output}", file=sys.stderr)
     return 0 if all(r[2] == 0 for r in results) else 1
 
