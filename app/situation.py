@@ -669,7 +669,7 @@ def map_notes(impact: Impact | None) -> list[str]:
     it applies to ("Toutes les zones : distance générique du guide…")."""
     if impact is None:
         return []
-    data = impact.to_json()
+    data = impact.to_json(items=False)  # the zones' own fields: no item list is built
     by_note: dict[str, list[str]] = {}
     for z in data["zones"]:
         for note in zone_caveats(z):

@@ -305,3 +305,19 @@ def test_serve_starts_the_background_build_in_the_worker(
     order = situation.index_warm_order(db)
     counts = [catalogue.require_dataset(db, slug).feature_count for slug, _ in order]
     assert counts == sorted(counts)
+
+
+def test_the_maps_build_no_item_list(territory_app: Flask, toxic, monkeypatch: pytest.MonkeyPatch):
+    """The SVG map and the printable extract draw no list of items: their notes come from the
+    zones' own fields, so their cost does not grow with the layers inside the zones."""
+    from app.geo import impact as impact_module
+
+    client = login(territory_app)
+    assert client.get(f"/api/v1/events/{toxic.id}/impact").status_code == 200  # memoised
+
+    def no_list(*_a: Any, **_k: Any) -> Any:
+        raise AssertionError("a map built an item list")
+
+    monkeypatch.setattr(impact_module._Items, "to_list", no_list)
+    for path in (f"/events/{toxic.id}/map.svg", f"/events/{toxic.id}/extract.pdf"):
+        assert client.get(path).status_code == 200, path
