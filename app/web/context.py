@@ -23,6 +23,8 @@ def pool() -> Pool:
         with _POOL_LOCK:
             found = extensions.get("db_pool")
             if found is None or found.path != str(cfg["CRISIS_DB"]):
+                if found is not None:
+                    found.close()  # the app now uses another database file
                 found = Pool(cfg["CRISIS_DB"], int(cfg.get("CRISIS_THREADS", 8)))
                 extensions["db_pool"] = found
     return found
@@ -32,14 +34,15 @@ def get_db() -> sqlite_utils.Database:
     """The request's database connection, taken from the pool on first use and given back at
     teardown (any transaction left open is rolled back then)."""
     if "db" not in g:
-        g.db = pool().take()
+        g.db_pool = pool()
+        g.db = g.db_pool.take()
     return g.db
 
 
 def close_db(_exc: BaseException | None = None) -> None:
     db = g.pop("db", None)
     if db is not None:
-        pool().give(db)
+        g.pop("db_pool").give(db)  # to the pool it came from
 
 
 def now() -> datetime:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
 from app import db as db_module
 from app.db import Pool, connect
+from app.web import context
 
 
 @pytest.fixture
@@ -88,3 +91,34 @@ def test_memory_databases_are_not_pooled() -> None:
     b = pool.take()
     assert b is not a
     assert "scratch" not in b.table_names()
+
+
+def test_a_request_gives_its_connection_back_without_its_transaction(app: Flask) -> None:
+    """In the app: the connection a request took is the next request's, and a transaction the
+    request left open (a failure half-way) holds no lock once the request has ended."""
+    with app.app_context():
+        first = context.get_db()
+        first.conn.execute("BEGIN IMMEDIATE")  # the write lock
+    other = sqlite3.connect(app.config["CRISIS_DB"], timeout=0.2)
+    other.execute("BEGIN IMMEDIATE")  # would raise "database is locked" if it were still held
+    other.rollback()
+    other.close()
+    with app.app_context():
+        assert context.get_db() is first
+        assert not first.conn.in_transaction
+
+
+def test_an_app_moved_to_another_database_uses_connections_to_it(
+    app: Flask, tmp_path: Path
+) -> None:
+    with app.app_context():
+        before = context.get_db()
+    moved = tmp_path / "elsewhere.db"
+    connect(moved).conn.close()
+    app.config["CRISIS_DB"] = str(moved)
+    with app.app_context():
+        now = context.get_db()
+        assert now is not before
+        assert now.execute("PRAGMA database_list").fetchone()[2] == str(moved)
+    with pytest.raises(Exception, match="closed"):  # the old pool's idle connection is closed
+        before.execute("SELECT 1")
