@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .. import access, events, fr, reports, schema
+from .. import access, events, fr, history, reports, schema
 from ..index_cache import index_for
 from .context import Console, bad_input, pass_console
 
@@ -22,12 +22,29 @@ def _event(console: Console, event_id: int) -> events.Event:
 @click.argument("event_id", type=int)
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--author", default="crisis-console (ligne de commande)", show_default=True)
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    metavar="MOMENT",
+    help="Rebuild the report as the situation stood at MOMENT (ISO 8601; Paris time when no "
+    "offset is given, e.g. 2026-11-29T14:10): a « reconstitué » report, counts only.",
+)
 @pass_console
-def report_command(console: Console, event_id: int, out: Path, author: str) -> None:
-    """Generate a situation report now (manual, stored and numbered) and write it to OUT."""
+def report_command(console: Console, event_id: int, out: Path, author: str, at: str | None) -> None:
+    """Generate a situation report now (manual, stored and numbered) and write it to OUT;
+    with --at, the report as the situation stood at that moment (as the web's history page)."""
     db = console.db
     schema.migrate(db)
     event = _event(console, event_id)
+    playbook = console.library.playbook(event.kind)
+    past = None
+    if at is not None:
+        try:
+            moment = history.parse_at(at, event, console.now())
+        except history.HistoryError as exc:
+            bad_input(f"--at : {exc.message}")
+        past = history.situation_at(db, event, moment, playbook)
     report = reports.issue(
         db,
         console.now(),
@@ -36,15 +53,17 @@ def report_command(console: Console, event_id: int, out: Path, author: str) -> N
         trigger="manual",
         author=author,
         actor="cli",
-        playbook=console.library.playbook(event.kind),
+        playbook=playbook,
         index=index_for(db),
+        past=past,
     )
     assert report is not None
     pdf = reports.report_pdf(db, report.id)
     assert pdf is not None
     out.write_bytes(pdf)
+    kind = f" ({report.trigger_label})" if report.as_at else ""
     click.echo(
-        f"Point de situation n°{report.number} de « {event.title} » écrit dans {out} "
+        f"Point de situation n°{report.number}{kind} de « {event.title} » écrit dans {out} "
         f"({fr.count(len(pdf), 'octet', 'octets')}, SHA-256 {report.sha256})."
     )
 

@@ -305,3 +305,31 @@ def test_cli_scheduler_once_and_report(
     log_out = tmp_path / "mc.pdf"
     assert runner("log-pdf", str(event.id), str(log_out)).exit_code == 0
     assert runner("report", "999", str(out)).exit_code == 2
+
+
+def test_cli_report_as_at_a_past_moment(
+    runner: Any, app: Any, db: Any, clock: Any, playbooks: Any, tmp_path: Path
+) -> None:
+    """``report --at``: the report rebuilt as the situation stood then (« reconstitué »), the
+    same as the web's history page makes; a moment the event cannot show is refused, named."""
+    from datetime import timedelta
+
+    from app import reports
+    from app.clock import local
+
+    event = declare(db, clock, playbooks)
+    declared = clock.now()
+    clock.advance(minutes=40)
+    moment = declared + timedelta(minutes=10)
+    out = tmp_path / "ps-au.pdf"
+    result = runner("report", str(event.id), str(out), "--at", local(moment, "%Y-%m-%dT%H:%M"))
+    assert result.exit_code == 0, result.output
+    assert f"reconstitué au {local(moment)}" in result.output
+    assert out.read_bytes().startswith(b"%PDF")
+    (stored,) = reports.list_reports(db, event.id)
+    assert stored.as_at is not None and stored.trigger_label.startswith("reconstitué au")
+    for bad, said in (("hier", "illisible"), ("2001-01-01T10:00", "précède la déclaration")):
+        refused = runner("report", str(event.id), str(tmp_path / "x.pdf"), "--at", bad)
+        assert refused.exit_code == 2 and "--at" in refused.output and said in refused.output
+    assert not (tmp_path / "x.pdf").exists()
+    assert len(reports.list_reports(db, event.id)) == 1  # nothing stored for a refusal
