@@ -393,7 +393,11 @@ def _map_section(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flow
     heading = Paragraph("Carte des zones", st["h1"])
     if ctx.map is None:
         return [heading, _empty("Carte indisponible : aucune zone calculée.", st)]
-    return [KeepTogether([heading, _FitMap(ctx.map, A4[0] - 2 * MARGIN, 430)])]
+    # Not KeepTogether: it measures its content against an unbounded height, so the map would
+    # always ask its full height and leave page 1 whenever less than that is left (a
+    # reconstituted report's longer header). The map shrinks to what page 1 has left instead,
+    # down to MAP_MIN_HEIGHT; below that, heading and map go to the next page together.
+    return [CondPageBreak(MAP_MIN_HEIGHT + 32), heading, _FitMap(ctx.map, A4[0] - 2 * MARGIN, 430)]
 
 
 def _zone_figures(ctx: ReportContext, st: dict[str, ParagraphStyle]) -> list[Flowable]:

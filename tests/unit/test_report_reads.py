@@ -127,6 +127,32 @@ def test_page_one_has_the_synthesis_the_key_figures_and_the_map(
     assert "(s)" not in body
 
 
+def test_a_reconstituted_report_keeps_its_map_on_page_one(
+    tdb: Any, territory_app: Any, playbooks: dict[str, Playbook], tmp_path: Path
+) -> None:
+    """A reconstituted report's header is longer (its title on two lines, the note on what it
+    is rebuilt from): the map shrinks to what page 1 has left rather than leave it."""
+    from app import history
+
+    now = territory_app.config["CLOCK"].now()
+    event = declare(tdb, now, playbooks)
+    event = events.set_synthesis(tdb, now, event, SYNTHESIS, user(tdb, "director"))
+    past = history.situation_at(tdb, event, now + timedelta(minutes=10), playbooks["toxic-release"])
+    report = reports.generate(
+        tdb,
+        now + timedelta(minutes=40),
+        event,
+        author="Claire Morel",
+        playbook=playbooks["toxic-release"],
+        past=past,
+    )
+    assert report is not None and report.as_at is not None
+    pdf = reports.report_pdf(tdb, report.id)
+    first = flat(pdf_text(pdf, tmp_path, 1))
+    assert "reconstitué" in first and "bouclage de la RD 982" in first
+    assert "Carte des zones" in first and "Zones d'effets" in first  # the heading and the map
+
+
 def test_the_marking_never_goes_down_once_restricted_data_entered(
     tdb: Any, territory_app: Any, playbooks: dict[str, Playbook], tmp_path: Path
 ) -> None:
