@@ -97,20 +97,31 @@ def test_the_synthesis_is_versioned_in_the_main_courante(db: Any, app: Any) -> N
     assert info.value.status == 409
 
 
+def _with_synthesis(db: Any, app: Any, playbooks: dict[str, Playbook]) -> tuple[Any, events.Event]:
+    """Now, and a declared event whose director wrote the synthesis."""
+    now = app.config["CLOCK"].now()
+    event = declare(db, now, playbooks)
+    return now, events.set_synthesis(db, now, event, SYNTHESIS, user(db, "director"))
+
+
+def _report(
+    db: Any, event: events.Event, at: Any, playbooks: dict[str, Playbook], past: Any = None
+) -> tuple[reports.Report, bytes]:
+    """A report generated at ``at`` (``past``: reconstituted as that situation) and its PDF."""
+    report = reports.generate(
+        db, at, event, author="Claire Morel", playbook=playbooks["toxic-release"], past=past
+    )
+    assert report is not None
+    pdf = reports.report_pdf(db, report.id)
+    assert pdf is not None
+    return report, pdf
+
+
 def test_page_one_has_the_synthesis_the_key_figures_and_the_map(
     tdb: Any, territory_app: Any, playbooks: dict[str, Playbook], tmp_path: Path
 ) -> None:
-    now = territory_app.config["CLOCK"].now()
-    event = declare(tdb, now, playbooks)
-    event = events.set_synthesis(tdb, now, event, SYNTHESIS, user(tdb, "director"))
-    report = reports.generate(
-        tdb,
-        now + timedelta(minutes=5),
-        event,
-        author="Claire Morel",
-        playbook=playbooks["toxic-release"],
-    )
-    pdf = reports.report_pdf(tdb, report.id)
+    now, event = _with_synthesis(tdb, territory_app, playbooks)
+    report, pdf = _report(tdb, event, now + timedelta(minutes=5), playbooks)
     first = flat(pdf_text(pdf, tmp_path, 1))
     assert "Synthèse du directeur" in first and "bouclage de la RD 982" in first
     assert "Chiffres clés" in first and "Carte des zones" in first
@@ -134,20 +145,10 @@ def test_a_reconstituted_report_keeps_its_map_on_page_one(
     is rebuilt from): the map shrinks to what page 1 has left rather than leave it."""
     from app import history
 
-    now = territory_app.config["CLOCK"].now()
-    event = declare(tdb, now, playbooks)
-    event = events.set_synthesis(tdb, now, event, SYNTHESIS, user(tdb, "director"))
+    now, event = _with_synthesis(tdb, territory_app, playbooks)
     past = history.situation_at(tdb, event, now + timedelta(minutes=10), playbooks["toxic-release"])
-    report = reports.generate(
-        tdb,
-        now + timedelta(minutes=40),
-        event,
-        author="Claire Morel",
-        playbook=playbooks["toxic-release"],
-        past=past,
-    )
-    assert report is not None and report.as_at is not None
-    pdf = reports.report_pdf(tdb, report.id)
+    report, pdf = _report(tdb, event, now + timedelta(minutes=40), playbooks, past)
+    assert report.as_at is not None
     first = flat(pdf_text(pdf, tmp_path, 1))
     assert "reconstitué" in first and "bouclage de la RD 982" in first
     assert "Carte des zones" in first and "Zones d'effets" in first  # the heading and the map
