@@ -195,6 +195,12 @@ def target_lines(out: str) -> list[tuple[str, str, str]]:
 Result = tuple[str, list[str], int, float, str, str]
 
 
+def _written_on(text: str) -> str | None:
+    """When a report was written (its first line: "Written by … on DATE")."""
+    found = re.search(r"\bon (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", text.split("\n## ", 1)[0])
+    return found.group(1) if found else None
+
+
 def kept_sections(path: Path) -> dict[str, tuple[str, str]]:
     """The sections of an existing report: name -> (summary row, section text)."""
     if not path.exists():
@@ -204,14 +210,14 @@ def kept_sections(path: Path) -> dict[str, tuple[str, str]]:
     rows: dict[str, str] = {}
     for m in row.finditer(text):  # the Summary's row (the Targets table comes after it)
         rows.setdefault(m.group(1), m.group(0))
-    written = re.search(r"on (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", text)
+    written = _written_on(text)
     out: dict[str, tuple[str, str]] = {}
     parts = re.split(r"^## (bench_\w+)\n", text, flags=re.M)
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         if name not in rows:
             continue
         if written and ", run on " not in body:  # a section of a whole run: its run's date
-            body = re.sub(r"^(`python -m [^`]+` — \d+ s)$", rf"\1, run on {written.group(1)}",
+            body = re.sub(r"^(`python -m [^`]+` — \d+ s)$", rf"\1, run on {written}",
                           body, count=1, flags=re.M)  # fmt: skip
         out[name] = (rows[name], f"## {name}\n{body}".rstrip() + "\n")
     return out
@@ -240,10 +246,10 @@ def kept_settings(path: Path) -> dict[str, list[str]]:
         return {}
     text = path.read_text("utf-8")
     out: dict[str, list[str]] = {}
-    written = re.search(r"\bon (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", text.split("\n## ", 1)[0])
+    written = _written_on(text)
     own = re.search(r"^## Machine\n(.*?)^## Versions\n(.*?)^#", text, re.M | re.S)
     if written and own:
-        out[written.group(1)] = _tables(own.group(1)) + _tables(own.group(2))
+        out[written] = _tables(own.group(1)) + _tables(own.group(2))
     for m in re.finditer(
         rf"^{re.escape(_SETTING)}(.+?)\n(.*?)(?=^#|^>)", text, re.M | re.S
     ):  # fmt: skip
