@@ -20,6 +20,7 @@ from .context import event_or_404, get_db, now, require_user
 from .errors import fail
 from .htmx import render
 from .notices import done, refused
+from .openapi import body as parsed_body
 from .openapi import describe
 from .owner import review_page
 from .params import bbox_arg, int_arg
@@ -328,11 +329,14 @@ def create_grant(event_id: int) -> Response:
     return redirect(url_for("access.index", grant=g.id))
 
 
-def _decide(grant_id: int, action: str) -> access.Grant:
+def _decide(grant_id: int, action: str, reason: str | None = None) -> access.Grant:
+    """Approve, deny or revoke a grant as the signed-in user, for the page and the API alike.
+    ``reason``: the API's validated body gives it; a page's form (or JSON) otherwise."""
     user = require_user()
     db, t = get_db(), now()
-    reason = (request.get_json(silent=True) or {}).get("reason") if request.is_json else None
-    reason = str(reason or request.form.get("reason", ""))
+    if reason is None:
+        given = (request.get_json(silent=True) or {}).get("reason") if request.is_json else None
+        reason = str(given or request.form.get("reason", ""))
     if action == "approve":
         return access.approve_grant(db, t, user, grant_id)
     if action == "deny":
@@ -628,35 +632,24 @@ def grant_json(g: access.Grant) -> dict[str, Any]:
     errors=(409,),
 )
 def api_create_grant(event_id: int) -> Any:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        fail(400, "Corps JSON attendu.")
+    given: m.GrantIn = parsed_body()  # validated against the declared model before the view
     g = access.request_grant(
         get_db(),
         now(),
         require_user(),
         event_id,
-        str(data.get("dataset", "")),
-        reason_code=str(data.get("reason_code", "")),
-        justification=str(data.get("justification", "")),
-        duration_min=data.get("duration_min"),  # type: ignore[arg-type]
-        totp=str(data["totp"]) if data.get("totp") is not None else None,
+        given.dataset,
+        reason_code=given.reason_code,
+        justification=given.justification,
+        duration_min=given.duration_min,
+        totp=given.totp,
     )
     return jsonify(grant_json(g)), 201
 
 
 def _api_decide(grant_id: int, action: str) -> Any:
-    user = require_user()
-    db, t = get_db(), now()
-    data = request.get_json(silent=True) or {}
-    reason = str(data.get("reason", "")) if isinstance(data, dict) else ""
-    if action == "approve":
-        g = access.approve_grant(db, t, user, grant_id)
-    elif action == "deny":
-        g = access.deny_grant(db, t, user, grant_id, reason)
-    else:
-        g = access.revoke_grant(db, t, user, grant_id, reason)
-    return jsonify(grant_json(g))
+    given: m.DecisionIn = parsed_body()
+    return jsonify(grant_json(_decide(grant_id, action, given.reason)))
 
 
 @bp.post("/api/v1/grants/<int:grant_id>/approve")
