@@ -214,16 +214,16 @@ def get_log(event_id: int) -> Response:
 )
 def add_log_entry(event_id: int) -> Response:
     event = event_or_404(event_id)
-    body = _body()
+    given: m.LogEntryIn = parsed_body()
     entry = events.add_log(
         get_db(),
         now(),
         event.id,
         actor=require_user(),
-        category=body.get("category", "information"),
-        text=body.get("text"),
-        fact_at=body.get("fact_at"),
-        corrects_id=body.get("corrects"),
+        category=given.category,
+        text=given.text,
+        fact_at=given.fact_at,
+        corrects_id=given.corrects,
         idempotency_key=_idempotency_key(),
     )
     response = jsonify(entry.to_dict())
@@ -248,12 +248,7 @@ def tick_item(event_id: int, item: str) -> Response:
     Optional ``fact_at`` (when it was done) and ``Idempotency-Key`` header, as for the log.
     """
     event = event_or_404(event_id)
-    body = request.get_json(silent=True) or {}
-    if not isinstance(body, dict):
-        raise events.EventError("Corps JSON attendu (un objet).", "body", status=400)
-    note = body.get("note") or ""
-    if not isinstance(note, str):
-        raise events.EventError("« note » doit être un texte.", "note")
+    given: m.TickIn = parsed_body()
     found = next(
         (
             i
@@ -272,8 +267,8 @@ def tick_item(event_id: int, item: str) -> Response:
         event.id,
         found.id,
         actor=require_user(),
-        note=note,
-        fact_at=body.get("fact_at"),
+        note=given.note,
+        fact_at=given.fact_at,
         idempotency_key=_idempotency_key(),
     )
     return jsonify(done.to_dict(now()))

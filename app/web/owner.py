@@ -22,6 +22,7 @@ from .context import get_db, now, require_user
 from .errors import fail
 from .htmx import htmx, render
 from .notices import done
+from .openapi import body as parsed_body
 from .openapi import describe
 from .security import allow
 
@@ -153,9 +154,7 @@ def api_review(event_id: int) -> Any:
 )
 def api_sign_review(event_id: int) -> Any:
     """The steward of the organisation records ``conforme`` or ``contestee`` with a comment."""
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        fail(400, 'Corps JSON attendu : {"verdict": "conforme"|"contestee", "comment": …}.')
+    given: m.VerdictIn = parsed_body()  # validated against the declared model before the view
     org = _org(request.args.get("org"))
     doc = document(org, event_id)
     v = access.record_verdict(
@@ -163,10 +162,10 @@ def api_sign_review(event_id: int) -> Any:
         now(),
         require_user(),
         doc,
-        str(data.get("verdict") or ""),
-        str(data.get("comment") or ""),
-        grants=_ints(data.get("grants")),
-        reads=_ints(data.get("reads")),
+        given.verdict,
+        given.comment,
+        grants=given.grants or [],
+        reads=given.reads or [],
     )
     return jsonify(v.as_json(doc.content_sha256)), 201
 
