@@ -19,13 +19,6 @@ from .security import allow
 bp = Blueprint("api_events", __name__, url_prefix="/api/v1/events")
 
 
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise events.EventError("Corps JSON attendu (un objet).", "body", status=400)
-    return body
-
-
 def _idempotency_key() -> str | None:
     """The client's name for this write (a resend with it is answered, not done twice)."""
     return request.headers.get(idempotency.HEADER)
@@ -62,33 +55,24 @@ def list_events() -> Response:
     "Déclarer un événement", tag="Événements", body=m.EventIn, response=m.EventFull, status=201
 )
 def create_event() -> Response:
-    body = _body()
-    unknown = sorted(set(body) - {"playbook", "title", "site", "point", "params", "drill", "level"})
-    if unknown:
-        raise events.EventError(f"Champ inconnu : {', '.join(unknown)}.", unknown[0], status=400)
-    playbook = library().playbooks.get(str(body.get("playbook") or ""))
+    given: m.EventIn = parsed_body()  # validated against the declared model before the view
+    playbook = library().playbooks.get(given.playbook)
     if playbook is None:
         known = ", ".join(sorted(library().playbooks))
         raise events.EventError(
-            f"Guide inconnu « {body.get('playbook')} » (connus : {known}).", "playbook"
+            f"Guide inconnu « {given.playbook} » (connus : {known}).", "playbook"
         )
-    params = body.get("params") or {}
-    if not isinstance(params, dict):
-        raise events.EventError("« params » doit être un objet nom → valeur.", "params")
-    site = body.get("site")
-    if site is not None and not isinstance(site, str):
-        raise events.EventError("« site » doit être l'identifiant d'un site (texte).", "site")
     event = events.declare(
         get_db(),
         now(),
         playbook,
         actor=require_user(),
-        title=body.get("title"),
-        params=params,
-        site=site,
-        point=body.get("point"),
-        drill=body.get("drill", False),
-        level=body.get("level"),
+        title=given.title,
+        params=given.params or {},
+        site=given.site,
+        point=given.point,
+        drill=given.drill,
+        level=given.level,
     )
     response = jsonify(_full(event))
     response.status_code = 201

@@ -23,6 +23,7 @@ from . import api_models as m
 from .access import request_id
 from .context import event_or_404, get_db, library, now, require_user
 from .htmx import htmx, render, trigger
+from .openapi import body as parsed_body
 from .openapi import describe
 from .security import allow
 
@@ -34,13 +35,6 @@ CHANGED = "pcs-changed"  # htmx event: the response panel refreshes
 
 def _playbook(event: events.Event) -> Playbook | None:
     return library().playbook(event.kind)
-
-
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise PcsError("Corps JSON attendu (un objet).", status=400, field="body")
-    return body
 
 
 def _done(response: Response) -> Response:
@@ -450,10 +444,7 @@ def api_set_call(event_id: int, person_id: str) -> Response:
     ``Idempotency-Key`` (a resend is answered, not recorded twice). Answers
     ``{"person_id", "status", "called_at", "called_by"}``."""
     event = event_or_404(event_id)
-    body = _body()
-    unknown = sorted(set(body) - {"status", "note", "fact_at"})
-    if unknown:
-        raise PcsError(f"Champ inconnu : {', '.join(unknown)}.", status=400, field=unknown[0])
+    given: m.CallIn = parsed_body()  # validated against the declared model before the view
     db, user = get_db(), require_user()
     calls.ensure_listed(
         db, now(), user, event, latest_zones(db, event.id), person_id, request_id=request_id()
@@ -463,9 +454,9 @@ def api_set_call(event_id: int, person_id: str) -> Response:
         now(),
         event.id,
         person_id,
-        body.get("status"),
+        given.status,
         actor=user,
-        note=body.get("note") or "",
+        note=given.note or "",
         idempotency_key=request.headers.get("Idempotency-Key"),
     )
     return jsonify(
@@ -621,20 +612,17 @@ def api_count_people(event_id: int, centre_id: str) -> Response:
     """People arrived or gone, in numbers: ``{"arrivals": N, "departures": N}`` or
     ``{"count": N}`` (head count), optional ``note``; honours ``Idempotency-Key``."""
     event = event_or_404(event_id)
-    body = _body()
-    unknown = sorted(set(body) - {"arrivals", "departures", "count", "note", "fact_at"})
-    if unknown:
-        raise PcsError(f"Champ inconnu : {', '.join(unknown)}.", status=400, field=unknown[0])
+    given: m.CentreCountIn = parsed_body()
     c = centres.register(
         get_db(),
         now(),
         event.id,
         centre_id,
         actor=require_user(),
-        arrivals=body.get("arrivals"),
-        departures=body.get("departures"),
-        count=body.get("count"),
-        note=body.get("note") or "",
+        arrivals=given.arrivals,
+        departures=given.departures,
+        count=given.count,
+        note=given.note or "",
         idempotency_key=request.headers.get("Idempotency-Key"),
     )
     return jsonify(c.to_json())
